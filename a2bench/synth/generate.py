@@ -1,0 +1,233 @@
+"""Generate ``synth``: the built-in A2Bench-layout benchmark with ground truth for both protocols.
+
+Sample ``i`` gets a character, a scene and a motion drawn from ``default_rng([seed, i])``; motions
+and scenes are dealt round-robin (after a seeded shuffle) so every kind appears. The cross-driven
+driver of each sample is the next one in a seeded cyclic order, never itself. Its pose is
+:func:`a2bench.pose.retarget` of the driver's ``pose.json`` onto this character's reference pose,
+and the ground truth is this character drawn at exactly those keypoints, on its own background.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from a2bench.data.manifest import CrossSpec, Manifest, SampleEntry, file_entry
+from a2bench.paths import home
+from a2bench.pose import PoseSequence, retarget
+from a2bench.pose.keypoints import missing_mask
+from a2bench.synth.backgrounds import SCENES, Background
+from a2bench.synth.characters import CharacterSpec, sample_character
+from a2bench.synth.draw import draw_character
+from a2bench.synth.motions import MOTIONS, PHRASES, sample_motion
+from a2bench.synth.raster import Canvas
+from a2bench.synth.skeleton import REST, body_points
+from a2bench.videoio import write_video
+
+GENERATOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    samples: int = 16
+    frames: int = 32
+    width: int = 256
+    height: int = 256
+    seed: int = 0
+    fps: int = 15
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.frames < 1:
+            raise ValueError("synth needs at least 1 sample and 1 frame")
+        if self.width < 64 or self.height < 64 or self.width % 2 or self.height % 2:
+            raise ValueError(f"synth frame size must be even and at least 64x64, got {self.width}x{self.height}")
+
+    @property
+    def key(self) -> str:
+        """Cache key: generator version plus every option."""
+        text = json.dumps({"generator": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def version(self) -> str:
+        return f"{GENERATOR_VERSION}.0+n{self.samples}.f{self.frames}.{self.width}x{self.height}.s{self.seed}"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything about one sample except its pixels."""
+
+    sample_id: str
+    spec: CharacterSpec
+    scene_index: int
+    motion: str
+    prompt: str
+    pose: PoseSequence
+    driver: str | None
+
+
+def cached_synth(**options: int) -> Path:
+    """The synth benchmark for ``options`` under ``$A2BENCH_HOME``, generated on first use."""
+    opts = SynthOptions(**options)
+    dest = home() / "benchmarks" / f"synth-{opts.key}"
+    if not (dest / "manifest.json").is_file():
+        generate(dest, opts)
+    return dest
+
+
+def generate(out: Path, options: SynthOptions, workers: int | None = None) -> Path:
+    """Write the benchmark to ``out`` atomically (a temporary sibling folder, then a rename)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        plans = _plan(options)
+        by_id = {p.sample_id: p for p in plans}
+        jobs = [(plan, by_id[plan.driver].pose if plan.driver else None, options, tmp) for plan in plans]
+        workers = workers or min(os.cpu_count() or 1, 4)
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                entries = list(pool.map(_write_sample, jobs))
+        else:
+            entries = [_write_sample(job) for job in jobs]
+        manifest = Manifest(
+            name="synth",
+            version=options.version,
+            license="CC0-1.0",
+            description=(
+                "Procedurally generated anthropomorphic characters with known poses and rendered ground truth "
+                "for the self-driven and cross-driven protocols (a2bench built-in)."
+            ),
+            fps=Fraction(options.fps),
+            width=options.width,
+            height=options.height,
+            protocols=("self", "cross") if options.samples > 1 else ("self",),
+            samples=tuple(entries),
+            source={
+                "generator": "a2bench.synth",
+                "generator_version": GENERATOR_VERSION,
+                "options": asdict(options),
+            },
+        )
+        (tmp / "manifest.json").write_text(manifest.dumps())
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _plan(options: SynthOptions) -> list[_Plan]:
+    order = np.random.default_rng([options.seed, 10**6])
+    motions = [list(MOTIONS)[k % len(MOTIONS)] for k in order.permutation(options.samples)]
+    scenes = [k % len(SCENES) for k in order.permutation(options.samples)]
+    cycle = order.permutation(options.samples)
+    drivers = {int(cycle[k]): int(cycle[(k + 1) % options.samples]) for k in range(options.samples)}
+    size = (options.width, options.height)
+    ids = [f"s{i:03d}" for i in range(options.samples)]
+    plans = []
+    for i in range(options.samples):
+        rng = np.random.default_rng([options.seed, i])
+        spec = sample_character(rng)
+        motion = sample_motion(motions[i], rng)
+        times = np.arange(options.frames) / options.fps
+        frames = np.stack([body_points(spec, motion(t), size) for t in times])
+        reference = body_points(spec, REST, size)
+        pose = _normalised(frames, reference, size, options.fps)
+        scene = SCENES[scenes[i]]
+        prompt = (
+            f"A cute anthropomorphic {spec.kind.name} with {spec.describe()}, {_STYLE_WORDS[spec.style]}, "
+            f"{PHRASES[motions[i]]} {scene.place}. {scene.motion}"
+        )
+        driver = ids[drivers[i]] if options.samples > 1 else None
+        plans.append(_Plan(ids[i], spec, scenes[i], motions[i], prompt, pose, driver))
+    return plans
+
+
+_STYLE_WORDS = {
+    "flat": "flat cartoon style",
+    "3d": "3D render style",
+    "storybook": "storybook illustration style",
+}
+
+
+def _normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int], fps: int) -> PoseSequence:
+    """Pixel keypoints to a PoseSequence as it will read back from ``pose.json`` (rounded)."""
+    scale = np.asarray(size, np.float64)
+
+    def points(xy: np.ndarray) -> np.ndarray:
+        norm = xy / scale
+        out = np.concatenate([norm, np.ones(norm.shape[:-1] + (1,))], axis=-1)
+        out[((norm < 0) | (norm > 1)).any(-1)] = -1.0
+        return out.astype(np.float32)
+
+    pose = PoseSequence(points(frames), size, Fraction(fps), points(reference), size)
+    return PoseSequence.from_json(json.loads(json.dumps(pose.to_json())))  # exactly what pose.json holds
+
+
+def _pixels(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    xy = points[..., :2].astype(np.float64) * np.asarray(size, np.float64)
+    xy[missing_mask(points)] = np.nan
+    return xy
+
+
+def _render(
+    spec: CharacterSpec, background: Background, pose: np.ndarray, size: tuple[int, int], fps: int
+) -> np.ndarray:
+    frames = []
+    for index, points in enumerate(pose):
+        canvas = Canvas(background.frame(index / fps))
+        draw_character(canvas, spec, _pixels(points, size), size)
+        frames.append(canvas.to_uint8())
+    return np.stack(frames)
+
+
+def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) -> SampleEntry:
+    plan, driver_pose, options, root = job
+    size = (options.width, options.height)
+    folder = root / plan.sample_id
+    folder.mkdir()
+    scene_seed = int.from_bytes(hashlib.sha256(f"{options.seed}/{plan.sample_id}".encode()).digest()[:4], "little")
+    background = Background(SCENES[plan.scene_index], size, seed=scene_seed)
+    reference = Canvas(background.frame(0.0))
+    draw_character(reference, plan.spec, _pixels(plan.pose.reference, size), size)
+    Image.fromarray(reference.to_uint8()).save(folder / "reference.png")
+    write_video(folder / "video.mp4", _render(plan.spec, background, plan.pose.frames, size, options.fps), options.fps)
+    (folder / "pose.json").write_text(json.dumps(plan.pose.to_json(), separators=(",", ":")) + "\n")
+    (folder / "prompt.txt").write_text(plan.prompt + "\n")
+    cross = None
+    if driver_pose is not None:
+        cross_doc = retarget(driver_pose, plan.pose.reference, size).to_json()
+        (folder / "cross_pose.json").write_text(json.dumps(cross_doc, separators=(",", ":")) + "\n")
+        cross_pose = PoseSequence.from_json(cross_doc)  # render exactly what the file holds
+        cross_frames = _render(plan.spec, background, cross_pose.frames, size, options.fps)
+        write_video(folder / "cross_video.mp4", cross_frames, options.fps)
+        cross = CrossSpec(plan.driver, "cross_pose.json", "cross_video.mp4")
+    files = {p.name: file_entry(p) for p in sorted(folder.iterdir())}
+    return SampleEntry(
+        id=plan.sample_id,
+        category=plan.spec.kind.category,
+        style=plan.spec.style,
+        num_frames=options.frames,
+        files=files,
+        cross=cross,
+        extra={
+            "character": plan.spec.kind.name,
+            "motion": plan.motion,
+            "scene": SCENES[plan.scene_index].name,
+        },
+    )

@@ -1,0 +1,3 @@
+"""Runnable baselines and adapters for other models' official code."""
+
+import a2bench  # noqa: F401 - installs the torchvision compatibility hook first
