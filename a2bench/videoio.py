@@ -110,12 +110,18 @@ def write_video(
     *,
     lossless: bool = False,
     crf: int = 17,
+    deterministic: bool = False,
 ) -> Path:
     """Write RGB uint8 frames as H.264 mp4 (or a PNG folder when ``path`` has no suffix).
 
     ``lossless=True`` uses ``libx264rgb`` at crf 0, which decodes bit-exactly (not playable in
     browsers); the default is ``yuv420p`` at ``crf`` (17: visually lossless), playable everywhere.
     The file is written to a temporary name and renamed, so a crash never leaves a partial video.
+
+    The encoder always runs on one thread (x264's frame threading makes bytes depend on timing).
+    ``deterministic=True`` also turns off x264's SIMD code (``asm=0``, about 4x slower to encode):
+    with it on, identical frames were measured to encode to different bytes from run to run, which
+    would break the checksums of a regenerated benchmark.
     """
     path = Path(path)
     if path.suffix == "":
@@ -139,7 +145,10 @@ def write_video(
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height = width, height
             stream.pix_fmt = "rgb24" if lossless else "yuv420p"
-            stream.options = {"crf": "0" if lossless else str(crf), "preset": "medium"}
+            options = {"crf": "0" if lossless else str(crf), "preset": "medium"}
+            stream.options = {**options, "x264-params": "asm=0"} if deterministic else options
+            # One encoder thread: x264's frame threading makes the bytes depend on timing and cores.
+            stream.codec_context.thread_count = 1
             for frame in array:
                 picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
                 container.mux(stream.encode(picture))

@@ -9,8 +9,10 @@ target stands. It is deterministic and works on the canonical 130-point layout:
 2. The neck moves like the driving neck, scaled by ``s`` and offset so that the driving
    reference's neck lands on the target reference's neck (the footprint follows from step 3).
 3. Every other body and foot point is placed by walking the skeleton tree from the neck: each
-   bone keeps its driving direction in every frame and gets the length ratio of the two
-   reference poses (``s`` when the bone is missing from either reference).
+   bone of each frame is the driving bone multiplied (as a complex number) by the ratio of the
+   target's and the driving reference's bone, i.e. scaled by their length ratio and turned by
+   their rest-angle difference, so rotations away from the rest pose carry over (``s`` alone when
+   the bone is missing from either reference).
 4. Face and hands move rigidly with their anchor (nose, wrists): each frame's rotation and
    relative scale of the driving group against its reference are fitted (least squares
    similarity) and applied to the *target's* reference group, and the non-rigid residual
@@ -66,10 +68,12 @@ def retarget(
     out = np.full_like(frames, np.nan)
     out[:, NECK] = tref[NECK] + scale * (frames[:, NECK] - dref[NECK])
     for parent, child in BONES:
-        ratio = _length(tref, parent, child) / _length(dref, parent, child)
-        if not np.isfinite(ratio) or ratio <= 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = _bone(tref, parent, child) / _bone(dref, parent, child)
+        if not np.isfinite(ratio) or ratio == 0:
             ratio = scale
-        out[:, child] = out[:, parent] + ratio * (frames[:, child] - frames[:, parent])
+        bone = ratio * (_complex(frames[:, child]) - _complex(frames[:, parent]))
+        out[:, child] = out[:, parent] + np.stack([bone.real, bone.imag], axis=-1)
     for group, anchor in GROUP_ANCHORS:
         out[:, group] = _transfer_group(frames, dref, tref, group, anchor, out[:, anchor], scale)
 
@@ -93,8 +97,8 @@ def _pixels(points: np.ndarray, size: np.ndarray) -> np.ndarray:
     return xy
 
 
-def _length(points: np.ndarray, a: int, b: int) -> float:
-    return float(np.linalg.norm(points[b] - points[a]))
+def _bone(points: np.ndarray, a: int, b: int) -> complex:
+    return complex(_complex(points[b] - points[a]))
 
 
 def _body_height(ref: np.ndarray) -> float:

@@ -206,7 +206,12 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
     reference = Canvas(background.frame(0.0))
     draw_character(reference, plan.spec, _pixels(plan.pose.reference, size), size)
     Image.fromarray(reference.to_uint8()).save(folder / "reference.png")
-    write_video(folder / "video.mp4", _render(plan.spec, background, plan.pose.frames, size, options.fps), options.fps)
+    write_video(
+        folder / "video.mp4",
+        _render(plan.spec, background, plan.pose.frames, size, options.fps),
+        options.fps,
+        deterministic=True,
+    )
     (folder / "pose.json").write_text(json.dumps(plan.pose.to_json(), separators=(",", ":")) + "\n")
     (folder / "prompt.txt").write_text(plan.prompt + "\n")
     cross = None
@@ -215,7 +220,7 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
         (folder / "cross_pose.json").write_text(json.dumps(cross_doc, separators=(",", ":")) + "\n")
         cross_pose = PoseSequence.from_json(cross_doc)  # render exactly what the file holds
         cross_frames = _render(plan.spec, background, cross_pose.frames, size, options.fps)
-        write_video(folder / "cross_video.mp4", cross_frames, options.fps)
+        write_video(folder / "cross_video.mp4", cross_frames, options.fps, deterministic=True)
         cross = CrossSpec(plan.driver, "cross_pose.json", "cross_video.mp4")
     files = {p.name: file_entry(p) for p in sorted(folder.iterdir())}
     return SampleEntry(

@@ -16,7 +16,7 @@ from a2bench.synth.skeleton import PoseParams
 MotionFn = Callable[[float, float], PoseParams]  # (time in s, ease-in weight) -> pose
 
 
-def _ease(t: float, duration: float = 0.35) -> float:
+def _ease(t: float, duration: float = 1.0) -> float:
     x = min(max(t / duration, 0.0), 1.0)
     return x * x * (3 - 2 * x)
 
@@ -57,13 +57,15 @@ def wave(tempo: float, amp: float) -> MotionFn:
 
 
 def jump(tempo: float, amp: float) -> MotionFn:
+    tempo *= 1.5  # a crouch-jump-land cycle takes longer than a dance step
+
     def pose(t: float, e: float) -> PoseParams:
         p = (t / tempo) % 1.0
         crouch = np.sin(np.pi * min(p / 0.3, 1.0)) if p < 0.3 else 0.0
         land = np.sin(np.pi * (p - 0.75) / 0.25) if p > 0.75 else 0.0
         flight = np.sin(np.pi * (p - 0.3) / 0.45) if 0.3 <= p <= 0.75 else 0.0
         bend = e * 0.9 * amp * max(crouch, land)
-        arms = 0.35 + e * (2.2 * amp * flight + 0.4 * crouch)
+        arms = 0.35 + e * (1.5 * amp * flight + 0.4 * crouch)
         return PoseParams(
             dy=e * (0.04 * max(crouch, land) - 0.16 * amp * flight),
             shoulder=(arms, arms),

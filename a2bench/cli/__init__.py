@@ -1,0 +1,24 @@
+"""The ``a2bench`` command line."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from a2bench import __version__
+from a2bench.cli.bench import bench
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="a2bench")
+def main() -> None:
+    """a2bench: benchmark and evaluate universal character image animation (Animate-X++, A2Bench).
+
+    Benchmarks live in A2Bench layout v1 (docs/format.md); `synth` is the built-in one, generated
+    on first use under $A2BENCH_HOME (default ~/.cache/a2bench).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on hub retries; weights are local
+
+
+main.add_command(bench)

@@ -1,0 +1,140 @@
+"""``a2bench bench``: make, inspect, validate, index and export benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from a2bench.data import Benchmark, BenchmarkError, export_hf, load_benchmark
+from a2bench.data.index import index_folder
+from a2bench.registry import UnknownNameError
+
+
+def _load(target: str) -> Benchmark:
+    try:
+        return load_benchmark(target)
+    except (BenchmarkError, UnknownNameError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 256x256, got {text!r}") from None
+    return width, height
+
+
+@click.group()
+def bench() -> None:
+    """Make, inspect, validate and export benchmarks in A2Bench layout v1."""
+
+
+@bench.command()
+@click.argument("name", type=click.Choice(["synth"]))
+@click.option("--out", type=click.Path(path_type=Path), help="Write here instead of the $A2BENCH_HOME cache.")
+@click.option("--samples", default=16, show_default=True, help="Number of characters.")
+@click.option("--frames", default=32, show_default=True, help="Frames per video.")
+@click.option("--size", default="256x256", show_default=True, help="Frame size WIDTHxHEIGHT (even, >= 64).")
+@click.option("--seed", default=0, show_default=True, help="Seed; the same options give identical files.")
+@click.option("--fps", default=15, show_default=True, help="Frame rate of the videos.")
+def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int) -> None:
+    """Generate the built-in synthetic benchmark NAME (only `synth` so far).
+
+    Without --out the benchmark is cached under $A2BENCH_HOME by (generator version, options), so
+    every later command naming `synth` with the same options reuses it. Prints the folder.
+    """
+    from a2bench.synth import SynthOptions, cached_synth, generate
+
+    width, height = _size(size)
+    options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps}
+    try:
+        path = generate(out, SynthOptions(**options)) if out else cached_synth(**options)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(path)
+
+
+@bench.command()
+@click.argument("target")
+def info(target: str) -> None:
+    """Summarise TARGET: a benchmark folder, a Hugging Face export, or a registered name (synth)."""
+    benchmark = _load(target)
+    m = benchmark.manifest
+    frames = [s.num_frames for s in benchmark]
+    lines = [
+        f"name:        {m.name}",
+        f"version:     {m.version}",
+        f"license:     {m.license}",
+        f"location:    {benchmark.source.description}",
+        f"video:       {m.width}x{m.height} at {m.fps} fps",
+        f"protocols:   {', '.join(m.protocols)}",
+        f"samples:     {len(benchmark)} ({sum(frames)} frames; {min(frames)}-{max(frames)} per sample)",
+        f"categories:  {_counts(s.category for s in benchmark)}",
+        f"styles:      {_counts(s.style for s in benchmark)}",
+    ]
+    if m.description:
+        lines.append(f"description: {m.description}")
+    click.echo("\n".join(lines))
+
+
+def _counts(values) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(Counter(values).items()))
+
+
+@bench.command()
+@click.argument("target")
+def validate(target: str) -> None:
+    """Check every file of TARGET: checksums, decoding, frame counts, sizes, frame rates, poses.
+
+    Prints every problem found (not just the first) and exits with status 1 if there is any.
+    """
+    benchmark = _load(target)
+    with click.progressbar(length=len(benchmark), label="validating", file=sys.stderr) as bar:
+        problems = benchmark.validate(progress=lambda _sample: bar.update(1))
+    if problems:
+        click.echo("\n".join(problems), err=True)
+        raise click.ClickException(f"{len(problems)} problem(s) in {benchmark.name}")
+    click.echo(f"ok: {benchmark.name} {benchmark.version}, {len(benchmark)} samples, every file verified")
+
+
+@bench.command()
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["hf"]), required=True, help="hf: a `datasets` dataset on disk.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New or empty output folder.")
+def export(target: str, fmt: str, out: Path) -> None:
+    """Export TARGET to another format; `load_benchmark(OUT)` reads it back identically."""
+    benchmark = _load(target)
+    try:
+        export_hf(benchmark, out)
+    except BenchmarkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(out)
+
+
+@bench.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Benchmark name, e.g. a2bench-home.")
+@click.option("--version", "version_", required=True, help="Benchmark version, e.g. 1.0.")
+@click.option("--license", "license_", required=True, help="License of the data, e.g. CC-BY-4.0.")
+@click.option("--description", default="", help="One-paragraph description.")
+@click.option("--category", help="Category for samples whose sample.json does not give one.")
+@click.option("--style", help="Style for samples whose sample.json does not give one.")
+def manifest(folder: Path, name: str, version_: str, license_: str, description: str, category, style) -> None:
+    """Write manifest.json for FOLDER, a folder of sample folders (see docs/format.md)."""
+    try:
+        path = index_folder(
+            folder,
+            name=name,
+            version=version_,
+            license=license_,
+            description=description,
+            category=category,
+            style=style,
+        )
+    except BenchmarkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(path)

@@ -1,0 +1,112 @@
+"""The built-in synthetic benchmark: deterministic, cached, and with consistent ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY
+
+from a2bench.data import load_benchmark
+from a2bench.pose import BODY, PoseSequence, retarget
+from a2bench.synth import SynthOptions, cached_synth, generate
+from a2bench.synth.backgrounds import SCENES, Background
+from a2bench.synth.generate import _plan, _render
+
+
+def test_same_seed_gives_identical_files_and_frames(tiny_synth: Path, tmp_path: Path) -> None:
+    again = generate(tmp_path / "again", SynthOptions(**TINY), workers=2)
+    assert (again / "manifest.json").read_bytes() == (tiny_synth / "manifest.json").read_bytes()
+    a, b = load_benchmark(str(tiny_synth)), load_benchmark(str(again))
+    for sa, sb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(sa.video().frames, sb.video().frames)
+        np.testing.assert_array_equal(sa.task("cross").target.frames, sb.task("cross").target.frames)
+        np.testing.assert_array_equal(sa.reference(), sb.reference())
+
+
+def test_another_seed_gives_another_benchmark(tiny_synth: Path, tmp_path: Path) -> None:
+    other = generate(tmp_path / "other", SynthOptions(**{**TINY, "seed": 4}), workers=1)
+    assert (other / "manifest.json").read_bytes() != (tiny_synth / "manifest.json").read_bytes()
+
+
+def test_layout_and_metadata(tiny_synth: Path) -> None:
+    bench = load_benchmark(str(tiny_synth))
+    assert bench.validate() == []
+    assert bench.manifest.protocols == ("self", "cross")
+    assert (bench.manifest.width, bench.manifest.height, bench.manifest.fps) == (64, 64, 15)
+    drivers = [s.cross.driver for s in bench]
+    assert sorted(drivers) == sorted(s.id for s in bench) and all(s.cross.driver != s.id for s in bench)
+    for sample in bench:
+        character, background = sample.prompt().split(". ")[:2]
+        assert character.startswith("A cute anthropomorphic ")
+        assert background.rstrip(".") in {s.motion.rstrip(".") for s in SCENES}
+        assert sample.video().num_frames == sample.pose().num_frames == 12
+
+
+def test_first_frame_is_the_reference_image(tiny_synth: Path) -> None:
+    sample = load_benchmark(str(tiny_synth))["s000"]
+    pose = sample.pose()
+    np.testing.assert_array_equal(pose.frames[0], pose.reference)  # motion eases in from the reference pose
+    video, reference = sample.video().frames.astype(int), sample.reference().astype(int)
+    first, later = np.abs(video[0] - reference).mean(), np.abs(video[-1] - reference).mean()
+    assert first < 6 and first < later / 2  # frame 0 differs from the reference only by H.264 loss
+
+
+def test_cross_pose_is_the_retargeted_driver_pose(tiny_synth: Path) -> None:
+    bench = load_benchmark(str(tiny_synth))
+    for sample in bench:
+        task = sample.task("cross")
+        assert task.target_is_ground_truth
+        expected = retarget(bench[task.driver_id].pose(), sample.pose().reference, sample.pose().size)
+        np.testing.assert_allclose(task.pose.frames, expected.frames, atol=2e-6)
+        assert not np.allclose(task.pose.frames[:, BODY], sample.pose().frames[:, BODY], atol=1e-3)
+
+
+def test_cross_ground_truth_is_the_character_drawn_at_the_retargeted_pose(tiny_synth: Path) -> None:
+    bench = load_benchmark(str(tiny_synth))
+    options = SynthOptions(**TINY)
+    plans = {p.sample_id: p for p in _plan(options)}
+    sample = bench["s001"]
+    plan = plans["s001"]
+    task = sample.task("cross")
+    import hashlib
+
+    seed = int.from_bytes(hashlib.sha256(f"{options.seed}/s001".encode()).digest()[:4], "little")
+    redrawn = _render(plan.spec, Background(SCENES[plan.scene_index], (64, 64), seed), task.pose.frames, (64, 64), 15)
+    mse = np.mean((redrawn.astype(float) - task.target.frames.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 25  # equal up to H.264 loss (strong at 64x64 yuv420p)
+    own_motion = sample.video().frames.astype(float)
+    assert np.mean((own_motion[8:] - task.target.frames[8:].astype(float)) ** 2) > 2 * mse
+
+
+def test_motion_is_smooth_and_stays_in_frame(tiny_synth: Path) -> None:
+    for sample in load_benchmark(str(tiny_synth)):
+        body = sample.pose().frames[:, BODY]
+        assert (body[..., :2] >= 0).all(), f"{sample.id}: a body keypoint left the frame"
+        step = np.linalg.norm(np.diff(body[..., :2], axis=0), axis=-1).max()
+        assert step < 0.15, f"{sample.id}: a keypoint jumps {step:.3f} of the frame in one frame"
+
+
+def test_cache_reuses_the_generated_benchmark() -> None:
+    first = cached_synth(**TINY)
+    stamp = (first / "manifest.json").stat().st_mtime_ns
+    assert cached_synth(**TINY) == first
+    assert (first / "manifest.json").stat().st_mtime_ns == stamp
+    assert load_benchmark("synth", **TINY).location == first
+    assert cached_synth(**{**TINY, "seed": 9}) != first
+
+
+@pytest.mark.parametrize("bad", [{"width": 63}, {"samples": 0}, {"height": 32}])
+def test_bad_options_are_refused(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        SynthOptions(**{**TINY, **bad})
+
+
+def test_single_sample_offers_only_self(tmp_path: Path) -> None:
+    path = generate(tmp_path / "one", SynthOptions(**{**TINY, "samples": 1}), workers=1)
+    bench = load_benchmark(str(path))
+    assert bench.manifest.protocols == ("self",)
+    assert json.loads((path / "manifest.json").read_text())["samples"][0].get("cross") is None
+    assert isinstance(bench["s000"].pose(), PoseSequence)
