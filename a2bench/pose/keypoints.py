@@ -126,6 +126,13 @@ def missing_mask(points: np.ndarray) -> np.ndarray:
     return (points[..., 0] == MISSING) & (points[..., 1] == MISSING)
 
 
+def to_pixels(points: np.ndarray, size: tuple[int, int] | np.ndarray) -> np.ndarray:
+    """Normalised ``(..., 3)`` points to float64 pixel ``(..., 2)`` coordinates, NaN where missing."""
+    xy = points[..., :2].astype(np.float64) * np.asarray(size, np.float64)
+    xy[missing_mask(points)] = np.nan
+    return xy
+
+
 def _fps_text(fps: Fraction) -> str | int:
     return fps.numerator if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}"
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from a2bench.pose.keypoints import FACE, LEFT_HAND, MISSING, RIGHT_HAND, PoseError, PoseSequence, missing_mask
+from a2bench.pose.keypoints import FACE, LEFT_HAND, MISSING, RIGHT_HAND, PoseError, PoseSequence, to_pixels
 
 NECK = 1
 # (parent, child) in tree order from the neck; 18/19 are the left/right toes.
@@ -58,8 +58,8 @@ def retarget(
         driving_reference = driving.reference if driving.reference is not None else driving.frames[0]
     dsize = np.asarray(driving.size, np.float64)
     tsize = np.asarray(target_size, np.float64)
-    frames = _pixels(driving.frames, dsize)
-    dref, tref = _pixels(driving_reference, dsize), _pixels(target_reference, tsize)
+    frames = to_pixels(driving.frames, dsize)
+    dref, tref = to_pixels(driving_reference, dsize), to_pixels(target_reference, tsize)
     for name, ref in (("driving", dref), ("target", tref)):
         if np.isnan(ref[NECK]).any():
             raise PoseError(f"{name} reference pose has no neck; it cannot anchor re-targeting")
@@ -88,13 +88,6 @@ def retarget(
         reference=np.asarray(target_reference, np.float32),
         reference_size=(int(target_size[0]), int(target_size[1])),
     )
-
-
-def _pixels(points: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Normalised points to pixel coordinates, NaN where missing."""
-    xy = points[..., :2].astype(np.float64) * size
-    xy[missing_mask(points)] = np.nan
-    return xy
 
 
 def _bone(points: np.ndarray, a: int, b: int) -> complex:

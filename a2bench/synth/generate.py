@@ -25,7 +25,7 @@ from PIL import Image
 from a2bench.data.manifest import CrossSpec, Manifest, SampleEntry, file_entry
 from a2bench.paths import home
 from a2bench.pose import PoseSequence, retarget
-from a2bench.pose.keypoints import missing_mask
+from a2bench.pose.keypoints import to_pixels
 from a2bench.synth.backgrounds import SCENES, Background
 from a2bench.synth.characters import CharacterSpec, sample_character
 from a2bench.synth.draw import draw_character
@@ -179,19 +179,13 @@ def _normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int]
     return PoseSequence.from_json(json.loads(json.dumps(pose.to_json())))  # exactly what pose.json holds
 
 
-def _pixels(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    xy = points[..., :2].astype(np.float64) * np.asarray(size, np.float64)
-    xy[missing_mask(points)] = np.nan
-    return xy
-
-
 def _render(
     spec: CharacterSpec, background: Background, pose: np.ndarray, size: tuple[int, int], fps: int
 ) -> np.ndarray:
     frames = []
     for index, points in enumerate(pose):
         canvas = Canvas(background.frame(index / fps))
-        draw_character(canvas, spec, _pixels(points, size), size)
+        draw_character(canvas, spec, to_pixels(points, size), size)
         frames.append(canvas.to_uint8())
     return np.stack(frames)
 
@@ -204,7 +198,7 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
     scene_seed = int.from_bytes(hashlib.sha256(f"{options.seed}/{plan.sample_id}".encode()).digest()[:4], "little")
     background = Background(SCENES[plan.scene_index], size, seed=scene_seed)
     reference = Canvas(background.frame(0.0))
-    draw_character(reference, plan.spec, _pixels(plan.pose.reference, size), size)
+    draw_character(reference, plan.spec, to_pixels(plan.pose.reference, size), size)
     Image.fromarray(reference.to_uint8()).save(folder / "reference.png")
     write_video(
         folder / "video.mp4",
