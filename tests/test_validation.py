@@ -168,3 +168,20 @@ def test_all_problems_are_reported_together(bench_copy: Path) -> None:
 def test_unknown_benchmark_name_suggests_close_names() -> None:
     with pytest.raises(KeyError, match=r"unknown benchmark 'snyth'\. Did you mean 'synth'\?"):
         load_benchmark("snyth")
+
+
+def test_listed_file_that_nothing_decodes_is_still_checksummed(bench_copy: Path) -> None:
+    (bench_copy / "s002" / "notes.txt").write_text("made by hand")
+    import hashlib
+
+    data = (bench_copy / "s002" / "notes.txt").read_bytes()
+    _edit_manifest(
+        bench_copy,
+        lambda d: d["samples"][2]["files"].update(
+            {"notes.txt": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}}
+        ),
+    )
+    assert load_benchmark(str(bench_copy)).validate() == []
+    (bench_copy / "s002" / "notes.txt").write_text("edited later")
+    problems = load_benchmark(str(bench_copy)).validate()
+    assert len(problems) == 1 and "sample 's002': notes.txt: checksum mismatch" in problems[0]

@@ -192,6 +192,7 @@ class Benchmark:
 
 
 def _validate_sample(sample: Sample) -> list[str]:
+    """Decode every file once (each read checks its checksum first) and cross-check what they hold."""
     manifest = sample.benchmark.manifest
     size = (manifest.width, manifest.height)
     problems: list[str] = []
@@ -203,48 +204,42 @@ def _validate_sample(sample: Sample) -> list[str]:
             problems.extend(exc.problems)
             return None
 
-    for path in sample.entry.files:
-        attempt(lambda path=path: sample.read_bytes(path))
-    if problems:  # checksums first: decoding a changed file would only repeat the problem
-        return problems
     attempt(sample.reference)
     attempt(sample.prompt)
-    videos = {"video.mp4": attempt(sample.video)}
+    # (pose file, video file, frame count the manifest requires); either file may be absent.
+    pairs = [("pose.json", "video.mp4", sample.num_frames)]
     if "pose.mp4" in sample.entry.files:
-        videos["pose.mp4"] = attempt(sample.pose_video)
-    poses = {"pose.json": attempt(sample.pose)}
+        pairs.append((None, "pose.mp4", sample.num_frames))
     if sample.cross is not None:
-        if sample.cross.video:
-            videos[sample.cross.video] = attempt(lambda: sample._video(sample.cross.video))
-        if sample.cross.pose:
-            poses[sample.cross.pose] = attempt(lambda: sample._pose(sample.cross.pose))
-    cross_files = {sample.cross.video, sample.cross.pose} if sample.cross is not None else set()
-    for path, video in videos.items():
-        if video is None:
-            continue
-        expected = None if path in cross_files else sample.num_frames
-        if expected is not None and video.num_frames != expected:
-            problems.append(
-                f"{sample._where(path)}: frame-count mismatch: {video.num_frames} frames, manifest says {expected}"
-            )
-        if video.size != size:
-            problems.append(
-                f"{sample._where(path)}: frame size {video.size[0]}x{video.size[1]}, manifest says {size[0]}x{size[1]}"
-            )
-        if video.fps != manifest.fps:
-            problems.append(f"{sample._where(path)}: {video.fps} fps, manifest says {manifest.fps}")
-    for path, pose in poses.items():
-        if pose is None:
-            continue
-        video_path = "video.mp4" if path == "pose.json" else (sample.cross.video if sample.cross else None)
-        video = videos.get(video_path) if video_path else None
-        if video is not None and pose.num_frames != video.num_frames:
-            problems.append(
-                f"{sample._where(path)}: frame-count mismatch: {pose.num_frames} pose frames but "
-                f"{video_path} has {video.num_frames} frames; they must correspond one to one"
-            )
-        if pose.size != size:
-            problems.append(
-                f"{sample._where(path)}: normalised for {pose.size[0]}x{pose.size[1]}, frames are {size[0]}x{size[1]}"
-            )
+        pairs.append((sample.cross.pose, sample.cross.video, None))
+    decoded = {"reference.png", "prompt.txt"}
+    for pose_path, video_path, expected in pairs:
+        decoded.update({pose_path, video_path})
+        video = attempt(lambda p=video_path: sample._video(p)) if video_path else None
+        pose = attempt(lambda p=pose_path: sample._pose(p)) if pose_path else None
+        where_video, where_pose = sample._where(video_path), sample._where(pose_path)
+        if video is not None:
+            if expected is not None and video.num_frames != expected:
+                problems.append(
+                    f"{where_video}: frame-count mismatch: {video.num_frames} frames, manifest says {expected}"
+                )
+            if video.size != size:
+                problems.append(
+                    f"{where_video}: frame size {video.size[0]}x{video.size[1]}, manifest says {size[0]}x{size[1]}"
+                )
+            if video.fps != manifest.fps:
+                problems.append(f"{where_video}: {video.fps} fps, manifest says {manifest.fps}")
+        if pose is not None:
+            if video is not None and pose.num_frames != video.num_frames:
+                problems.append(
+                    f"{where_pose}: frame-count mismatch: {pose.num_frames} pose frames but "
+                    f"{video_path} has {video.num_frames} frames; they must correspond one to one"
+                )
+            if pose.size != size:
+                problems.append(
+                    f"{where_pose}: normalised for {pose.size[0]}x{pose.size[1]}, frames are {size[0]}x{size[1]}"
+                )
+    for path in sample.entry.files:  # files nothing decodes still get their checksum checked
+        if path not in decoded:
+            attempt(lambda p=path: sample.read_bytes(p))
     return problems

@@ -84,7 +84,7 @@ class Manifest:
         }
 
     def dumps(self) -> str:
-        """Canonical text: sorted-free, two-space indented, trailing newline (stable bytes)."""
+        """Canonical text: keys in schema order, two-space indent, trailing newline (stable bytes)."""
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
 

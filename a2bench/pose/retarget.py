@@ -95,8 +95,8 @@ def _bone(points: np.ndarray, a: int, b: int) -> complex:
 
 
 def _body_height(ref: np.ndarray) -> float:
-    ankles = np.nanmean(ref[[10, 13]], axis=0) if not np.isnan(ref[[10, 13]]).any() else None
-    low = ankles if ankles is not None else np.mean(ref[[8, 11]], axis=0)
+    feet = [10, 13] if not np.isnan(ref[[10, 13]]).any() else [8, 11]  # ankles, else hips
+    low = ref[feet].mean(axis=0)
     height = float(np.linalg.norm(low - ref[NECK]))
     if not np.isfinite(height) or height <= 0:
         raise PoseError("reference pose needs a neck and both hips (or ankles) to measure body height")

@@ -85,6 +85,7 @@ class Background:
             image[:horizon][stars[:horizon]] = 0.9
         self.base = np.clip(image * (0.9 + 0.2 * texture[..., None]), 0, 1).astype(np.float32)
         self._params = rng.random((64, 6))
+        self._ys, self._xs = np.mgrid[0:height, 0:width].astype(np.float32)  # pixel grid for the effects
 
     def frame(self, t: float) -> np.ndarray:
         """The background at time ``t`` seconds, float32 ``(H, W, 3)`` in [0, 1]."""
@@ -96,7 +97,7 @@ class Background:
 
     def _snow(self, image: np.ndarray, t: float) -> None:
         height, width = image.shape[:2]
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ys, xs = self._ys, self._xs
         for x0, y0, speed, size, phase, _ in self._params[:48]:
             y = (y0 * height + (0.25 + 0.35 * speed) * height * t) % height
             x = (x0 * width + 0.03 * width * np.sin(2.0 * t + 6.0 * phase)) % width
@@ -127,7 +128,7 @@ class Background:
 
     def _rings(self, image: np.ndarray, t: float) -> None:
         height, width = image.shape[:2]
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ys, xs = self._ys, self._xs
         for x0, y0, vx, hue, size, vy in self._params[:7]:
             cx = ((x0 + (vx - 0.5) * 0.25 * t) % 1.0) * width
             cy = ((y0 * 0.7 + (vy - 0.5) * 0.12 * t) % 0.75) * height
@@ -139,8 +140,8 @@ class Background:
 
     def _clouds(self, image: np.ndarray, t: float) -> None:
         height, width = image.shape[:2]
-        ys, xs = np.mgrid[0 : int(0.55 * height), 0:width].astype(np.float32)
-        sky = image[: ys.shape[0]]
+        rows = int(0.55 * height)
+        ys, xs, sky = self._ys[:rows], self._xs[:rows], image[:rows]
         for x0, y0, speed, size, *_ in self._params[:5]:
             cx = ((x0 + (0.04 + 0.06 * speed) * t) % 1.3 - 0.15) * width
             cy = (0.08 + 0.3 * y0) * height

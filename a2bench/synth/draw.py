@@ -11,17 +11,18 @@ import numpy as np
 
 from a2bench.pose.keypoints import FACE, FEET, LEFT_HAND, RIGHT_HAND
 from a2bench.synth.characters import CharacterSpec
-from a2bench.synth.raster import Canvas, Field, capsule, ellipse, polygon, ring, rounded_box
-from a2bench.synth.skeleton import head_frame, pixels_per_unit
+from a2bench.synth.raster import Canvas, Field, Paint, capsule, ellipse, polygon, ring, rounded_box
+from a2bench.synth.skeleton import head_frame, pixels_per_unit, rotation
 
 LIGHT = np.array([-0.45, -0.6])  # light from the upper left (image plane)
 INK = np.array([0.13, 0.1, 0.12], np.float32)
 WHITE = np.array([0.98, 0.98, 0.96], np.float32)
 
 
-def _rot(angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, -s], [s, c]])
+def solid(colour: tuple[float, float, float] | np.ndarray) -> Paint:
+    """A paint of one flat colour."""
+    rgb = np.asarray(colour, np.float32)
+    return lambda field: np.broadcast_to(rgb, (*field.sdf.shape, 3))
 
 
 class _Painter:
@@ -40,7 +41,7 @@ class _Painter:
         spec = self.spec
 
         def paint(field: Field) -> np.ndarray:
-            rgb = np.broadcast_to(np.asarray(colour, np.float32), field.sdf.shape + (3,)).copy()
+            rgb = solid(colour)(field).copy()
             mask = _pattern(pattern, field.u, field.v)
             if mask is not None:
                 rgb += (np.asarray(pattern_colour if pattern_colour is not None else colour * 0.7) - rgb) * mask[
@@ -74,7 +75,7 @@ def draw_character(canvas: Canvas, spec: CharacterSpec, points: np.ndarray, size
     scale = pixels_per_unit(spec, size)
     paint = _Painter(spec, scale)
     centre, tilt, facing = head_frame(points)
-    rot = _rot(tilt)
+    rot = rotation(tilt)
     rx, ry = scale * spec.head_rx, scale * spec.head_ry
 
     def head_point(x: float, y: float) -> np.ndarray:
@@ -276,31 +277,27 @@ def _draw_face(canvas, spec, points, ink, rx, tilt, facing) -> None:
         c = eye.mean(0)
         canvas.draw(
             ellipse(canvas, c, eye_r * (1 - 0.3 * abs(facing)), eye_r * 1.15, tilt),
-            lambda f: WHITE,
+            solid(WHITE),
             (0.8, ink),
         )
-        pupil = c + rot_vec(tilt, facing * 0.35 * eye_r, 0.15 * eye_r)
+        pupil = c + rotation(tilt) @ [facing * 0.35 * eye_r, 0.15 * eye_r]
         canvas.draw(
             ellipse(canvas, pupil, 0.55 * eye_r, 0.62 * eye_r, tilt),
-            lambda f, ink=ink: np.broadcast_to(ink, f.sdf.shape + (3,)),
+            solid(ink),
         )
         canvas.draw(
-            ellipse(canvas, pupil - rot_vec(tilt, 0.2 * eye_r, 0.25 * eye_r), 0.18 * eye_r, 0.18 * eye_r),
-            lambda f: WHITE,
+            ellipse(canvas, pupil - rotation(tilt) @ [0.2 * eye_r, 0.25 * eye_r], 0.18 * eye_r, 0.18 * eye_r),
+            solid(WHITE),
         )
     mouth = face[48:60]
     canvas.draw(
         polygon(canvas, mouth),
-        lambda f: np.broadcast_to(np.array([0.55, 0.12, 0.16], np.float32), f.sdf.shape + (3,)),
+        solid((0.55, 0.12, 0.16)),
         (0.7, ink),
     )
     for cheek in (face[2] * 0.55 + face[36] * 0.45, face[14] * 0.55 + face[45] * 0.45):
         canvas.draw(
             ellipse(canvas, cheek, 0.13 * rx, 0.08 * rx, tilt),
-            lambda f: np.broadcast_to(np.array([0.98, 0.55, 0.6], np.float32), f.sdf.shape + (3,)),
+            solid((0.98, 0.55, 0.6)),
             opacity=0.45,
         )
-
-
-def rot_vec(angle: float, x: float, y: float) -> np.ndarray:
-    return _rot(angle) @ np.array([x, y])

@@ -36,6 +36,12 @@ from a2bench.videoio import write_video
 
 GENERATOR_VERSION = 1
 
+_STYLE_WORDS = {
+    "flat": "flat cartoon style",
+    "3d": "3D render style",
+    "storybook": "storybook illustration style",
+}
+
 
 @dataclass(frozen=True)
 class SynthOptions:
@@ -70,6 +76,7 @@ class _Plan:
     sample_id: str
     spec: CharacterSpec
     scene_index: int
+    scene_seed: int
     motion: str
     prompt: str
     pose: PoseSequence
@@ -154,15 +161,9 @@ def _plan(options: SynthOptions) -> list[_Plan]:
             f"{PHRASES[motions[i]]} {scene.place}. {scene.motion}"
         )
         driver = ids[drivers[i]] if options.samples > 1 else None
-        plans.append(_Plan(ids[i], spec, scenes[i], motions[i], prompt, pose, driver))
+        scene_seed = int.from_bytes(hashlib.sha256(f"{options.seed}/{ids[i]}".encode()).digest()[:4], "little")
+        plans.append(_Plan(ids[i], spec, scenes[i], scene_seed, motions[i], prompt, pose, driver))
     return plans
-
-
-_STYLE_WORDS = {
-    "flat": "flat cartoon style",
-    "3d": "3D render style",
-    "storybook": "storybook illustration style",
-}
 
 
 def _normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int], fps: int) -> PoseSequence:
@@ -179,12 +180,17 @@ def _normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int]
     return PoseSequence.from_json(json.loads(json.dumps(pose.to_json())))  # exactly what pose.json holds
 
 
-def _render(
-    spec: CharacterSpec, background: Background, pose: np.ndarray, size: tuple[int, int], fps: int
-) -> np.ndarray:
+def backgrounds(plan: _Plan, options: SynthOptions) -> list[np.ndarray]:
+    """The sample's background at every frame time (shared by the self and cross videos)."""
+    background = Background(SCENES[plan.scene_index], (options.width, options.height), seed=plan.scene_seed)
+    return [background.frame(index / options.fps) for index in range(options.frames)]
+
+
+def render(spec: CharacterSpec, backdrops: list[np.ndarray], pose: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The character drawn at each frame's keypoints ``(T, 130, 3)`` over the matching backdrop."""
     frames = []
-    for index, points in enumerate(pose):
-        canvas = Canvas(background.frame(index / fps))
+    for backdrop, points in zip(backdrops, pose, strict=True):
+        canvas = Canvas(backdrop)
         draw_character(canvas, spec, to_pixels(points, size), size)
         frames.append(canvas.to_uint8())
     return np.stack(frames)
@@ -195,17 +201,11 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
     size = (options.width, options.height)
     folder = root / plan.sample_id
     folder.mkdir()
-    scene_seed = int.from_bytes(hashlib.sha256(f"{options.seed}/{plan.sample_id}".encode()).digest()[:4], "little")
-    background = Background(SCENES[plan.scene_index], size, seed=scene_seed)
-    reference = Canvas(background.frame(0.0))
-    draw_character(reference, plan.spec, to_pixels(plan.pose.reference, size), size)
-    Image.fromarray(reference.to_uint8()).save(folder / "reference.png")
-    write_video(
-        folder / "video.mp4",
-        _render(plan.spec, background, plan.pose.frames, size, options.fps),
-        options.fps,
-        deterministic=True,
-    )
+    backdrops = backgrounds(plan, options)
+    reference = render(plan.spec, backdrops[:1], plan.pose.reference[None], size)[0]
+    Image.fromarray(reference).save(folder / "reference.png")
+    video = render(plan.spec, backdrops, plan.pose.frames, size)
+    write_video(folder / "video.mp4", video, options.fps, deterministic=True)
     (folder / "pose.json").write_text(json.dumps(plan.pose.to_json(), separators=(",", ":")) + "\n")
     (folder / "prompt.txt").write_text(plan.prompt + "\n")
     cross = None
@@ -213,7 +213,7 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
         cross_doc = retarget(driver_pose, plan.pose.reference, size).to_json()
         (folder / "cross_pose.json").write_text(json.dumps(cross_doc, separators=(",", ":")) + "\n")
         cross_pose = PoseSequence.from_json(cross_doc)  # render exactly what the file holds
-        cross_frames = _render(plan.spec, background, cross_pose.frames, size, options.fps)
+        cross_frames = render(plan.spec, backdrops, cross_pose.frames, size)
         write_video(folder / "cross_video.mp4", cross_frames, options.fps, deterministic=True)
         cross = CrossSpec(plan.driver, "cross_pose.json", "cross_video.mp4")
     files = {p.name: file_entry(p) for p in sorted(folder.iterdir())}

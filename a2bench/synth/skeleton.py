@@ -42,7 +42,11 @@ def pixels_per_unit(spec: CharacterSpec, size: tuple[int, int]) -> float:
     return FILL * size[1] / spec.height
 
 
-def _rot(angle: float) -> np.ndarray:
+EAR = 0.95  # ears sit at this fraction of the head's half-width, level with its centre
+
+
+def rotation(angle: float) -> np.ndarray:
+    """2-D rotation matrix."""
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
 
@@ -54,7 +58,7 @@ def body_points(spec: CharacterSpec, params: PoseParams, size: tuple[int, int]) 
     points = np.zeros((NUM_KEYPOINTS, 2))
     leg = spec.thigh + spec.shin + spec.leg_r
     hip_centre = np.array([0.5 * width, GROUND * height]) + scale * np.array([params.dx, params.dy - leg])
-    lean = _rot(params.lean)
+    lean = rotation(params.lean)
     narrow = 1.0 - 0.45 * abs(params.facing)
     neck = hip_centre + scale * lean @ [0.0, -spec.torso_h]
     points[1] = neck
@@ -115,7 +119,7 @@ def _head(
     neck: np.ndarray,
     lean: np.ndarray,
 ) -> None:
-    tilt = _rot(params.lean + params.tilt)
+    tilt = rotation(params.lean + params.tilt)
     centre = neck + scale * lean @ [0.0, -(spec.neck + 0.88 * spec.head_ry)]
     radii = scale * np.array([spec.head_rx, spec.head_ry])
     local = face_layout(params.facing) * radii
@@ -123,8 +127,8 @@ def _head(
     points[0] = points[FACE.start + 30]  # nose tip
     points[14] = points[FACE.start + 36 : FACE.start + 42].mean(0)
     points[15] = points[FACE.start + 42 : FACE.start + 48].mean(0)
-    points[16] = centre + tilt @ [-0.95 * radii[0], 0.0]
-    points[17] = centre + tilt @ [0.95 * radii[0], 0.0]
+    points[16] = centre + tilt @ [-EAR * radii[0], 0.0]
+    points[17] = centre + tilt @ [EAR * radii[0], 0.0]
 
 
 def _hand(wrist: np.ndarray, forearm: np.ndarray, side: int, radius: float) -> np.ndarray:
@@ -147,7 +151,7 @@ def head_frame(points: np.ndarray) -> tuple[np.ndarray, float, float]:
     centre = (right_ear + left_ear) / 2
     axis = left_ear - right_ear
     tilt = float(np.arctan2(axis[1], axis[0]))
-    half = float(np.linalg.norm(axis)) / 2 / 0.95
-    local = _rot(-tilt) @ (nose - centre)
+    half = float(np.linalg.norm(axis)) / 2 / EAR
+    local = rotation(-tilt) @ (nose - centre)
     facing = float(np.clip(local[0] / (0.5 * half), -1, 1)) if half > 0 else 0.0
     return centre, tilt, facing
