@@ -1,3 +1,28 @@
-"""Video and image metrics that reproduce named reference implementations (see docs/metrics.md)."""
+"""Video and image metrics that reproduce named reference implementations (see docs/metrics.md).
+
+``METRICS`` maps each recipe name to its class; ``evaluate`` scores many videos with many metrics.
+"""
 
 import a2bench  # noqa: F401 - installs the torchvision compatibility hook first
+from metrics import fid, fvd, perceptual, pixel, ssim  # noqa: F401 - register the recipes
+from metrics.base import METRICS, DistributionMetric, Metric, MetricValue, PairedMetric, Recipe
+from metrics.evaluate import ANIMATEX_TABLES, SETS, Evaluation, evaluate, metric_names
+from metrics.frames import FrameError
+from metrics.frechet import FeatureStats, frechet_distance
+
+__all__ = [
+    "ANIMATEX_TABLES",
+    "METRICS",
+    "SETS",
+    "DistributionMetric",
+    "Evaluation",
+    "FeatureStats",
+    "FrameError",
+    "Metric",
+    "MetricValue",
+    "PairedMetric",
+    "Recipe",
+    "evaluate",
+    "frechet_distance",
+    "metric_names",
+]

@@ -1,0 +1,171 @@
+"""The metric interface: named recipes with torchmetrics-style ``update`` / ``compute`` / ``reset``.
+
+Two families share it. A :class:`PairedMetric` scores each predicted frame against the ground-truth
+frame at the same index and keeps float64 sums per sample. A :class:`DistributionMetric` turns each
+video into feature vectors and keeps :class:`~metrics.frechet.FeatureStats` for the prediction and
+the ground-truth sets; its result is their Fréchet distance. Neither keeps videos after ``update``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from a2bench.registry import Registry
+from a2bench.weights import ResolvedWeight, WeightFile, resolve
+from metrics.frames import as_frames, check_pair
+from metrics.frechet import FeatureStats, frechet_distance
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Exactly how a number is computed, and the implementation it reproduces (docs/metrics.md)."""
+
+    id: str
+    reference: str
+    inputs: str
+    resize: str
+    averaging: str
+    crop: str = "none"
+    clips: str = "whole frames (image metric)"
+    notes: str = ""
+
+
+@dataclass
+class MetricValue:
+    """One metric's result: the value, per-sample values where they exist, and provenance."""
+
+    name: str
+    value: float
+    recipe: str
+    higher_is_better: bool
+    per_sample: dict[str, float] | None = None
+    weights: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def unverified_weights(self) -> bool:
+        return any(not w["verified"] for w in self.weights)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "recipe": self.recipe,
+            "higher_is_better": self.higher_is_better,
+            "per_sample": self.per_sample,
+            "weights": self.weights,
+            "unverified_weights": self.unverified_weights,
+        }
+
+
+METRICS: Registry[type[Metric]] = Registry("metric", "a2bench.metrics")
+
+
+class Metric(ABC):
+    """A named recipe. Subclasses set the class attributes and implement the family's hooks."""
+
+    name: ClassVar[str]
+    recipe: ClassVar[Recipe]
+    higher_is_better: ClassVar[bool]
+    title: ClassVar[str]
+    weight_files: ClassVar[tuple[WeightFile, ...]] = ()
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device or default_device()
+        self.weights: list[ResolvedWeight] = []
+        self.reset()
+
+    def resolve_weights(self) -> list[ResolvedWeight]:
+        """Locate and verify this recipe's network files (once); raises WeightsError naming the fix."""
+        if len(self.weights) != len(self.weight_files):
+            self.weights = [resolve(spec.name) for spec in self.weight_files]
+        return self.weights
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget every update (loaded networks stay loaded)."""
+
+    @abstractmethod
+    def update(self, pred: Any, target: Any, sample_id: str = "?") -> None:
+        """Add one prediction / ground-truth video pair."""
+
+    @abstractmethod
+    def compute(self) -> MetricValue:
+        """The metric over every update so far."""
+
+    def _value(self, value: float, per_sample: dict[str, float] | None = None) -> MetricValue:
+        provenance = [w.provenance() for w in self.weights]
+        return MetricValue(self.name, float(value), self.recipe.id, self.higher_is_better, per_sample, provenance)
+
+
+class PairedMetric(Metric):
+    """Frame-by-frame comparison; the value is the mean over all scored frames (DisCo pools frames)."""
+
+    def reset(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+
+    @abstractmethod
+    def frame_scores(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Scores ``(T,)`` for two ``(T, H, W, 3)`` uint8 videos of equal shape."""
+
+    def update(self, pred: Any, target: Any, sample_id: str = "?") -> None:
+        pred = as_frames(pred, f"sample {sample_id} (prediction)")
+        target = as_frames(target, f"sample {sample_id} (ground truth)")
+        check_pair(pred, target, sample_id)
+        if sample_id in self._counts and sample_id != "?":
+            raise ValueError(f"sample {sample_id} was already scored by {self.name}; reset() first")
+        scores = np.asarray(self.frame_scores(pred, target), dtype=np.float64)
+        self._sums[sample_id] = self._sums.get(sample_id, 0.0) + float(scores.sum())
+        self._counts[sample_id] = self._counts.get(sample_id, 0) + len(scores)
+
+    def compute(self) -> MetricValue:
+        if not self._counts:
+            raise ValueError(f"{self.name}: no samples were scored")
+        per_sample = {key: self._sums[key] / self._counts[key] for key in self._sums}
+        value = sum(self._sums.values()) / sum(self._counts.values())
+        return self._value(value, per_sample)
+
+
+class DistributionMetric(Metric):
+    """Fréchet distance between feature distributions of the predicted and ground-truth videos."""
+
+    ddof: ClassVar[int] = 1
+
+    def reset(self) -> None:
+        self.pred_stats = FeatureStats(ddof=self.ddof)
+        self.target_stats = FeatureStats(ddof=self.ddof)
+
+    @abstractmethod
+    def features(self, frames: np.ndarray, name: str) -> np.ndarray:
+        """Feature vectors ``(k, d)`` of one ``(T, H, W, 3)`` uint8 video."""
+
+    def video_features(self, video: Any, name: str) -> np.ndarray:
+        return self.features(as_frames(video, name), name)
+
+    def update(self, pred: Any, target: Any, sample_id: str = "?") -> None:
+        self.update_pred(pred, sample_id)
+        self.update_target(target, sample_id)
+
+    def update_pred(self, pred: Any, sample_id: str = "?") -> None:
+        self.pred_stats.update(self.video_features(pred, f"sample {sample_id} (prediction)"))
+
+    def update_target(self, target: Any, sample_id: str = "?") -> None:
+        self.target_stats.update(self.video_features(target, f"sample {sample_id} (ground truth)"))
+
+    def compute(self) -> MetricValue:
+        for side, stats in (("prediction", self.pred_stats), ("ground-truth", self.target_stats)):
+            if stats.count < 2:
+                raise ValueError(
+                    f"{self.name}: the {side} set has {stats.count} feature vector(s); a distribution metric needs "
+                    "at least 2 (score at least 2 videos, or more frames)"
+                )
+        return self._value(frechet_distance(self.pred_stats, self.target_stats))
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

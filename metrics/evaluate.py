@@ -1,0 +1,204 @@
+"""``evaluate``: score predicted videos against ground truth with many metrics, decoding each video once.
+
+Every sample's prediction and ground truth are decoded once and handed to every metric. Ground-truth
+features of the distribution metrics are cached on disk per video, keyed by the decoded frames' sha256,
+the recipe id and the network files' sha256 (docs/metrics.md, "Caches"), so scoring a second model on
+the same benchmark only runs the networks on the new predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from a2bench.paths import home
+from a2bench.videoio import read_video
+from a2bench.weights import WeightsError
+from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
+from metrics.frames import FrameError, as_frames
+
+# The columns of the Animate-X A2Bench tables, in their order (PSNR*, SSIM, L1, LPIPS, FID, FID-VID, FVD).
+ANIMATEX_TABLES = ("psnr", "ssim", "l1", "lpips_disco", "fid", "fid_vid", "fvd_disco")
+SETS: dict[str, tuple[str, ...]] = {
+    "animatex": ANIMATEX_TABLES,
+    "pixel": ("psnr", "ssim", "ssim_rgb", "l1", "mae", "psnr_uint8_legacy"),
+    "modern": ("psnr", "ssim_rgb", "mae", "lpips", "fid", "fvd"),
+}
+PACKAGES = (
+    "a2bench",
+    "torch",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "opencv-python-headless",
+    "lpips",
+    "pytorch-fid",
+    "cd-fvd",
+    "av",
+    "pillow",
+)
+
+
+def metric_names(spec: str | Sequence[str] | None) -> list[str]:
+    """Expand a comma-separated list (or sequence) of metric and set names; unknown names get suggestions."""
+    if spec is None:
+        return list(ANIMATEX_TABLES)
+    items = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for item in filter(None, items):
+        if item == "all":
+            expanded = METRICS.names()
+        elif item in SETS:
+            expanded = list(SETS[item])
+        else:
+            METRICS.get(item)
+            expanded = [item]
+        names += [name for name in expanded if name not in names]
+    if not names:
+        raise ValueError("no metrics requested")
+    return names
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`: one :class:`MetricValue` per metric and what produced them."""
+
+    metrics: dict[str, MetricValue]
+    samples: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unverified_weights(self) -> bool:
+        return any(value.unverified_weights for value in self.metrics.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "a2bench-eval",
+            "version": 1,
+            "unverified_weights": self.unverified_weights,
+            "samples": self.samples,
+            "metrics": {name: value.to_json() for name, value in self.metrics.items()},
+            **self.info,
+            "packages": package_versions(),
+            "platform": {"python": platform.python_version(), "machine": platform.machine()},
+        }
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+VideoSource = Any  # frames array, a2bench Video, torch tensor, a path to a video / PNG folder, or a callable
+
+
+def _load(source: VideoSource) -> Any:
+    if callable(source):
+        source = source()
+    if isinstance(source, (str, os.PathLike)):
+        return read_video(source)
+    return source
+
+
+class FeatureCache:
+    """Ground-truth features per video under ``root/<recipe>/<weights>/<frames sha256>.npy`` (no pickle)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def _path(self, metric: Metric, content: str) -> Path:
+        weights = hashlib.sha256("".join(w.sha256 for w in metric.resolve_weights()).encode()).hexdigest()[:16]
+        return self.root / metric.recipe.id.replace("/", "_") / weights / f"{content}.npy"
+
+    def features(self, metric: DistributionMetric, frames: np.ndarray, content: str, name: str) -> np.ndarray:
+        if self.root is None:
+            return metric.features(frames, name)
+        path = self._path(metric, content)
+        if path.is_file():
+            try:
+                return np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+        features = metric.features(frames, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            np.save(tmp, features)
+        os.replace(tmp.name, path)
+        return features
+
+
+def default_cache_dir() -> Path:
+    return home() / "features"
+
+
+def evaluate(
+    pred_videos: Mapping[str, VideoSource],
+    gt_videos: Mapping[str, VideoSource],
+    metrics: str | Sequence[str] | None = None,
+    *,
+    device: str | None = None,
+    cache_dir: Path | bool | None = True,
+    progress: Callable[[str], None] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Evaluation:
+    """Score every ground-truth sample's prediction with ``metrics`` (default: the Animate-X table columns).
+
+    Both mappings are keyed by sample id. A missing or extra prediction is an error listing the ids,
+    never a skipped sample; a missing weight file is reported for all metrics before any work.
+    """
+    names = metric_names(metrics)
+    missing = sorted(set(gt_videos) - set(pred_videos))
+    extra = sorted(set(pred_videos) - set(gt_videos))
+    if missing or extra:
+        parts = [f"no prediction for {len(missing)} sample(s): {', '.join(missing[:10])}"] if missing else []
+        parts += [f"{len(extra)} prediction(s) for unknown samples: {', '.join(extra[:10])}"] if extra else []
+        raise FrameError("; ".join(parts) + ". Every ground-truth sample needs exactly one prediction.")
+    instances = [METRICS.get(name)(device=device) for name in names]
+    _resolve_all(instances)
+    cache = FeatureCache(None if cache_dir is False else default_cache_dir() if cache_dir is True else cache_dir)
+    samples = list(gt_videos)
+    for sample_id in samples:
+        if progress:
+            progress(sample_id)
+        pred = as_frames(_load(pred_videos[sample_id]), f"sample {sample_id} (prediction)")
+        target = as_frames(_load(gt_videos[sample_id]), f"sample {sample_id} (ground truth)")
+        content = _content_hash(target)
+        for metric in instances:
+            if isinstance(metric, DistributionMetric):
+                metric.pred_stats.update(metric.features(pred, f"sample {sample_id} (prediction)"))
+                name = f"sample {sample_id} (ground truth)"
+                metric.target_stats.update(cache.features(metric, target, content, name))
+            else:
+                metric.update(pred, target, sample_id)
+    return Evaluation({m.name: m.compute() for m in instances}, samples, dict(info or {}))
+
+
+def _resolve_all(instances: Iterable[Metric]) -> None:
+    problems = []
+    for metric in instances:
+        try:
+            metric.resolve_weights()
+        except WeightsError as exc:
+            problems.append(f"{metric.name}: {exc}")
+    if problems:
+        raise WeightsError("\n".join(problems))
+
+
+def _content_hash(frames: np.ndarray) -> str:
+    digest = hashlib.sha256(str(frames.shape).encode())
+    digest.update(frames.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Feature-extractor networks re-implemented in plain PyTorch for the metrics."""

@@ -1,0 +1,131 @@
+"""Random-weight networks saved under the official file names, for offline tests and benchmarks.
+
+Real weights cannot be downloaded here, but equality with a reference implementation only needs both
+sides to load the *same* file in the *same* layout. ``write_random_weights`` builds each network with
+the reference's own architecture (torchvision, pytorch-fid, cd-fvd, a2bench's 3D-ResNet-50) and
+random values and saves it as the official file would be. The files fail the registry's hash check,
+so callers set ``A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1``, and every result says ``unverified_weights``.
+
+``i3d_torchscript.pt`` is a binary whose inner resize is not published: its stand-in here is a small
+TorchScript network with the same call signature, enough to check how the detector is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TorchScriptI3DStandIn(nn.Module):
+    """Same call as StyleGAN-V's detector: uint8 (B, 3, T, H, W) → 400-d features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 16, kernel_size=(3, 7, 7), stride=(2, 4, 4))
+        self.head = nn.Linear(16, 400)
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False):
+        x = x.float()
+        if rescale:
+            x = x / 255.0 * 2 - 1
+        if resize:
+            x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
+        features = self.head(F.relu(self.conv(x)).mean(dim=(2, 3, 4))) * 50.0  # the real logits span tens
+        return features if return_features else features.softmax(dim=1)
+
+
+def small_videomae(**kwargs: object) -> nn.Module:
+    """cd-fvd's VideoMAE-v2 ``VisionTransformer`` at a test size (the giant one is 1B parameters)."""
+    from functools import partial
+
+    from cdfvd.third_party.VideoMAEv2.videomaev2_finetune import VisionTransformer
+
+    kwargs.pop("pretrained", None)
+    return VisionTransformer(
+        patch_size=14,
+        embed_dim=64,
+        depth=2,
+        num_heads=4,
+        mlp_ratio=2.0,
+        qkv_bias=True,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        **kwargs,
+    )
+
+
+def _networks() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...] | None]]:
+    """Each file's network builder and the input shape that calibrates its BatchNorm (None: no BN)."""
+    import torchvision
+    from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
+    from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
+
+    from metrics.nets.resnet3d import ResNet3D50
+
+    def videomae() -> nn.Module:
+        return videomae_utils.vit_giant_patch14_224(
+            img_size=224, pretrained=False, num_classes=174, all_frames=16, tubelet_size=2, use_mean_pooling=True
+        )
+
+    return {
+        "alexnet-owt-7be5be79.pth": (torchvision.models.alexnet, None),
+        "vgg16-397923af.pth": (torchvision.models.vgg16, None),
+        "pt_inception-2015-12-05-6726825d.pth": (
+            lambda: torchvision.models.inception_v3(num_classes=1008, aux_logits=False, init_weights=False),
+            (2, 3, 299, 299),
+        ),
+        "i3d_pretrained_400.pt": (lambda: InceptionI3d(400, in_channels=3), (2, 3, 16, 224, 224)),
+        "resnet-50-kinetics.pth": (ResNet3D50, (2, 3, 16, 112, 112)),
+        "vit_g_hybrid_pt_1200e_ssv2_ft.pth": (videomae, None),
+    }
+
+
+# How each official file wraps its state dict.
+_LAYOUTS: dict[str, Callable[[dict], object]] = {
+    "resnet-50-kinetics.pth": lambda state: {"state_dict": {"module." + k: v for k, v in state.items()}},
+    "vit_g_hybrid_pt_1200e_ssv2_ft.pth": lambda state: {"module": state},
+}
+
+
+def write_random_weights(folder: Path, names: Iterable[str] | None = None, seed: int = 0) -> dict[str, Path]:
+    """Write random-weight files (all known ones by default) into ``folder``; returns name → path.
+
+    ``vit_g_hybrid_pt_1200e_ssv2_ft.pth`` is built by whatever ``vit_giant_patch14_224`` currently is,
+    so tests swap in :func:`small_videomae` on both sides first.
+    """
+    networks = _networks()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in names or [*networks, "i3d_torchscript.pt"]:
+        torch.manual_seed(seed)
+        path = folder / name
+        if name == "i3d_torchscript.pt":
+            torch.jit.save(torch.jit.script(TorchScriptI3DStandIn().eval()), str(path))
+        else:
+            build, calibration_shape = networks[name]
+            model = build()
+            if calibration_shape:
+                _calibrate_batchnorm(model, calibration_shape)
+            torch.save(_LAYOUTS.get(name, lambda state: state)(model.state_dict()), path)
+        paths[name] = path
+    return paths
+
+
+@torch.no_grad()
+def _calibrate_batchnorm(model: nn.Module, shape: tuple[int, ...]) -> None:
+    """Set BatchNorm running statistics from one smooth random batch.
+
+    With the default statistics (mean 0, variance 1) a random deep network's activations collapse, and
+    every input gets nearly the same features: a parity test on those would never exercise covariances.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average: exactly this batch's statistics
+    coarse = torch.rand(shape[0], shape[1], *(max(1, n // 8) for n in shape[2:])) * 2 - 1
+    mode = "trilinear" if len(shape) == 5 else "bilinear"
+    model.train()(F.interpolate(coarse, size=shape[2:], mode=mode, align_corners=False))
+    model.eval()
