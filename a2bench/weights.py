@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from a2bench.fileio import write_atomic
 from a2bench.paths import home
 from a2bench.registry import Registry
 
@@ -186,14 +187,8 @@ def file_sha256(path: Path) -> str:
     digest = _hash_file(path, hashlib.sha256())
     cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.name}:")} | {key: digest}
     with contextlib.suppress(OSError):  # a read-only folder (shared hub cache): hash again next time
-        _write_atomic(cache_file, json.dumps(cache, indent=1).encode())
+        write_atomic(cache_file, json.dumps(cache, indent=1).encode())
     return digest
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
 
 
 def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) -> ResolvedWeight:

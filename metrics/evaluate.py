@@ -9,9 +9,9 @@ the same benchmark only runs the networks on the new predictions.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import platform
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from a2bench.fileio import write_atomic
 from a2bench.paths import home
-from a2bench.videoio import read_video
+from a2bench.videoio import VIDEO_SUFFIXES, read_video
 from a2bench.weights import WeightsError
 from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
 from metrics.frames import FrameError, as_frames
@@ -135,9 +136,9 @@ class FeatureCache:
                 path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
         features = metric.features(frames, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            np.save(tmp, features)
-        os.replace(tmp.name, path)
+        buffer = io.BytesIO()
+        np.save(buffer, features)
+        write_atomic(path, buffer.getvalue())
         return features
 
 
@@ -202,3 +203,25 @@ def _content_hash(frames: np.ndarray) -> str:
     digest = hashlib.sha256(str(frames.shape).encode())
     digest.update(frames.tobytes())
     return digest.hexdigest()
+
+
+def video_folder(folder: str | os.PathLike) -> dict[str, Path]:
+    """Sample id → video in a predictions folder holding ``<sample_id>.mp4`` files or ``<sample_id>/`` PNG folders.
+
+    Other files (a results JSON, a README) are ignored; an id present both as a file and a folder is an error.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FrameError(f"{root}: not a folder of videos")
+    found: dict[str, Path] = {}
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() or entry.suffix.lower() in VIDEO_SUFFIXES:
+            key = entry.name if entry.is_dir() else entry.stem
+            if key in found:
+                raise FrameError(f"{root}: sample {key} appears twice ({found[key].name} and {entry.name}); keep one")
+            found[key] = entry
+    if not found:
+        raise FrameError(f"{root}: no videos (<sample_id>.mp4 files or <sample_id>/ PNG folders)")
+    return found

@@ -57,8 +57,9 @@ def small_videomae(**kwargs: object) -> nn.Module:
     )
 
 
-def _networks() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...] | None]]:
-    """Each file's network builder and the input shape that calibrates its BatchNorm (None: no BN)."""
+def _networks() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...] | None, float]]:
+    """Each file's network builder, the input shape that calibrates its BatchNorm (None: no BN), and
+    the amplitude of the inputs its recipe feeds (±1 after normalisation; ±128 for DisCo's 3D-ResNet)."""
     import torchvision
     from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
     from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
@@ -71,15 +72,16 @@ def _networks() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...] | No
         )
 
     return {
-        "alexnet-owt-7be5be79.pth": (torchvision.models.alexnet, None),
-        "vgg16-397923af.pth": (torchvision.models.vgg16, None),
+        "alexnet-owt-7be5be79.pth": (torchvision.models.alexnet, None, 1.0),
+        "vgg16-397923af.pth": (torchvision.models.vgg16, None, 1.0),
         "pt_inception-2015-12-05-6726825d.pth": (
             lambda: torchvision.models.inception_v3(num_classes=1008, aux_logits=False, init_weights=False),
             (2, 3, 299, 299),
+            1.0,
         ),
-        "i3d_pretrained_400.pt": (lambda: InceptionI3d(400, in_channels=3), (2, 3, 16, 224, 224)),
-        "resnet-50-kinetics.pth": (ResNet3D50, (2, 3, 16, 112, 112)),
-        "vit_g_hybrid_pt_1200e_ssv2_ft.pth": (videomae, None),
+        "i3d_pretrained_400.pt": (lambda: InceptionI3d(400, in_channels=3), (2, 3, 16, 224, 224), 1.0),
+        "resnet-50-kinetics.pth": (ResNet3D50, (2, 3, 16, 112, 112), 128.0),
+        "vit_g_hybrid_pt_1200e_ssv2_ft.pth": (videomae, None, 1.0),
     }
 
 
@@ -105,17 +107,17 @@ def write_random_weights(folder: Path, names: Iterable[str] | None = None, seed:
         if name == "i3d_torchscript.pt":
             torch.jit.save(torch.jit.script(TorchScriptI3DStandIn().eval()), str(path))
         else:
-            build, calibration_shape = networks[name]
+            build, calibration_shape, amplitude = networks[name]
             model = build()
             if calibration_shape:
-                _calibrate_batchnorm(model, calibration_shape)
+                _calibrate_batchnorm(model, calibration_shape, amplitude)
             torch.save(_LAYOUTS.get(name, lambda state: state)(model.state_dict()), path)
         paths[name] = path
     return paths
 
 
 @torch.no_grad()
-def _calibrate_batchnorm(model: nn.Module, shape: tuple[int, ...]) -> None:
+def _calibrate_batchnorm(model: nn.Module, shape: tuple[int, ...], amplitude: float) -> None:
     """Set BatchNorm running statistics from one smooth random batch.
 
     With the default statistics (mean 0, variance 1) a random deep network's activations collapse, and
@@ -125,7 +127,7 @@ def _calibrate_batchnorm(model: nn.Module, shape: tuple[int, ...]) -> None:
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
             module.momentum = None  # cumulative average: exactly this batch's statistics
-    coarse = torch.rand(shape[0], shape[1], *(max(1, n // 8) for n in shape[2:])) * 2 - 1
+    coarse = (torch.rand(shape[0], shape[1], *(max(1, n // 8) for n in shape[2:])) * 2 - 1) * amplitude
     mode = "trilinear" if len(shape) == 5 else "bilinear"
     model.train()(F.interpolate(coarse, size=shape[2:], mode=mode, align_corners=False))
     model.eval()

@@ -8,6 +8,8 @@ import click
 
 from a2bench import __version__
 from a2bench.cli.bench import bench
+from a2bench.cli.evaluate import evaluate_command
+from a2bench.cli.weights import weights
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +24,5 @@ def main() -> None:
 
 
 main.add_command(bench)
+main.add_command(evaluate_command)
+main.add_command(weights)

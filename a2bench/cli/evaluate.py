@@ -1,0 +1,102 @@
+"""``a2bench eval``: score a folder of generated videos against ground truth."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from a2bench.data import BenchmarkError, load_benchmark
+from a2bench.fileio import write_atomic
+from a2bench.registry import UnknownNameError
+from a2bench.videoio import VideoError
+from a2bench.weights import WeightsError
+
+
+@click.command("eval")
+@click.option(
+    "--pred",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of predictions: <sample_id>.mp4 files or <sample_id>/ PNG folders.",
+)
+@click.option(
+    "--gt",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of ground-truth videos named like the predictions.",
+)
+@click.option("--bench", help="A benchmark (name such as synth, folder, or HF export) supplying the ground truth.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["self", "cross"]),
+    default="self",
+    show_default=True,
+    help="With --bench: which protocol's targets to score against.",
+)
+@click.option(
+    "--metrics",
+    "metric_spec",
+    default="animatex",
+    show_default=True,
+    help="Comma-separated metric or set names (sets: animatex, pixel, modern, all).",
+)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the full result here.")
+@click.option("--device", help="torch device for the networks (default: cuda if available, else cpu).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write cached ground-truth features.")
+def evaluate_command(
+    pred: Path,
+    gt: Path | None,
+    bench: str | None,
+    protocol: str,
+    metric_spec: str,
+    json_out: Path | None,
+    device: str | None,
+    no_cache: bool,
+) -> None:
+    """Score the videos in --pred against --gt or --bench with the named metric recipes (docs/metrics.md)."""
+    from metrics import FrameError, evaluate, metric_names
+    from metrics.evaluate import video_folder
+
+    if (gt is None) == (bench is None):
+        raise click.UsageError("give exactly one of --gt DIR or --bench NAME|PATH")
+    try:
+        names = metric_names(metric_spec)
+        predictions = video_folder(pred)
+        if gt is not None:
+            targets, info = video_folder(gt), {"gt": str(gt)}
+        else:
+            benchmark = load_benchmark(bench)
+            targets = {sample.id: (lambda s=sample: s.task(protocol).target) for sample in benchmark}
+            info = {
+                "bench": {
+                    "name": benchmark.name,
+                    "version": benchmark.manifest.version,
+                    "location": str(benchmark.location) if benchmark.location else None,
+                },
+                "protocol": protocol,
+            }
+        info = {"pred": str(pred), **info}
+        result = evaluate(
+            predictions,
+            targets,
+            names,
+            device=device,
+            cache_dir=not no_cache,
+            progress=lambda sid: click.echo(f"scoring {sid}", err=True),
+            info=info,
+        )
+    except (FrameError, VideoError, BenchmarkError, WeightsError, UnknownNameError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    width = max(len(name) for name in result.metrics)
+    for name, value in result.metrics.items():
+        arrow = "↑" if value.higher_is_better else "↓"
+        click.echo(f"{name:<{width}}  {value.value:14.6g} {arrow}  {value.recipe}")
+    if result.unverified_weights:
+        click.echo("unverified_weights: true (some network files did not match their published hashes)", err=True)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(json_out, (json.dumps(result.to_json(), indent=2) + "\n").encode())
+        click.echo(f"wrote {json_out}", err=True)
+    sys.stdout.flush()

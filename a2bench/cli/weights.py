@@ -1,0 +1,108 @@
+"""``a2bench weights``: list, fetch, verify and locate the network files metrics and models load."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from a2bench.registry import UnknownNameError
+from a2bench.weights import WEIGHTS, WeightsError, check, fetch, file_sha256, locate, resolve
+
+
+def _registry() -> None:
+    import metrics  # noqa: F401 - registers the metric networks' files
+
+
+def _names(names: tuple[str, ...], every: bool) -> list[str]:
+    _registry()
+    if every:
+        return WEIGHTS.names()
+    if not names:
+        raise click.UsageError("name at least one file, or pass --all (see `a2bench weights list`)")
+    try:
+        for name in names:
+            WEIGHTS.get(name)
+    except UnknownNameError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return list(names)
+
+
+def _status(name: str) -> tuple[str, str]:
+    spec = WEIGHTS.get(name)
+    path = locate(name)
+    if path is None:
+        return "missing", ""
+    problem = check(spec, path, file_sha256(path))
+    if problem is None:
+        return "verified", str(path)
+    return ("unpinned" if not spec.pinned else "MISMATCH"), str(path)
+
+
+@click.group()
+def weights() -> None:
+    """Network files: where they come from, their hashes, and whether they are here.
+
+    Files are looked up in $A2BENCH_WEIGHTS (default $A2BENCH_HOME/weights), then in the torch hub
+    cache. A file that fails its hash is refused unless A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1.
+    """
+
+
+@weights.command("list")
+def list_() -> None:
+    """Every registered file with its user, size, hash and local status."""
+    _registry()
+    for name in WEIGHTS.names():
+        spec = WEIGHTS.get(name)
+        status, where = _status(name)
+        size = f"{spec.size / 1e6:.1f} MB" if spec.size else "size unknown"
+        click.echo(f"{name}\n    {status}{'  ' + where if where else ''}\n    used by: {spec.used_by}")
+        click.echo(f"    {size}; {spec.describe_hash()}\n    source: {spec.url}")
+
+
+@weights.command("fetch")
+@click.argument("names", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Fetch every registered file that is not here yet.")
+def fetch_(names: tuple[str, ...], every: bool) -> None:
+    """Download files into $A2BENCH_WEIGHTS and check their hashes."""
+    failed = False
+    for name in _names(names, every):
+        if WEIGHTS.get(name).bundled or (every and locate(name)):
+            continue
+        with click.progressbar(length=WEIGHTS.get(name).size or 0, label=name, file=sys.stderr) as bar:
+            try:
+                resolved = fetch(name, lambda done, total: bar.update(done - bar.pos))
+            except WeightsError as exc:
+                click.echo(f"\n{exc}", err=True)
+                failed = True
+                continue
+        state = "verified" if resolved.verified else "UNVERIFIED (no published hash)"
+        click.echo(f"{name}: {state}, sha256 {resolved.sha256}, {resolved.path}")
+    if failed:
+        sys.exit(1)
+
+
+@weights.command("verify")
+@click.argument("names", nargs=-1)
+def verify(names: tuple[str, ...]) -> None:
+    """Hash the local copies (all present ones by default); exit 1 if any does not match."""
+    selected = _names(names, every=not names)
+    bad = False
+    for name in selected:
+        status, where = _status(name)
+        if status == "missing" and not names:
+            continue
+        bad |= status not in ("verified",)
+        click.echo(f"{status:9} {name} {where}")
+    sys.exit(1 if bad else 0)
+
+
+@weights.command("path")
+@click.argument("name")
+def path(name: str) -> None:
+    """Print where NAME is (after checking its hash), or how to fetch it."""
+    _names((name,), False)
+    try:
+        click.echo(resolve(name).path)
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,225 @@
+"""evaluate(), `a2bench eval`, the weights registry and the metrics' edge cases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import perturb, smooth_videos
+
+from a2bench.cli import main
+from a2bench.data import load_benchmark
+from a2bench.videoio import write_video
+from a2bench.weights import WEIGHTS, WeightFile, WeightsError, fetch, resolve
+from metrics import METRICS, FeatureStats, FrameError, evaluate, frechet_distance, metric_names
+
+TABLE = "psnr,ssim,l1,lpips_disco,fid,fid_vid,fvd_disco"
+
+
+def write_predictions(folder: Path, videos: dict[str, np.ndarray], fps: int = 15) -> Path:
+    folder.mkdir(parents=True)
+    for sample_id, frames in videos.items():
+        write_video(folder / f"{sample_id}.mp4", frames, fps, lossless=True)
+    return folder
+
+
+def test_eval_cli_on_synth_copy_of_ground_truth_and_reference_only(random_weights, tiny_synth, tmp_path) -> None:
+    bench = load_benchmark(str(tiny_synth))
+    truth = {s.id: s.video().frames for s in bench}
+    reference_only = {s.id: np.repeat(s.reference()[None], s.num_frames, axis=0) for s in bench}
+    runner = CliRunner()
+    results = {}
+    for label, videos in (("copy", truth), ("reference", reference_only)):
+        pred = write_predictions(tmp_path / label, videos)
+        out = tmp_path / f"{label}.json"
+        args = ["eval", "--pred", str(pred), "--bench", str(tiny_synth), "--metrics", TABLE, "--json", str(out)]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        results[label] = json.loads(out.read_text())
+    copy, ref = (results[k]["metrics"] for k in ("copy", "reference"))
+    assert copy["psnr"]["value"] == 100.0 and copy["ssim"]["value"] == 1.0
+    assert copy["l1"]["value"] == 0.0 and copy["lpips_disco"]["value"] == 0.0
+    for name in ("fid", "fid_vid", "fvd_disco"):
+        assert abs(copy[name]["value"]) < 1e-6 * ref[name]["value"], name  # zero up to float64 rounding
+    assert ref["psnr"]["value"] < 40 and ref["ssim"]["value"] < 0.99 and ref["lpips_disco"]["value"] > 0
+    assert ref["l1"]["value"] > 0
+    doc = results["reference"]
+    assert doc["unverified_weights"] is True and doc["protocol"] == "self"
+    assert set(doc["metrics"]["psnr"]["per_sample"]) == {s.id for s in bench}
+    assert doc["metrics"]["fid"]["weights"][0]["name"] == "pt_inception-2015-12-05-6726825d.pth"
+    assert doc["packages"]["lpips"] == "0.1.4"
+    assert doc["metrics"]["ssim"]["recipe"] == "ssim/disco-gray-skimage-default/v1"
+
+
+def test_eval_cli_names_missing_weight_files_and_the_fetch_command(tiny_synth, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch"))
+    monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "empty"))
+    pred = write_predictions(tmp_path / "pred", {s.id: s.video().frames for s in load_benchmark(str(tiny_synth))})
+    result = CliRunner().invoke(main, ["eval", "--pred", str(pred), "--bench", str(tiny_synth)])
+    assert result.exit_code == 1
+    for name in ("vgg16-397923af.pth", "pt_inception-2015-12-05-6726825d.pth", "resnet-50-kinetics.pth"):
+        assert name in result.output and f"a2bench weights fetch {name}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_eval_cli_reports_missing_and_unknown_predictions(tiny_synth, tmp_path) -> None:
+    videos = {s.id: s.video().frames for s in load_benchmark(str(tiny_synth))}
+    first = next(iter(videos))
+    videos["not-a-sample"] = videos.pop(first)
+    pred = write_predictions(tmp_path / "pred", videos)
+    result = CliRunner().invoke(main, ["eval", "--pred", str(pred), "--bench", str(tiny_synth), "--metrics", "psnr"])
+    assert result.exit_code == 1
+    assert f"no prediction for 1 sample(s): {first}" in result.output and "not-a-sample" in result.output
+
+
+def test_eval_between_folders_with_png_predictions(tmp_path) -> None:
+    gts = {f"v{i}": v for i, v in enumerate(smooth_videos(2, 4, 24, 32, seed=1))}
+    preds = dict(zip(gts, perturb(list(gts.values()), seed=2), strict=True))
+    gt_dir = write_predictions(tmp_path / "gt", gts)
+    for key, frames in preds.items():
+        write_video(tmp_path / "pred" / key, frames, 15)  # no suffix: a PNG folder
+    result = CliRunner().invoke(
+        main, ["eval", "--pred", str(tmp_path / "pred"), "--gt", str(gt_dir), "--metrics", "pixel"]
+    )
+    assert result.exit_code == 0, result.output
+    direct = evaluate(preds, gts, "psnr,mae")
+    assert f"{direct.metrics['psnr'].value:14.6g}" in result.output
+
+
+def test_metric_sets_expand_and_unknown_names_suggest() -> None:
+    assert metric_names(None) == ["psnr", "ssim", "l1", "lpips_disco", "fid", "fid_vid", "fvd_disco"]
+    assert metric_names("psnr,pixel")[:2] == ["psnr", "ssim"]
+    assert set(metric_names("all")) == set(METRICS.names())
+    with pytest.raises(KeyError, match="Did you mean 'ssim'"):
+        metric_names("ssmi")
+
+
+def test_paired_metrics_refuse_mismatched_videos_and_bad_values() -> None:
+    video = smooth_videos(1, 4, 16, 16, seed=3)[0]
+    psnr = METRICS.get("psnr")()
+    with pytest.raises(FrameError, match="sample s7: prediction has 3 frames, ground truth 4"):
+        psnr.update(video[:3], video, "s7")
+    with pytest.raises(FrameError, match="sample s7: prediction is 8x16, ground truth 16x16"):
+        psnr.update(video[:, :, :8], video, "s7")
+    broken = video / 255.0
+    broken[2, 3, 3, 1] = np.nan
+    with pytest.raises(FrameError, match=r"sample s8 \(prediction\): frame 2 contains NaN"):
+        psnr.update(broken, video, "s8")
+    with pytest.raises(FrameError, match=r"float frames must lie in \[0, 1\]"):
+        psnr.update(video.astype(np.float32), video, "s9")
+    with pytest.raises(ValueError, match="no samples"):
+        psnr.compute()
+
+
+def test_float_grayscale_and_rgba_inputs_are_converted_as_documented() -> None:
+    video = smooth_videos(1, 3, 16, 16, seed=4)[0]
+    psnr = METRICS.get("psnr")()
+    psnr.update(video / 255.0, video, "float")  # k/255 floats quantise back exactly
+    rgba = np.concatenate([video, np.zeros_like(video[..., :1])], axis=-1)  # alpha dropped, as cv2.imread does
+    psnr.update(rgba, video, "rgba")
+    gray = video[..., 0]
+    psnr.update(gray, np.repeat(gray[..., None], 3, axis=-1), "gray")  # gray copied to R, G and B
+    assert psnr.compute().per_sample == {"float": 100.0, "rgba": 100.0, "gray": 100.0}
+
+
+def test_distribution_metrics_need_two_videos(random_weights) -> None:
+    video = smooth_videos(1, 16, 32, 32, seed=5)[0]
+    fvd = METRICS.get("fvd")(device="cpu")
+    fvd.update(video, video, "only")
+    with pytest.raises(ValueError, match="at least 2"):
+        fvd.compute()
+    with pytest.raises(FrameError, match="8 frames, but this FVD recipe scores 16-frame clips"):
+        fvd.update(video[:8], video, "short")
+
+
+def test_ground_truth_features_are_cached_and_reused(random_weights, tmp_path, monkeypatch) -> None:
+    gts = {f"v{i}": v for i, v in enumerate(smooth_videos(3, 2, 32, 32, seed=6))}
+    preds = dict(zip(gts, perturb(list(gts.values()), seed=7), strict=True))
+    first = evaluate(preds, gts, "fid", cache_dir=tmp_path)
+    assert len(list(tmp_path.rglob("*.npy"))) == 3
+    calls = []
+    fid_class = METRICS.get("fid")
+    original = fid_class.features
+    monkeypatch.setattr(
+        fid_class, "features", lambda self, frames, name: calls.append(name) or original(self, frames, name)
+    )
+    second = evaluate(preds, gts, "fid", cache_dir=tmp_path)
+    assert all("prediction" in name for name in calls) and len(calls) == 3  # ground truth came from the cache
+    assert second.metrics["fid"].value == first.metrics["fid"].value
+
+
+def test_feature_stats_stream_merge_and_save_equal_one_pass(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 16)) * 3 + 5
+    y = rng.standard_normal((70, 16))
+    whole = FeatureStats()
+    whole.update(x)
+    parts = [FeatureStats(), FeatureStats(), FeatureStats()]
+    for part, chunk in zip(parts, np.array_split(x, 3), strict=True):
+        for piece in np.array_split(chunk, 4):
+            part.update(piece)
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    np.testing.assert_allclose(merged.cov(), np.cov(x, rowvar=False), rtol=1e-10)
+    np.testing.assert_allclose(merged.mean(), x.mean(0), rtol=1e-12)
+    merged.save(tmp_path / "stats.npz")
+    other = FeatureStats()
+    other.update(y)
+    assert frechet_distance(FeatureStats.load(tmp_path / "stats.npz"), other) == pytest.approx(
+        frechet_distance(whole, other), rel=1e-10
+    )
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        whole.update(np.full((1, 16), np.inf))
+
+
+@pytest.fixture
+def served_file(tmp_path, monkeypatch):
+    """A registry entry whose source is a local file:// URL (urllib reads it like a download)."""
+    payload = b"weights" * 1000
+    source = tmp_path / "source.bin"
+    source.write_bytes(payload)
+    spec = WeightFile(
+        "tiny-net.pth", source.as_uri(), "tests", sha256=hashlib.sha256(payload).hexdigest(), size=len(payload)
+    )
+    monkeypatch.setitem(WEIGHTS._items, spec.name, spec)
+    monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.delenv("A2BENCH_ALLOW_UNVERIFIED_WEIGHTS", raising=False)
+    return spec, source
+
+
+def test_weights_fetch_verifies_and_refuses_changed_files(served_file, tmp_path, monkeypatch) -> None:
+    spec, source = served_file
+    with pytest.raises(WeightsError, match=r"a2bench weights fetch tiny-net\.pth"):
+        resolve(spec.name)
+    fetched = fetch(spec.name)
+    assert fetched.verified and fetched.path == tmp_path / "weights" / spec.name
+    fetched.path.write_bytes(b"x" * spec.size)  # same size, different content
+    with pytest.raises(WeightsError, match=r"has sha256 .* expected"):
+        resolve(spec.name)
+    monkeypatch.setenv("A2BENCH_ALLOW_UNVERIFIED_WEIGHTS", "1")
+    assert resolve(spec.name).verified is False
+    source.write_bytes(b"y" * spec.size)  # the server now serves something else
+    fetched.path.unlink()
+    with pytest.raises(WeightsError, match="nothing was kept"):
+        fetch(spec.name)
+    assert not (tmp_path / "weights" / spec.name).exists()
+
+
+def test_weights_cli_lists_verifies_and_locates(served_file, tmp_path) -> None:
+    spec, _ = served_file
+    runner = CliRunner()
+    listing = runner.invoke(main, ["weights", "list"])
+    assert listing.exit_code == 0 and "pt_inception-2015-12-05-6726825d.pth" in listing.output
+    assert "tiny-net.pth\n    missing" in listing.output
+    assert runner.invoke(main, ["weights", "fetch", spec.name]).exit_code == 0
+    assert runner.invoke(main, ["weights", "verify", spec.name]).exit_code == 0
+    assert runner.invoke(main, ["weights", "path", spec.name]).output.strip() == str(tmp_path / "weights" / spec.name)
+    unknown = runner.invoke(main, ["weights", "path", "tiny-nett.pth"])
+    assert unknown.exit_code == 1 and "Did you mean 'tiny-net.pth'" in unknown.output
+    shutil.copy(tmp_path / "source.bin", tmp_path / "weights" / spec.name)
+    (tmp_path / "weights" / spec.name).write_bytes(b"z")
+    assert runner.invoke(main, ["weights", "verify", spec.name]).exit_code == 1
