@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -131,3 +132,31 @@ def _calibrate_batchnorm(model: nn.Module, shape: tuple[int, ...], amplitude: fl
     mode = "trilinear" if len(shape) == 5 else "bilinear"
     model.train()(F.interpolate(coarse, size=shape[2:], mode=mode, align_corners=False))
     model.eval()
+
+
+def smooth_videos(count: int, frames: int, height: int, width: int, seed: int) -> list[np.ndarray]:
+    """Natural-looking test videos: moving smooth colour fields, uint8 ``(T, H, W, 3)``."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    videos = []
+    for _ in range(count):
+        freq = rng.uniform(1, 6, size=(3, 2))
+        phase = rng.uniform(0, 2 * np.pi, size=3)
+        speed = rng.uniform(0.05, 0.3, size=3)
+        video = np.empty((frames, height, width, 3), np.uint8)
+        for t in range(frames):
+            for c in range(3):
+                wave = np.sin(2 * np.pi * (freq[c, 0] * x + freq[c, 1] * y) + phase[c] + speed[c] * t)
+                video[t, ..., c] = np.clip(127.5 + 110 * wave + rng.normal(0, 6, (height, width)), 0, 255)
+        videos.append(video)
+    return videos
+
+
+def perturb(videos: list[np.ndarray], seed: int, noise: float = 12.0) -> list[np.ndarray]:
+    """A degraded copy of each video (shifted, noisy) to play the prediction."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for video in videos:
+        moved = np.roll(video, shift=int(rng.integers(1, 4)), axis=2).astype(np.float64)
+        out.append(np.clip(moved + rng.normal(0, noise, video.shape), 0, 255).astype(np.uint8))
+    return out

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import perturb, smooth_videos
 
 from a2bench.cli import main
 from a2bench.data import load_benchmark
 from a2bench.videoio import write_video
 from a2bench.weights import WEIGHTS, WeightFile, WeightsError, fetch, resolve
 from metrics import METRICS, FeatureStats, FrameError, evaluate, frechet_distance, metric_names
+from metrics.testing import perturb, smooth_videos
 
 TABLE = "psnr,ssim,l1,lpips_disco,fid,fid_vid,fvd_disco"
 

@@ -12,21 +12,13 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from conftest import perturb, smooth_videos
+from conftest import score
 from PIL import Image
 
-from metrics import METRICS, FeatureStats, frechet_distance
+from metrics import FeatureStats, frechet_distance
+from metrics.testing import perturb, smooth_videos
 
 RTOL = 1e-5
-
-
-def run(name: str, preds: list[np.ndarray], gts: list[np.ndarray], *, metric_out: list | None = None):
-    metric = METRICS.get(name)(device="cpu")
-    for i, (pred, gt) in enumerate(zip(preds, gts, strict=True)):
-        metric.update(pred, gt, f"v{i}")
-    if metric_out is not None:
-        metric_out.append(metric)
-    return metric.compute()
 
 
 def assert_same_distribution(name, preds, gts, reference_stats, reference_value) -> None:
@@ -38,7 +30,7 @@ def assert_same_distribution(name, preds, gts, reference_stats, reference_value)
     see test_frechet_distance_is_exact_where_scipy_is_not).
     """
     out: list = []
-    value = run(name, preds, gts, metric_out=out).value
+    value = score(name, preds, gts, metric_out=out).value
     metric = out[0]
     scale = 0.0
     for ours, (mu, sigma) in ((metric.pred_stats, reference_stats[0]), (metric.target_stats, reference_stats[1])):
@@ -75,7 +67,7 @@ def test_psnr_matches_skimage_per_frame_mean_and_caps_identical_frames(videos) -
         100.0 if np.array_equal(p, g) else peak_signal_noise_ratio(g, p, data_range=255)
         for p, g in zip(frames_of(preds), frames_of(gts), strict=True)
     ]
-    result = run("psnr", preds, gts)
+    result = score("psnr", preds, gts)
     assert result.value == pytest.approx(np.mean(reference), rel=1e-12)
     assert result.per_sample["v1"] == 100.0
 
@@ -84,10 +76,10 @@ def test_psnr_uint8_legacy_reproduces_the_wraparound_and_never_drops_below_24db(
     preds, gts = videos
     # The pre-2024 DisCo line, verbatim in numpy semantics: uint8 subtraction and square wrap modulo 256.
     reference = [20 * np.log10(255 / np.sqrt(np.mean((g - p) ** 2))) for p, g in pairs(preds, gts)]
-    result = run("psnr_uint8_legacy", preds, gts)
+    result = score("psnr_uint8_legacy", preds, gts)
     assert result.value == pytest.approx(np.mean(reference), rel=1e-12)
     opposite = [np.zeros((2, 16, 16, 3), np.uint8)], [np.full((2, 16, 16, 3), 255, np.uint8)]
-    assert run("psnr_uint8_legacy", *opposite).value > 24.0 > run("psnr", *opposite).value
+    assert score("psnr_uint8_legacy", *opposite).value > 24.0 > score("psnr", *opposite).value
 
 
 def test_ssim_matches_disco_grayscale_skimage_defaults(videos) -> None:
@@ -99,7 +91,7 @@ def test_ssim_matches_disco_grayscale_skimage_defaults(videos) -> None:
         structural_similarity(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), cv2.cvtColor(g, cv2.COLOR_RGB2GRAY), full=True)[0]
         for p, g in pairs(preds, gts)
     ]
-    assert run("ssim", preds, gts).value == pytest.approx(np.mean(reference), rel=1e-12)
+    assert score("ssim", preds, gts).value == pytest.approx(np.mean(reference), rel=1e-12)
 
 
 def test_ssim_rgb_matches_skimage_wang_settings(videos) -> None:
@@ -112,7 +104,7 @@ def test_ssim_rgb_matches_skimage_wang_settings(videos) -> None:
         )
         for p, g in pairs(preds, gts)
     ]
-    assert run("ssim_rgb", preds, gts).value == pytest.approx(np.mean(reference), rel=1e-12)
+    assert score("ssim_rgb", preds, gts).value == pytest.approx(np.mean(reference), rel=1e-12)
 
 
 def test_l1_is_disco_l1_eval_and_mae_is_torchmetrics_mae(videos) -> None:
@@ -124,12 +116,12 @@ def test_l1_is_disco_l1_eval_and_mae_is_torchmetrics_mae(videos) -> None:
     disco = np.mean(
         [np.absolute(p.astype("float") - g.astype("float")) / float(height * width) for p, g in pairs(preds, gts)]
     )
-    assert run("l1", preds, gts).value == pytest.approx(disco, rel=1e-12)
+    assert score("l1", preds, gts).value == pytest.approx(disco, rel=1e-12)
     per_frame = [
         mean_absolute_error(torch.from_numpy(p / 255.0), torch.from_numpy(g / 255.0)).item()
         for p, g in pairs(preds, gts)
     ]
-    assert run("mae", preds, gts).value == pytest.approx(np.mean(per_frame), rel=1e-12)
+    assert score("mae", preds, gts).value == pytest.approx(np.mean(per_frame), rel=1e-12)
 
 
 @pytest.mark.parametrize(("name", "net", "normalize"), [("lpips", "alex", True), ("lpips_disco", "vgg", False)])
@@ -143,10 +135,10 @@ def test_lpips_matches_the_lpips_package(random_weights, videos, name: str, net:
         reference = [
             reference_net(to_tensor(p), to_tensor(g), normalize=normalize).item() for p, g in pairs(preds, gts)
         ]
-    result = run(name, preds, gts)
+    result = score(name, preds, gts)
     assert result.value == pytest.approx(np.mean(reference), rel=RTOL)
     assert result.unverified_weights
-    assert run(name, gts, gts).value == 0.0
+    assert score(name, gts, gts).value == 0.0
 
 
 def test_fid_matches_pytorch_fid_on_frame_folders(random_weights, tmp_path) -> None:
@@ -161,7 +153,7 @@ def test_fid_matches_pytorch_fid_on_frame_folders(random_weights, tmp_path) -> N
     reference = calculate_fid_given_paths(
         [str(tmp_path / "pred"), str(tmp_path / "gt")], batch_size=50, device="cpu", dims=2048, num_workers=0
     )
-    assert run("fid", preds, gts).value == pytest.approx(reference, rel=RTOL)
+    assert score("fid", preds, gts).value == pytest.approx(reference, rel=RTOL)
 
 
 def test_fvd_i3d400_matches_cdfvd(random_weights) -> None:
