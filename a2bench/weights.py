@@ -169,14 +169,21 @@ def _hash_file(path: Path, hasher: hashlib._Hash, header: bytes = b"") -> str:
 
 
 def git_blob_sha1(path: Path) -> str:
-    """The id git gives the file's content (sha1 of ``blob <size>\\0`` + bytes)."""
-    return _hash_file(path, hashlib.sha1(), f"blob {path.stat().st_size}\0".encode())
+    """The id git gives the file's content (sha1 of ``blob <size>\\0`` + bytes), cached like :func:`file_sha256`."""
+    return _cached_digest(
+        path, "git-blob", lambda: _hash_file(path, hashlib.sha1(), f"blob {path.stat().st_size}\0".encode())
+    )
 
 
 def file_sha256(path: Path) -> str:
     """sha256 of the file, cached in ``.sha256-cache.json`` next to it by (size, mtime)."""
+    return _cached_digest(path, "sha256", lambda: _hash_file(path, hashlib.sha256()))
+
+
+def _cached_digest(path: Path, kind: str, compute: Callable[[], str]) -> str:
     stat = path.stat()
-    key = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
+    prefix = f"{kind}:{path.name}:"
+    key = f"{prefix}{stat.st_size}:{stat.st_mtime_ns}"
     cache_file = path.parent / ".sha256-cache.json"
     try:
         cache = json.loads(cache_file.read_text())
@@ -184,8 +191,8 @@ def file_sha256(path: Path) -> str:
         cache = {}
     if key in cache:
         return cache[key]
-    digest = _hash_file(path, hashlib.sha256())
-    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.name}:")} | {key: digest}
+    digest = compute()
+    cache = {k: v for k, v in cache.items() if not k.startswith(prefix)} | {key: digest}
     with contextlib.suppress(OSError):  # a read-only folder (shared hub cache): hash again next time
         write_atomic(cache_file, json.dumps(cache, indent=1).encode())
     return digest

@@ -177,7 +177,7 @@ def evaluate(
             progress(sample_id)
         pred = as_frames(_load(pred_videos[sample_id]), f"sample {sample_id} (prediction)")
         target = as_frames(_load(gt_videos[sample_id]), f"sample {sample_id} (ground truth)")
-        content = _content_hash(target)
+        content = _content_hash(target) if cache.root is not None else ""
         for metric in instances:
             if isinstance(metric, DistributionMetric):
                 metric.pred_stats.update(metric.features(pred, f"sample {sample_id} (prediction)"))

@@ -40,7 +40,7 @@ def _inception(sha256: str, device: str) -> inception.InceptionV3:
         model = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
     finally:
         inception.load_state_dict_from_url = original
-    return model.eval().to(device)
+    return model.eval().to(device, memory_format=torch.channels_last)  # frames arrive channels-last already
 
 
 @METRICS.register("fid")

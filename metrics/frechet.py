@@ -9,7 +9,8 @@ symmetric matrix ``A S2 Aᵀ`` whenever ``S1 = AᵀA``. So, all in float64:
 * when one side has fewer samples than dimensions, ``A`` is its centred, scaled feature matrix
   (``n × d``) and the term is the sum of ``sqrt(eigvalsh(A S2 Aᵀ))``; when both sides do, it is the
   nuclear norm of ``A1 A2ᵀ`` (``n1 × n2``);
-* otherwise ``A = S1^{1/2}`` from a symmetric eigendecomposition of ``S1``.
+* otherwise ``A`` is the Cholesky factor of ``S1`` (or ``S1^{1/2}`` from a symmetric eigendecomposition
+  when ``S1`` is singular), and the term is the sum of ``sqrt(eigvalsh(A S2 Aᵀ))``.
 
 :class:`FeatureStats` keeps the feature rows themselves while there are at most as many rows as
 dimensions (no more memory than a ``d × d`` matrix) and folds them into shifted float64 sums after
@@ -156,10 +157,18 @@ def trace_sqrt_product(a: FeatureStats, b: FeatureStats) -> float:
     if fa is None and fb is not None:
         a, fa, b = b, fb, a
     if fa is None:
-        values, vectors = np.linalg.eigh(a.cov())
-        fa = (vectors * np.sqrt(np.clip(values, 0, None))).T
+        fa = _factor_of(a.cov())
     inner = fa @ b.cov() @ fa.T
     return float(np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum())
+
+
+def _factor_of(cov: np.ndarray) -> np.ndarray:
+    """``A`` with ``AᵀA == cov``: the Cholesky factor when ``cov`` is positive definite, else ``cov^{1/2}``."""
+    try:
+        return np.linalg.cholesky(cov).T
+    except np.linalg.LinAlgError:  # singular (rank-deficient) covariance: the symmetric square root
+        values, vectors = np.linalg.eigh(cov)
+        return (vectors * np.sqrt(np.clip(values, 0, None))).T
 
 
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:

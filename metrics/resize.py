@@ -1,17 +1,16 @@
 """The resize DisCo's video metrics use: PIL bicubic on each channel as float32, without re-quantising.
 
-This is clean-fid's ``make_resizer("PIL", quantize_after=False, "bicubic", size)``, which DisCo's
-``tool/metrics/utils.py`` applies to every frame before FID-VID (112×112) and FVD (224×224).
-Aspect ratio is not kept.
+DisCo's ``tool/metrics/resize.py`` ``make_resizer("PIL", False, "bicubic", size)`` (its copy of clean-fid's
+resizer, without clean-fid's later clipping to 0..255) is applied to every frame before FID-VID (112×112)
+and FVD (224×224). Aspect ratio is not kept; bicubic overshoot below 0 and above 255 is kept too.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
-import torch
 from PIL import Image
+
+from metrics.threads import frame_pool
 
 
 def _resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
@@ -24,5 +23,4 @@ def _resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
 
 def pil_bicubic_float(frames: np.ndarray, size: int) -> np.ndarray:
     """``(T, H, W, 3)`` uint8 → ``(T, size, size, 3)`` float32 on the 0..255 scale (frames in parallel)."""
-    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
-        return np.stack(list(pool.map(lambda frame: _resize_frame(frame, size), frames)))
+    return np.stack(list(frame_pool().map(lambda frame: _resize_frame(frame, size), frames)))

@@ -8,14 +8,12 @@ gives the cropped map directly and the boundary mode never matters.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import cv2
 import numpy as np
-import torch
 from scipy import ndimage
 
 from metrics.base import METRICS, PairedMetric, Recipe
+from metrics.threads import frame_pool
 
 K1, K2, DATA_RANGE = 0.01, 0.03, 255.0
 
@@ -25,10 +23,15 @@ def _ssim_mean(image1: np.ndarray, image2: np.ndarray, kernel: np.ndarray, sampl
     x = image1.astype(np.float64)
     y = image2.astype(np.float64)
     pad = len(kernel) // 2
+    uniform = bool(np.all(kernel == kernel[0]))
 
     def local_mean(values: np.ndarray) -> np.ndarray:
-        out = ndimage.correlate1d(ndimage.correlate1d(values, kernel, axis=0), kernel, axis=1)
-        return out[pad:-pad, pad:-pad]
+        for axis in (0, 1):  # the filters skimage itself calls: uniform_filter or gaussian_filter's correlate1d
+            if uniform:
+                values = ndimage.uniform_filter1d(values, len(kernel), axis=axis)
+            else:
+                values = ndimage.correlate1d(values, kernel, axis=axis)
+        return values[pad:-pad, pad:-pad]
 
     ux, uy, uxx, uyy, uxy = (local_mean(m) for m in (x, y, x * x, y * y, x * y))
     window = len(kernel) ** 2
@@ -51,9 +54,10 @@ def ssim_per_image(images1: np.ndarray, images2: np.ndarray, kernel: np.ndarray,
             f"frames of {images1.shape[-1]}x{images1.shape[-2]} pixels are smaller than the "
             f"{len(kernel)}-pixel SSIM window"
         )
-    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
-        scores = pool.map(lambda pair: _ssim_mean(*pair, kernel, sample_covariance), zip(images1, images2, strict=True))
-        return np.fromiter(scores, dtype=np.float64, count=len(images1))
+    scores = frame_pool().map(
+        lambda pair: _ssim_mean(*pair, kernel, sample_covariance), zip(images1, images2, strict=True)
+    )
+    return np.fromiter(scores, dtype=np.float64, count=len(images1))
 
 
 def gaussian_kernel(sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:

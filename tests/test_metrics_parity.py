@@ -205,14 +205,19 @@ def test_fvd_videomae_matches_cdfvd(random_weights, monkeypatch, tmp_path) -> No
     assert_same_distribution("fvd_videomae", preds, gts, stats, expected)
 
 
-@pytest.mark.parametrize(("n1", "n2", "dim"), [(40, 50, 256), (300, 280, 64), (30, 400, 128)])
-def test_frechet_distance_equals_scipy_sqrtm_route(n1: int, n2: int, dim: int) -> None:
+@pytest.mark.parametrize(
+    ("n1", "n2", "dim", "noise"),
+    [(40, 50, 256, 1.0), (300, 280, 64, 1.0), (30, 400, 128, 1.0), (300, 280, 64, 0.0)],
+    ids=["both-fewer-than-dims", "full-rank", "one-side-fewer", "rank-16-covariances"],
+)
+def test_frechet_distance_equals_scipy_sqrtm_route(n1: int, n2: int, dim: int, noise: float) -> None:
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     rng = np.random.default_rng(n1)
     mixing = rng.standard_normal((16, dim))
-    x = (rng.standard_normal((n1, 16)) @ mixing + np.abs(rng.standard_normal((n1, dim)))).astype(np.float32)
-    y = (rng.standard_normal((n2, 16)) @ mixing * 1.3 + np.abs(rng.standard_normal((n2, dim)))).astype(np.float32)
+    x = (rng.standard_normal((n1, 16)) @ mixing + noise * np.abs(rng.standard_normal((n1, dim)))).astype(np.float32)
+    y = rng.standard_normal((n2, 16)) @ mixing * 1.3 + noise * np.abs(rng.standard_normal((n2, dim)))
+    y = y.astype(np.float32)
     expected = calculate_frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
     a, b = FeatureStats(), FeatureStats()
     for chunk in np.array_split(x, 4):
