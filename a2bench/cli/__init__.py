@@ -9,6 +9,7 @@ import click
 from a2bench import __version__
 from a2bench.cli.bench import bench
 from a2bench.cli.evaluate import evaluate_command
+from a2bench.cli.pose import pose
 from a2bench.cli.weights import weights
 
 
@@ -25,4 +26,5 @@ def main() -> None:
 
 main.add_command(bench)
 main.add_command(evaluate_command)
+main.add_command(pose)
 main.add_command(weights)

@@ -1,7 +1,7 @@
 """Pose handling shared by the benchmark, the baselines and ``animatex``.
 
-One canonical keypoint layout (:mod:`a2bench.pose.keypoints`) and motion re-targeting
-(:mod:`a2bench.pose.retarget`).
+One canonical keypoint layout (:mod:`a2bench.pose.keypoints`), motion re-targeting
+(:mod:`a2bench.pose.retarget`) and DWPose-convention rendering (:mod:`a2bench.pose.render`).
 """
 
 from a2bench.pose.keypoints import (
@@ -15,6 +15,7 @@ from a2bench.pose.keypoints import (
     PoseError,
     PoseSequence,
 )
+from a2bench.pose.render import draw_pose, render_poses
 from a2bench.pose.retarget import retarget
 
 __all__ = [
@@ -27,5 +28,7 @@ __all__ = [
     "NUM_KEYPOINTS",
     "PoseError",
     "PoseSequence",
+    "draw_pose",
+    "render_poses",
     "retarget",
 ]

@@ -1,0 +1,169 @@
+"""Skeleton images drawn as DWPose draws them, so models see the pose images they were trained on.
+
+Two conventions, both reproducing code the models were trained with (read, not copied):
+
+* ``"dwpose"``: ``draw_pose`` of IDEA-Research/DWPose (``annotator/dwpose``): 17 body limbs as filled
+  ellipses 4 px wide, the limb layer dimmed to 60 %, 18 joint discs of radius 4, 20 hand bones per hand
+  2 px wide in HSV rainbow colours with red (0, 0, 255 as written) joint discs of radius 4, and 68 white
+  face discs of radius 3.
+* ``"animatex"``: the Animate-X(++) release (``process_data.py`` → ``draw_body_and_foot``): the same, plus
+  the two foot points joined to the ankles (19 limbs, 20 joints), as used for its pose videos.
+
+Both draw with OpenCV in exactly the reference's order and integer rounding, so pixels are identical.
+Widths are fixed in pixels in both references (they do not grow with resolution); ``face=False``
+gives the "without face" images Animate-X also writes. Frames are drawn in parallel threads (OpenCV
+releases the GIL).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from a2bench.pose.keypoints import BODY, FACE, FEET, LEFT_HAND, RIGHT_HAND, PoseSequence, missing_mask
+
+Convention = Literal["dwpose", "animatex"]
+
+# 1-based OpenPose-18 joint pairs in the references' order; the animatex convention swaps the two
+# ear-to-shoulder pairs DWPose never draws for the feet (joints 19, 20 = left, right foot).
+_DWPOSE_LIMBS = (
+    (2, 3),
+    (2, 6),
+    (3, 4),
+    (4, 5),
+    (6, 7),
+    (7, 8),
+    (2, 9),
+    (9, 10),
+    (10, 11),
+    (2, 12),
+    (12, 13),
+    (13, 14),
+    (2, 1),
+    (1, 15),
+    (15, 17),
+    (1, 16),
+    (16, 18),
+)
+_FOOT_LIMBS = ((14, 19), (11, 20))
+_JOINT_COLOURS = (
+    (255, 0, 0),
+    (255, 85, 0),
+    (255, 170, 0),
+    (255, 255, 0),
+    (170, 255, 0),
+    (85, 255, 0),
+    (0, 255, 0),
+    (0, 255, 85),
+    (0, 255, 170),
+    (0, 255, 255),
+    (0, 170, 255),
+    (0, 85, 255),
+    (0, 0, 255),
+    (85, 0, 255),
+    (170, 0, 255),
+    (255, 0, 255),
+    (255, 0, 170),
+    (255, 0, 85),
+    (170, 255, 255),
+    (255, 255, 0),
+)
+_HAND_BONES = (
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (0, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (0, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+)
+# matplotlib.colors.hsv_to_rgb([i / 20, 1, 1]) * 255, as floats: OpenCV truncates them when drawing.
+_HAND_COLOURS = tuple(
+    tuple(255.0 * c for c in colorsys.hsv_to_rgb(i / len(_HAND_BONES), 1.0, 1.0)) for i in range(len(_HAND_BONES))
+)
+_STICK, _JOINT_RADIUS, _FACE_RADIUS, _DIM = 4, 4, 3, 0.6
+_EPS = 0.01  # the references skip hand/face points whose integer pixel x or y is not above this
+
+
+def draw_pose(
+    keypoints: np.ndarray, size: tuple[int, int], *, convention: Convention = "animatex", face: bool = True
+) -> np.ndarray:
+    """One frame's 130 keypoints (normalised x, y, score; missing = -1) as an ``(H, W, 3)`` uint8 image."""
+    width, height = size
+    keypoints = np.asarray(keypoints)
+    # float32, as the references hold DWPose's output: their pixel arithmetic then rounds the same way.
+    points = keypoints[:, :2].astype(np.float32)
+    missing = missing_mask(keypoints)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    body = np.r_[BODY] if convention == "dwpose" else np.r_[BODY, FEET]
+    joints, present = points[body], ~missing[body]
+    limbs = _DWPOSE_LIMBS if convention == "dwpose" else _DWPOSE_LIMBS + _FOOT_LIMBS
+    for limb, colour in zip(limbs, _JOINT_COLOURS, strict=False):
+        a, b = limb[0] - 1, limb[1] - 1
+        if not (present[a] and present[b]):
+            continue
+        xs, ys = joints[[a, b], 0] * float(width), joints[[a, b], 1] * float(height)
+        length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
+        angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
+        centre = (int(np.mean(xs)), int(np.mean(ys)))
+        polygon = cv2.ellipse2Poly(centre, (int(length / 2), _STICK), int(angle), 0, 360, 1)
+        cv2.fillConvexPoly(canvas, polygon, colour)
+    canvas = (canvas * _DIM).astype(np.uint8)
+    for index in np.flatnonzero(present):
+        x, y = int(joints[index, 0] * width), int(joints[index, 1] * height)
+        cv2.circle(canvas, (x, y), _JOINT_RADIUS, _JOINT_COLOURS[index], thickness=-1)
+    for hand in (LEFT_HAND, RIGHT_HAND):
+        pixels = _pixels(points[hand], width, height)
+        for (a, b), colour in zip(_HAND_BONES, _HAND_COLOURS, strict=True):
+            if _drawn(pixels[a]) and _drawn(pixels[b]):
+                cv2.line(canvas, tuple(pixels[a]), tuple(pixels[b]), colour, thickness=2)
+        for point in pixels:
+            if _drawn(point):
+                cv2.circle(canvas, tuple(point), _JOINT_RADIUS, (0, 0, 255), thickness=-1)
+    if face:
+        for point in _pixels(points[FACE], width, height):
+            if _drawn(point):
+                cv2.circle(canvas, tuple(point), _FACE_RADIUS, (255, 255, 255), thickness=-1)
+    return canvas
+
+
+def _pixels(points: np.ndarray, width: int, height: int) -> list[tuple[int, int]]:
+    """``int(x * W), int(y * H)`` per point: truncation toward zero, as the references' ``int()``."""
+    return [(int(x * width), int(y * height)) for x, y in points]
+
+
+def _drawn(point: tuple[int, int]) -> bool:
+    return point[0] > _EPS and point[1] > _EPS
+
+
+def render_poses(
+    poses: PoseSequence,
+    size: tuple[int, int] | None = None,
+    *,
+    convention: Convention = "animatex",
+    face: bool = True,
+    workers: int = 2,
+) -> np.ndarray:
+    """Every frame of ``poses`` drawn at ``size`` (default: the sequence's own) as ``(T, H, W, 3)`` uint8."""
+    size = size or poses.size
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        frames = pool.map(lambda kp: draw_pose(kp, size, convention=convention, face=face), poses.frames)
+        return np.stack(list(frames))
