@@ -180,7 +180,7 @@ def evaluate(
         content = _content_hash(target) if cache.root is not None else ""
         for metric in instances:
             if isinstance(metric, DistributionMetric):
-                metric.pred_stats.update(metric.features(pred, f"sample {sample_id} (prediction)"))
+                metric.update_pred(pred, sample_id)
                 name = f"sample {sample_id} (ground truth)"
                 metric.target_stats.update(cache.features(metric, target, content, name))
             else:

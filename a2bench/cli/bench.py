@@ -20,7 +20,7 @@ def _load(target: str) -> Benchmark:
         raise click.ClickException(str(exc)) from exc
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -49,7 +49,7 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
     """
     from a2bench.synth import SynthOptions, cached_synth, generate
 
-    width, height = _size(size)
+    width, height = parse_size(size)
     options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps}
     try:
         path = generate(out, SynthOptions(**options)) if out else cached_synth(**options)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from a2bench.cli.bench import parse_size
 from a2bench.pose import PoseError, PoseSequence
 from a2bench.pose.render import render_poses
 from a2bench.videoio import VideoError, write_video
@@ -38,7 +39,7 @@ def render(pose_json: Path, out: Path, convention: str, no_face: bool, size: str
     """Draw POSE_JSON (an a2bench pose.json) as a skeleton video."""
     try:
         poses = PoseSequence.from_json(json.loads(pose_json.read_text()), str(pose_json))
-        target = tuple(int(v) for v in size.lower().split("x")) if size else None
+        target = parse_size(size) if size else None
         frames = render_poses(poses, target, convention=convention, face=not no_face)
         write_video(out, frames, poses.fps)
     except (PoseError, VideoError, ValueError) as exc:

@@ -22,7 +22,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from a2bench.pose.keypoints import BODY, FACE, FEET, HANDS, MISSING, NUM_KEYPOINTS, PoseError, PoseSequence
+from a2bench.pose.keypoints import (
+    BODY,
+    FACE,
+    FEET,
+    HANDS,
+    MISSING,
+    NUM_KEYPOINTS,
+    PoseError,
+    PoseSequence,
+    missing_mask,
+    to_pixels,
+)
 
 THRESHOLD = 0.3  # DWPose's visibility cut-off
 # OpenPose-18 index → COCO-17 index (the neck, OpenPose 1, has no COCO point).
@@ -42,8 +53,7 @@ def _normalise(xy: np.ndarray, score: np.ndarray, size: tuple[int, int], thresho
     """Pixel ``(..., 2)`` + scores → normalised ``(..., 3)``; invisible or out-of-frame points missing."""
     norm = xy / np.asarray(size, dtype=np.float64)
     visible = (score > threshold) & np.all((norm >= 0) & (norm <= 1), axis=-1)
-    out = np.concatenate([np.where(visible[..., None], norm, MISSING), score[..., None]], axis=-1)
-    return out
+    return np.concatenate([np.where(visible[..., None], norm, MISSING), score[..., None]], axis=-1)
 
 
 def _body_from_coco(xy: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,9 +128,8 @@ def to_coco17(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np
 
 
 def _to_pixels(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    missing = (points[..., 0] == MISSING) & (points[..., 1] == MISSING)
-    xy = np.where(missing[..., None], MISSING, points[..., :2] * np.asarray(size, dtype=np.float64))
-    return xy, points[..., 2].copy()
+    xy = to_pixels(points, size)
+    return np.nan_to_num(xy, nan=MISSING), points[..., 2].copy()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +145,7 @@ def to_animatex_dict(poses: PoseSequence) -> dict:
     """
     frames = np.asarray(poses.frames)
     positions = frames[..., :2].astype(np.float32)
-    missing = (frames[..., 0] == MISSING) & (frames[..., 1] == MISSING)
+    missing = missing_mask(frames)
     body_indices = np.where(missing[:, BODY], -1.0, np.arange(18, dtype=np.float64))
     width, height = poses.size
     return {
