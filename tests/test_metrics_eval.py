@@ -43,7 +43,9 @@ def test_eval_cli_on_synth_copy_of_ground_truth_and_reference_only(random_weight
         results[label] = json.loads(out.read_text())
     copy, ref = (results[k]["metrics"] for k in ("copy", "reference"))
     assert copy["psnr"]["value"] == 100.0 and copy["ssim"]["value"] == 1.0
-    assert copy["l1"]["value"] == 0.0 and copy["lpips_disco"]["value"] == 0.0
+    assert copy["l1"]["value"] == 0.0
+    # The two sides run through VGG separately; CPU kernels may sum in another order (1e-10 seen in CI).
+    assert 0.0 <= copy["lpips_disco"]["value"] < 1e-7 < ref["lpips_disco"]["value"]
     for name in ("fid", "fid_vid", "fvd_disco"):
         assert abs(copy[name]["value"]) < 1e-6 * ref[name]["value"], name  # zero up to float64 rounding
     assert ref["psnr"]["value"] < 40 and ref["ssim"]["value"] < 0.99 and ref["lpips_disco"]["value"] > 0

@@ -138,7 +138,7 @@ def test_lpips_matches_the_lpips_package(random_weights, videos, name: str, net:
     result = score(name, preds, gts)
     assert result.value == pytest.approx(np.mean(reference), rel=RTOL)
     assert result.unverified_weights
-    assert score(name, gts, gts).value == 0.0
+    assert 0.0 <= score(name, gts, gts).value < 1e-7  # zero up to float32 kernel rounding
 
 
 def test_fid_matches_pytorch_fid_on_frame_folders(random_weights, tmp_path) -> None:
