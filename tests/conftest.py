@@ -75,3 +75,17 @@ def score(name: str, preds: list[np.ndarray], gts: list[np.ndarray], *, metric_o
     if metric_out is not None:
         metric_out.append(metric)
     return metric.compute()
+
+
+def character_pose(seed: int, motion: str, size: tuple[int, int] = (256, 256), frames: int = 20):
+    """A synthetic character's pose sequence (as its pose.json holds it), for pose tests."""
+    from a2bench.synth.characters import sample_character
+    from a2bench.synth.generate import normalised
+    from a2bench.synth.motions import sample_motion
+    from a2bench.synth.skeleton import REST, body_points
+
+    rng = np.random.default_rng(seed)
+    spec = sample_character(rng)
+    program = sample_motion(motion, rng)
+    points = np.stack([body_points(spec, program(t / 15), size) for t in range(frames)])
+    return normalised(points, body_points(spec, REST, size), size, 15)

@@ -58,6 +58,16 @@ def test_face_flag_only_changes_face_pixels() -> None:
     assert changed.any() and np.all(with_face[changed] == 255)  # face discs are white
 
 
+def test_scaled_widths_equal_the_reference_at_512_and_grow_with_resolution() -> None:
+    points = example_keypoints()
+    points[FACE, :2] = -1
+    at = {side: draw_pose(points, (side, side), scale_widths=True) for side in (256, 512, 1024)}
+    np.testing.assert_array_equal(at[512], draw_pose(points, (512, 512)))
+    lit = {side: at[side].any(-1).sum() for side in at}  # pixels drawn on
+    fixed = {side: draw_pose(points, (side, side)).any(-1).sum() for side in at}
+    assert lit[256] < 0.8 * fixed[256] and lit[1024] > 1.5 * fixed[1024]  # half / twice the widths
+
+
 def test_render_poses_draws_every_frame_at_the_sequence_size() -> None:
     frames = np.stack([example_keypoints(), example_keypoints()])
     frames[1, BODY, 0] += 0.05

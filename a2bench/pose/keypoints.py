@@ -133,6 +133,19 @@ def to_pixels(points: np.ndarray, size: tuple[int, int] | np.ndarray) -> np.ndar
     return xy
 
 
+def from_pixels(xy: np.ndarray, size: tuple[int, int] | np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Pixel ``(..., 2)`` positions and scores to normalised float32 ``(..., 3)`` points.
+
+    NaN positions and positions outside the frame become missing (as a detector reports them); scores
+    are kept either way.
+    """
+    normalised = np.asarray(xy, np.float64) / np.asarray(size, np.float64)
+    points = np.concatenate([normalised, np.asarray(scores, np.float64)[..., None]], axis=-1)
+    outside = np.isnan(normalised).any(-1) | (normalised < 0).any(-1) | (normalised > 1).any(-1)
+    points[outside, :2] = MISSING
+    return points.astype(np.float32)
+
+
 def _fps_text(fps: Fraction) -> str | int:
     return fps.numerator if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}"
 

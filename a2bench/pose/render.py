@@ -10,7 +10,9 @@ Two conventions, both reproducing code the models were trained with (read, not c
   the two foot points joined to the ankles (19 limbs, 20 joints), as used for its pose videos.
 
 Both draw with OpenCV in exactly the reference's order and integer rounding, so pixels are identical.
-Widths are fixed in pixels in both references (they do not grow with resolution); ``face=False``
+Widths are fixed in pixels in both references (they do not grow with resolution); ``scale_widths=True``
+scales them by the shorter side / 512 (DWPose's detection resolution) for very large or small frames,
+an opt-in departure from the references. ``face=False``
 gives the "without face" images Animate-X also writes. Frames are drawn in parallel threads (OpenCV
 releases the GIL).
 """
@@ -99,15 +101,27 @@ _HAND_BONES = (
 _HAND_COLOURS = tuple(
     tuple(255.0 * c for c in colorsys.hsv_to_rgb(i / len(_HAND_BONES), 1.0, 1.0)) for i in range(len(_HAND_BONES))
 )
-_STICK, _JOINT_RADIUS, _FACE_RADIUS, _DIM = 4, 4, 3, 0.6
+_STICK, _JOINT_RADIUS, _HAND_WIDTH, _FACE_RADIUS, _DIM = 4, 4, 2, 3, 0.6
+_WIDTH_BASE = 512  # scale_widths: the reference widths belong to this shorter side
+# How benchmark ``pose.mp4`` files are drawn (synth and ``bench build``): the Animate-X++ release's pose
+# images, body + feet + hands without the face.
+POSE_VIDEO = {"convention": "animatex", "face": False}
 _EPS = 0.01  # the references skip hand/face points whose integer pixel x or y is not above this
 
 
 def draw_pose(
-    keypoints: np.ndarray, size: tuple[int, int], *, convention: Convention = "animatex", face: bool = True
+    keypoints: np.ndarray,
+    size: tuple[int, int],
+    *,
+    convention: Convention = "animatex",
+    face: bool = True,
+    scale_widths: bool = False,
 ) -> np.ndarray:
     """One frame's 130 keypoints (normalised x, y, score; missing = -1) as an ``(H, W, 3)`` uint8 image."""
     width, height = size
+    stick, joint_radius, hand_width, face_radius = (
+        _widths(min(width, height)) if scale_widths else (_STICK, _JOINT_RADIUS, _HAND_WIDTH, _FACE_RADIUS)
+    )
     keypoints = np.asarray(keypoints)
     # float32, as the references hold DWPose's output: their pixel arithmetic then rounds the same way.
     points = keypoints[:, :2].astype(np.float32)
@@ -124,25 +138,31 @@ def draw_pose(
         length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
         angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
         centre = (int(np.mean(xs)), int(np.mean(ys)))
-        polygon = cv2.ellipse2Poly(centre, (int(length / 2), _STICK), int(angle), 0, 360, 1)
+        polygon = cv2.ellipse2Poly(centre, (int(length / 2), stick), int(angle), 0, 360, 1)
         cv2.fillConvexPoly(canvas, polygon, colour)
     canvas = (canvas * _DIM).astype(np.uint8)
     for index in np.flatnonzero(present):
         x, y = int(joints[index, 0] * width), int(joints[index, 1] * height)
-        cv2.circle(canvas, (x, y), _JOINT_RADIUS, _JOINT_COLOURS[index], thickness=-1)
+        cv2.circle(canvas, (x, y), joint_radius, _JOINT_COLOURS[index], thickness=-1)
     for hand in (LEFT_HAND, RIGHT_HAND):
         pixels = _pixels(points[hand], width, height)
         for (a, b), colour in zip(_HAND_BONES, _HAND_COLOURS, strict=True):
             if _drawn(pixels[a]) and _drawn(pixels[b]):
-                cv2.line(canvas, tuple(pixels[a]), tuple(pixels[b]), colour, thickness=2)
+                cv2.line(canvas, tuple(pixels[a]), tuple(pixels[b]), colour, thickness=hand_width)
         for point in pixels:
             if _drawn(point):
-                cv2.circle(canvas, tuple(point), _JOINT_RADIUS, (0, 0, 255), thickness=-1)
+                cv2.circle(canvas, tuple(point), joint_radius, (0, 0, 255), thickness=-1)
     if face:
         for point in _pixels(points[FACE], width, height):
             if _drawn(point):
-                cv2.circle(canvas, tuple(point), _FACE_RADIUS, (255, 255, 255), thickness=-1)
+                cv2.circle(canvas, tuple(point), face_radius, (255, 255, 255), thickness=-1)
     return canvas
+
+
+def _widths(short_side: int) -> tuple[int, ...]:
+    """Stick half-width, joint radius, hand line width and face radius scaled to ``short_side``."""
+    factor = short_side / _WIDTH_BASE
+    return tuple(max(1, round(w * factor)) for w in (_STICK, _JOINT_RADIUS, _HAND_WIDTH, _FACE_RADIUS))
 
 
 def _pixels(points: np.ndarray, width: int, height: int) -> list[tuple[int, int]]:
@@ -160,10 +180,13 @@ def render_poses(
     *,
     convention: Convention = "animatex",
     face: bool = True,
+    scale_widths: bool = False,
     workers: int = 2,
 ) -> np.ndarray:
     """Every frame of ``poses`` drawn at ``size`` (default: the sequence's own) as ``(T, H, W, 3)`` uint8."""
     size = size or poses.size
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        frames = pool.map(lambda kp: draw_pose(kp, size, convention=convention, face=face), poses.frames)
+        frames = pool.map(
+            lambda kp: draw_pose(kp, size, convention=convention, face=face, scale_widths=scale_widths), poses.frames
+        )
         return np.stack(list(frames))

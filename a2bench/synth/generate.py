@@ -25,7 +25,8 @@ from PIL import Image
 from a2bench.data.manifest import CrossSpec, Manifest, SampleEntry, file_entry
 from a2bench.paths import home
 from a2bench.pose import PoseSequence, retarget
-from a2bench.pose.keypoints import to_pixels
+from a2bench.pose.keypoints import from_pixels, to_pixels
+from a2bench.pose.render import POSE_VIDEO, render_poses
 from a2bench.synth.backgrounds import SCENES, Background
 from a2bench.synth.characters import CharacterSpec, sample_character
 from a2bench.synth.draw import draw_character
@@ -34,7 +35,7 @@ from a2bench.synth.raster import Canvas
 from a2bench.synth.skeleton import REST, body_points
 from a2bench.videoio import write_video
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: pose.mp4, angle-preserving re-targeting
 
 _STYLE_WORDS = {
     "flat": "flat cartoon style",
@@ -126,6 +127,7 @@ def generate(out: Path, options: SynthOptions, workers: int | None = None) -> Pa
                 "generator": "a2bench.synth",
                 "generator_version": GENERATOR_VERSION,
                 "options": asdict(options),
+                "pose_video": POSE_VIDEO,
             },
         )
         (tmp / "manifest.json").write_text(manifest.dumps())
@@ -154,7 +156,7 @@ def _plan(options: SynthOptions) -> list[_Plan]:
         times = np.arange(options.frames) / options.fps
         frames = np.stack([body_points(spec, motion(t), size) for t in times])
         reference = body_points(spec, REST, size)
-        pose = _normalised(frames, reference, size, options.fps)
+        pose = normalised(frames, reference, size, options.fps)
         scene = SCENES[scenes[i]]
         prompt = (
             f"A cute anthropomorphic {spec.kind.name} with {spec.describe()}, {_STYLE_WORDS[spec.style]}, "
@@ -166,17 +168,12 @@ def _plan(options: SynthOptions) -> list[_Plan]:
     return plans
 
 
-def _normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int], fps: int) -> PoseSequence:
+def normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int], fps: int) -> PoseSequence:
     """Pixel keypoints to a PoseSequence as it will read back from ``pose.json`` (rounded)."""
-    scale = np.asarray(size, np.float64)
-
-    def points(xy: np.ndarray) -> np.ndarray:
-        norm = xy / scale
-        out = np.concatenate([norm, np.ones(norm.shape[:-1] + (1,))], axis=-1)
-        out[((norm < 0) | (norm > 1)).any(-1)] = -1.0
-        return out.astype(np.float32)
-
-    pose = PoseSequence(points(frames), size, Fraction(fps), points(reference), size)
+    ones = np.ones(frames.shape[:-1])
+    pose = PoseSequence(
+        from_pixels(frames, size, ones), size, Fraction(fps), from_pixels(reference, size, ones[0]), size
+    )
     return PoseSequence.from_json(json.loads(json.dumps(pose.to_json())))  # exactly what pose.json holds
 
 
@@ -207,6 +204,7 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
     video = render(plan.spec, backdrops, plan.pose.frames, size)
     write_video(folder / "video.mp4", video, options.fps, deterministic=True)
     (folder / "pose.json").write_text(json.dumps(plan.pose.to_json(), separators=(",", ":")) + "\n")
+    write_video(folder / "pose.mp4", render_poses(plan.pose, **POSE_VIDEO), options.fps, deterministic=True)
     (folder / "prompt.txt").write_text(plan.prompt + "\n")
     cross = None
     if driver_pose is not None:
