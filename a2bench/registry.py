@@ -7,6 +7,7 @@ an entry-point group (e.g. ``a2bench.benchmarks``) and are found without forking
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -24,9 +25,10 @@ class UnknownNameError(KeyError):
 class Registry(Generic[T]):
     """Named objects of one kind (benchmarks, models, metrics)."""
 
-    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None, builtins: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.builtins = builtins  # modules whose import registers the built-in entries
         self._items: dict[str, T] = {}
         self._entry_points_loaded = False
 
@@ -59,9 +61,13 @@ class Registry(Generic[T]):
         raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known: {known}.")
 
     def _load_entry_points(self) -> None:
-        if self._entry_points_loaded or self.entry_point_group is None:
+        if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        for module in self.builtins:
+            importlib.import_module(module)
+        if self.entry_point_group is None:
+            return
         for point in entry_points(group=self.entry_point_group):
             if point.name not in self._items:
                 self._items[point.name] = point.load()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a2bench.fileio import write_atomic
+from a2bench.fileio import hash_file, write_atomic
 from a2bench.paths import home
 from a2bench.registry import Registry
 
@@ -160,24 +160,16 @@ def check(spec: WeightFile, path: Path, digest: str) -> str | None:
     return "cannot be verified: no hash for it was ever published"
 
 
-def _hash_file(path: Path, hasher: hashlib._Hash, header: bytes = b"") -> str:
-    hasher.update(header)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
 def git_blob_sha1(path: Path) -> str:
     """The id git gives the file's content (sha1 of ``blob <size>\\0`` + bytes), cached like :func:`file_sha256`."""
     return _cached_digest(
-        path, "git-blob", lambda: _hash_file(path, hashlib.sha1(), f"blob {path.stat().st_size}\0".encode())
+        path, "git-blob", lambda: hash_file(path, hashlib.sha1(), f"blob {path.stat().st_size}\0".encode())
     )
 
 
 def file_sha256(path: Path) -> str:
     """sha256 of the file, cached in ``.sha256-cache.json`` next to it by (size, mtime)."""
-    return _cached_digest(path, "sha256", lambda: _hash_file(path, hashlib.sha256()))
+    return _cached_digest(path, "sha256", lambda: hash_file(path, hashlib.sha256()))
 
 
 def _cached_digest(path: Path, kind: str, compute: Callable[[], str]) -> str:
@@ -226,7 +218,7 @@ def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) 
                 f"could not download {name} from {spec.url}: {reason}. Download it by other means and place it "
                 f"at {folder / name}."
             ) from None
-    problem = check(spec, part, _hash_file(part, hashlib.sha256()))
+    problem = check(spec, part, hash_file(part, hashlib.sha256()))
     if problem and spec.pinned:
         part.unlink()
         raise WeightsError(f"downloaded {name} from {spec.url} but it {problem}; nothing was kept.")

@@ -1,0 +1,231 @@
+"""``a2bench run``, ``a2bench models`` and ``a2bench runs``: generate, score, and read the results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from a2bench.data.errors import BenchmarkError
+from a2bench.models import MODELS, AdapterError
+from a2bench.registry import UnknownNameError
+from a2bench.results import ResultsDB, ResultsError
+from a2bench.weights import WeightsError
+
+_DB_OPTION = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results database [default: $A2BENCH_HOME/results.db].",
+)
+
+
+def parse_model_args(values: tuple[str, ...]) -> dict[str, str]:
+    """``("k=v", ...)`` → ``{"k": "v"}``; a value may contain ``=``."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--model-arg")
+        out[key] = value
+    return out
+
+
+@click.command("run")
+@click.option("--model", required=True, help="Adapter name (`a2bench models` lists them).")
+@click.option("--bench", default="synth", show_default=True, help="Benchmark: a registered name or a folder.")
+@click.option("--protocol", type=click.Choice(["self", "cross"]), default="self", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples.")
+@click.option("--seed", default=0, show_default=True, help="Run seed; each sample's seed derives from it and its id.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (cuda:LOCAL_RANK under torchrun).")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Adapter argument (repeatable).")
+@click.option("--metrics", help="Metric names or a set (default: the Animate-X table set; docs/metrics.md).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder for the videos.")
+@_DB_OPTION
+@click.option("--no-eval", is_flag=True, help="Generate and check only; score later by re-running without it.")
+def run_command(
+    model: str,
+    bench: str,
+    protocol: str,
+    limit: int | None,
+    seed: int,
+    device: str,
+    model_args: tuple[str, ...],
+    metrics: str | None,
+    out: Path | None,
+    db: Path | None,
+    no_eval: bool,
+) -> None:
+    """Generate every sample of a benchmark with a model, score the videos, and record everything.
+
+    Re-running the same command resumes: finished samples are skipped.
+    """
+    from a2bench.runner import RunOptions, run
+
+    options = RunOptions(
+        model=model,
+        model_args=parse_model_args(model_args),
+        bench=bench,
+        protocol=protocol,
+        limit=limit,
+        seed=seed,
+        device=device,
+        metrics=[] if no_eval else (metrics.split(",") if metrics else None),
+        out=out,
+        db=db,
+    )
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"{model}", total=None)
+
+            def progress(sample_id: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"{model} {sample_id}")
+
+            result = run(options, progress)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished samples are saved; run the same command again to resume")
+        sys.exit(130)
+    except (UnknownNameError, AdapterError, BenchmarkError, WeightsError, ResultsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.rank != 0:
+        return
+    _print_run(result.run, result.metrics, result.failed)
+    click.echo(f"generated {result.generated}, reused {result.reused}, failed {len(result.failed)}")
+    sys.exit(result.exit_code)
+
+
+def _print_run(run, metrics: dict, failed: dict[str, str]) -> None:
+    console = Console()
+    table = Table(title=f"run {run.id}: {run.model} on {run.benchmark} {run.benchmark_version} ({run.protocol})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("", justify="center")
+    table.add_column("recipe")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value['value']:.6g}", "↑" if value.get("higher_is_better") else "↓", value.get("recipe"))
+    console.print(table)
+    console.print(f"status: {run.status}; videos in {run.folder}")
+    for sample_id, error in failed.items():
+        console.print(f"[red]failed[/] {sample_id}: {error}", markup=True, highlight=False)
+
+
+@click.command("models")
+def models_command() -> None:
+    """List the model adapters and what each needs."""
+    console = Console()
+    table = Table()
+    for column in ("name", "version", "needs", "arguments", "description"):
+        table.add_column(column)
+    for name in MODELS.names():
+        cls = MODELS.get(name)
+        needs = ["GPU" if cls.needs_gpu else "CPU", *cls.weights]
+        if cls.uses_ground_truth:
+            needs.append("ground truth (oracle)")
+        args = ", ".join(f"{k}{'' if not a.required else '*'}" for k, a in cls.arguments.items())
+        table.add_row(name, cls.version, ", ".join(needs), args, cls.description)
+    console.print(table)
+    console.print("* required --model-arg")
+
+
+@click.group("runs")
+def runs_command() -> None:
+    """The runs in the results database."""
+
+
+@runs_command.command("list")
+@_DB_OPTION
+def runs_list(db: Path | None) -> None:
+    """One line per run."""
+    store = ResultsDB(db)
+    table = Table()
+    for column in ("id", "model", "benchmark", "protocol", "samples", "status", "started"):
+        table.add_column(column)
+    for run in store.runs():
+        table.add_row(
+            run.id, run.model, f"{run.benchmark} {run.benchmark_version}", run.protocol, str(run.samples), run.status,
+            run.started,
+        )  # fmt: skip
+    Console().print(table)
+
+
+@runs_command.command("show")
+@click.argument("run_id")
+@_DB_OPTION
+def runs_show(run_id: str, db: Path | None) -> None:
+    """A run's provenance, metrics and failures (RUN_ID may be a unique prefix)."""
+    store = ResultsDB(db)
+    try:
+        run = store.run(run_id)
+    except ResultsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = {sid: g.error or "failed" for sid, g in store.run_generations(run.id).items() if g.status != "ok"}
+    _print_run(run, store.metrics(run.id), failed)
+    click.echo(json.dumps({"identity": run.identity, "provenance": run.provenance}, indent=2))
+
+
+@runs_command.command("export")
+@click.argument("run_ids", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@_DB_OPTION
+def runs_export(run_ids: tuple[str, ...], fmt: str, out: Path | None, db: Path | None) -> None:
+    """Export runs (all when none are named): JSON with everything, or CSV of per-sample values."""
+    store = ResultsDB(db)
+    try:
+        runs = [store.run(r) for r in run_ids] if run_ids else store.runs()
+    except ResultsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    docs = [export_run(store, run.id) for run in runs]
+    if fmt == "json":
+        text = json.dumps({"format": "a2bench-runs", "version": 1, "runs": docs}, indent=1) + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["run_id", "model", "benchmark", "protocol", "sample_id", "status", "metric", "value"])
+        for doc in docs:
+            head = [doc["id"], doc["model"], doc["benchmark"], doc["protocol"]]
+            for sample_id, sample in doc["samples"].items():
+                values = sample.get("metrics") or {"": ""}
+                for metric, value in values.items():
+                    writer.writerow([*head, sample_id, sample["status"], metric, value])
+        text = buffer.getvalue()
+    if out:
+        from a2bench.fileio import write_atomic
+
+        write_atomic(out, text.encode())
+    else:
+        click.echo(text, nl=False)
+
+
+def export_run(store: ResultsDB, run_id: str) -> dict:
+    """A run as plain data: its row, aggregate metrics, and per-sample status and values."""
+    from dataclasses import asdict
+
+    run = store.run(run_id)
+    per_sample = store.sample_metrics(run.id)
+    samples = {}
+    for sample_id, generation in store.run_generations(run.id).items():
+        samples[sample_id] = {
+            "status": generation.status,
+            "error": generation.error,
+            "video": generation.path,
+            "sha256": generation.sha256,
+            "seconds": generation.seconds,
+            "metrics": {m: values[sample_id] for m, values in per_sample.items() if sample_id in values},
+        }
+    return {**asdict(run), "metrics": store.metrics(run.id), "samples": samples}

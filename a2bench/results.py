@@ -1,0 +1,276 @@
+"""The results database: runs, per-sample generations and metric values in one SQLite file.
+
+SQLite from the standard library in WAL mode, so several processes (the ranks of a multi-GPU run)
+can write at once and readers never block writers. Every write is one short transaction, retried
+while another process holds the lock. Default location: ``$A2BENCH_HOME/results.db``.
+
+Tables:
+
+- ``runs``: one row per run with its provenance (adapter identity, benchmark, protocol, seed, ...);
+- ``generations``: one row per generated video, keyed by what determines it — adapter identity
+  (name, version, arguments, weight hashes), the sample's content hash, protocol and sample seed — so
+  a run resumes by skipping keys already done and a different model can never reuse the video;
+- ``run_samples``: which generation each run uses for each sample (a run may reuse a generation
+  made by an earlier run with the same key);
+- ``sample_metrics`` and ``metrics``: per-sample and aggregate values of each run.
+
+A generation row is committed only after its video was renamed into place, so a row never points
+at a half-written file; a crash loses at most the sample in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from a2bench.paths import home
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    benchmark_version TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    metric_names TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT
+);
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    sample_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    path TEXT,
+    sha256 TEXT,
+    num_frames INTEGER,
+    width INTEGER,
+    height INTEGER,
+    fps TEXT,
+    error TEXT,
+    seconds REAL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_samples (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    sample_id TEXT NOT NULL,
+    generation TEXT NOT NULL REFERENCES generations(key),
+    PRIMARY KEY (run_id, sample_id)
+);
+CREATE TABLE IF NOT EXISTS sample_metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    sample_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, sample_id, metric)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (run_id, metric)
+);
+"""
+
+
+class ResultsError(ValueError):
+    """An unknown run or an unusable database file; the message says what to do."""
+
+
+def default_db() -> Path:
+    return home() / "results.db"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A ``runs`` row; ``identity``, ``provenance`` are JSON objects and ``metric_names`` a list."""
+
+    id: str
+    model: str
+    identity: dict[str, Any]
+    benchmark: str
+    benchmark_version: str
+    manifest_sha256: str
+    protocol: str
+    seed: int
+    samples: int
+    metric_names: list[str]
+    folder: str
+    provenance: dict[str, Any]
+    status: str
+    started: str
+    finished: str | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A ``generations`` row: a video (status ``ok``) or the error that prevented it (``failed``)."""
+
+    key: str
+    sample_id: str
+    status: str
+    path: str | None = None
+    sha256: str | None = None
+    num_frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: str | None = None
+    error: str | None = None
+    seconds: float | None = None
+    created: str = ""
+
+
+_JSON_FIELDS = {"identity", "provenance", "metric_names"}
+
+
+class ResultsDB:
+    """A results database file (created on first use)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            with self.transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):  # executescript would commit early
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise ResultsError(f"{self.path}: not a usable a2bench results database ({exc})") from exc
+        found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        if int(found) != SCHEMA_VERSION:
+            raise ResultsError(f"{self.path}: schema version {found}, this a2bench reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, retried while another process holds the write lock."""
+        for attempt in range(200):
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(min(0.05 * (attempt + 1), 1.0))
+        else:
+            raise ResultsError(f"{self.path}: still locked by another process after many retries")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # runs -------------------------------------------------------------------------------------
+    def save_run(self, run: Run) -> None:
+        """Insert a run, or update its provenance, status and times when it exists (resume)."""
+        row = {k: json.dumps(v, sort_keys=True) if k in _JSON_FIELDS else v for k, v in asdict(run).items()}
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+                "ON CONFLICT(id) DO UPDATE SET provenance=excluded.provenance, status=excluded.status, "
+                "started=excluded.started, finished=excluded.finished, folder=excluded.folder",
+                tuple(row.values()),
+            )
+
+    def set_status(self, run_id: str, status: str, finished: str | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, finished, run_id))
+
+    def runs(self) -> list[Run]:
+        rows = self._conn.execute("SELECT * FROM runs ORDER BY started, id").fetchall()
+        return [self._run(row) for row in rows]
+
+    def run(self, run_id: str) -> Run:
+        """The run whose id is or starts with ``run_id``."""
+        rows = self._conn.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY id", (run_id + "%",)).fetchall()
+        if len(rows) == 1:
+            return self._run(rows[0])
+        if not rows:
+            raise ResultsError(f"no run {run_id!r} in {self.path}; `a2bench runs list` shows the runs")
+        raise ResultsError(f"run id {run_id!r} is ambiguous: {', '.join(r[0] for r in rows)}")
+
+    def _run(self, row: tuple) -> Run:
+        names = [c[0] for c in self._conn.execute("SELECT * FROM runs LIMIT 0").description]
+        values = {k: json.loads(v) if k in _JSON_FIELDS else v for k, v in zip(names, row, strict=True)}
+        return Run(**values)
+
+    # generations ------------------------------------------------------------------------------
+    def generation(self, key: str) -> Generation | None:
+        row = self._conn.execute("SELECT * FROM generations WHERE key = ?", (key,)).fetchone()
+        return Generation(*row) if row else None
+
+    def record(self, run_id: str, generation: Generation) -> None:
+        """Store a generation (replacing an earlier failure of the same key) and link it to the run."""
+        row = asdict(generation)
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO generations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?)", (run_id, generation.sample_id, generation.key)
+            )
+
+    def run_generations(self, run_id: str) -> dict[str, Generation]:
+        """``sample_id → generation`` of a run."""
+        rows = self._conn.execute(
+            "SELECT g.* FROM run_samples r JOIN generations g ON g.key = r.generation WHERE r.run_id = ? "
+            "ORDER BY r.sample_id",
+            (run_id,),
+        ).fetchall()
+        return {row[1]: Generation(*row) for row in rows}
+
+    # metrics ----------------------------------------------------------------------------------
+    def save_metrics(self, run_id: str, values: dict[str, dict[str, Any]]) -> None:
+        """Replace a run's metrics: ``name → MetricValue.to_json()`` (with ``per_sample`` when paired)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM sample_metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            for name, value in values.items():
+                detail = {k: v for k, v in value.items() if k != "per_sample"}
+                db.execute(
+                    "INSERT INTO metrics VALUES (?, ?, ?, ?)",
+                    (run_id, name, float(value["value"]), json.dumps(detail, sort_keys=True)),
+                )
+                for sample_id, score in (value.get("per_sample") or {}).items():
+                    db.execute(
+                        "INSERT INTO sample_metrics VALUES (?, ?, ?, ?)", (run_id, sample_id, name, float(score))
+                    )
+
+    def metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """``name → {value, recipe, higher_is_better, ...}`` of a run."""
+        rows = self._conn.execute(
+            "SELECT metric, value, detail FROM metrics WHERE run_id = ? ORDER BY metric", (run_id,)
+        ).fetchall()
+        return {name: {**json.loads(detail), "value": value} for name, value, detail in rows}
+
+    def sample_metrics(self, run_id: str) -> dict[str, dict[str, float]]:
+        """``metric → {sample_id: value}`` of a run."""
+        out: dict[str, dict[str, float]] = {}
+        for sample_id, metric, value in self._conn.execute(
+            "SELECT sample_id, metric, value FROM sample_metrics WHERE run_id = ? ORDER BY metric, sample_id",
+            (run_id,),
+        ):
+            out.setdefault(metric, {})[sample_id] = value
+        return out

@@ -1,0 +1,384 @@
+"""``a2bench run``: feed every sample of a benchmark to a model, keep every video, score, record.
+
+What a run guarantees (docs/runner.md):
+
+- **Resume.** A run's id hashes the adapter identity, the benchmark manifest, protocol, seed, sample
+  list and metrics, so the same command finds the same run. Each generation is keyed by (adapter
+  identity, sample content, protocol, sample seed); keys already done are skipped, by this run or
+  any earlier one, and a different model or argument can never pick up another's video.
+- **Atomicity.** A video is written to a temporary file and renamed, then its row is committed.
+- **Integrity.** Every output is checked (a video per sample, uint8, frame count, size, finite)
+  when generated and again (checksum, frame count, size) before scoring. A failure is recorded with
+  its error and the run goes on; failed samples are never scored as zero, the run is marked
+  ``incomplete`` and the command exits non-zero.
+- **Determinism.** Each sample's seed derives from (run seed, sample id), not from batch or order.
+- **Several processes.** Under ``torchrun`` each rank generates ``samples[rank::world]`` and writes
+  its own rows (SQLite WAL); rank 0 waits for all, then scores and reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import a2bench
+from a2bench.data.benchmark import Benchmark, Sample
+from a2bench.data.load import load_benchmark
+from a2bench.fileio import hash_file
+from a2bench.models import MODELS, Adapter, Job
+from a2bench.paths import home
+from a2bench.results import Generation, ResultsDB, Run
+from a2bench.videoio import Video, VideoError, probe_video, read_video, write_video
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``a2bench run`` takes; ``metrics=None`` means the default set, ``[]`` no scoring."""
+
+    model: str
+    model_args: dict[str, str] = field(default_factory=dict)
+    bench: str = "synth"
+    protocol: str = "self"
+    limit: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    metrics: Sequence[str] | None = None
+    out: Path | None = None
+    db: Path | None = None
+
+
+@dataclass
+class RunResult:
+    """What a run did: its row, counts, failures by sample id, and the metrics (rank 0 only)."""
+
+    run: Run
+    generated: int = 0
+    reused: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rank: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+Progress = Callable[[str, int, int], None]  # (sample id, done, total)
+
+
+def sample_seed(run_seed: int, sample_id: str) -> int:
+    """The seed a sample is generated with: independent of batch size, order and process count."""
+    return int.from_bytes(hashlib.sha256(f"{run_seed}/{sample_id}".encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def sample_content_hash(sample: Sample, protocol: str) -> str:
+    """sha256 over the files that define the sample's task (and, for ``cross``, the driver's)."""
+    parts: dict[str, Any] = {"files": {p: f.sha256 for p, f in sorted(sample.entry.files.items())}}
+    if protocol == "cross" and sample.cross is not None:
+        driver = sample.benchmark[sample.cross.driver]
+        parts["cross"] = [sample.cross.driver, sample.cross.pose, sample.cross.video]
+        parts["driver"] = {p: f.sha256 for p, f in sorted(driver.entry.files.items())}
+    return _hash(parts)
+
+
+def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
+    """Generate, check, store and score; see the module docstring for the guarantees."""
+    from metrics.evaluate import metric_names  # metrics pulls in torch networks; import on use
+
+    benchmark = load_benchmark(options.bench)
+    adapter = MODELS.get(options.model)(device=_device(options.device), **options.model_args)
+    if options.protocol not in benchmark.manifest.protocols:
+        offered = ", ".join(benchmark.manifest.protocols)
+        raise ValueError(f"benchmark {benchmark.name} offers protocols {offered}, not {options.protocol!r}")
+    samples = list(benchmark.samples[: options.limit])
+    metrics = metric_names(options.metrics) if options.metrics != [] else []
+    identity = adapter.identity()
+    manifest_sha = hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()
+    run_id = _hash([identity, manifest_sha, options.protocol, options.seed, [s.id for s in samples], metrics])[:12]
+    folder = Path(options.out) if options.out else home() / "runs" / f"{adapter.name}-{run_id}"
+    db = ResultsDB(options.db)
+    rank, world = _distributed()
+    record = Run(
+        id=run_id,
+        model=adapter.name,
+        identity=identity,
+        benchmark=benchmark.name,
+        benchmark_version=benchmark.version,
+        manifest_sha256=manifest_sha,
+        protocol=options.protocol,
+        seed=options.seed,
+        samples=len(samples),
+        metric_names=metrics,
+        folder=str(folder.resolve()),
+        provenance=_provenance(options, adapter, world),
+        status="running",
+        started=_now(),
+    )
+    if rank == 0:
+        (folder / "videos").mkdir(parents=True, exist_ok=True)
+        db.save_run(record)
+    _barrier(world)
+    result = RunResult(record, rank=rank)
+    try:
+        _generate(adapter, benchmark, samples[rank::world], record, db, folder, result, progress)
+    except KeyboardInterrupt:
+        db.set_status(run_id, "interrupted", _now())
+        raise
+    _barrier(world)
+    if rank != 0:
+        return result
+    checked = _check_stored(db, record, samples)
+    result.failed = {sid: error for sid, error in checked.items() if isinstance(error, str)}
+    if metrics:
+        good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
+        result.metrics = _score(benchmark, good, options.protocol, metrics, options.device)
+        db.save_metrics(run_id, result.metrics)
+    status = "incomplete" if result.failed else "complete"
+    db.set_status(run_id, status, _now())
+    result.run = db.run(run_id)
+    return result
+
+
+def _generate(
+    adapter: Adapter,
+    benchmark: Benchmark,
+    samples: list[Sample],
+    run: Run,
+    db: ResultsDB,
+    folder: Path,
+    result: RunResult,
+    progress: Progress | None,
+) -> None:
+    identity_hash = _hash(run.identity)
+    todo: list[tuple[Sample, str, int]] = []
+    for sample in samples:
+        seed = sample_seed(run.seed, sample.id)
+        key = _hash([identity_hash, sample_content_hash(sample, run.protocol), run.protocol, seed])
+        done = db.generation(key)
+        if done is not None and done.status == "ok" and _intact(done):
+            db.record(run.id, done)  # links an earlier run's video to this run (or re-links on resume)
+            result.reused += 1
+        else:
+            todo.append((sample, key, seed))
+    finished = len(samples) - len(todo)
+    for start in range(0, len(todo), adapter.batch_size):
+        batch = todo[start : start + adapter.batch_size]
+        began = time.perf_counter()
+        try:
+            jobs = [
+                Job(sample, sample.task(run.protocol), seed, _workdir(folder, sample.id)) for sample, _, seed in batch
+            ]
+            videos = adapter.generate(jobs)
+            if not isinstance(videos, list) or len(videos) != len(jobs):
+                count = len(videos) if isinstance(videos, list) else type(videos).__name__
+                raise OutputError(f"adapter returned {count} videos for a batch of {len(jobs)}; it must return a list")
+            outcomes: list[Video | str] = list(videos)
+        except Exception as exc:  # an adapter failure fails its batch, never the run
+            outcomes = [_describe(exc)] * len(batch)
+            jobs = []
+        seconds = (time.perf_counter() - began) / len(batch)
+        for index, ((sample, key, _), outcome) in enumerate(zip(batch, outcomes, strict=True)):
+            if not isinstance(outcome, str):
+                try:
+                    outcome = _store(outcome, jobs[index], adapter, folder / "videos" / f"{sample.id}.mp4")
+                except OutputError as exc:
+                    outcome = str(exc)
+            if isinstance(outcome, str):
+                generation = Generation(key, sample.id, "failed", error=outcome, seconds=seconds, created=_now())
+                result.failed[sample.id] = outcome
+            else:
+                generation = Generation(key, sample.id, "ok", seconds=seconds, created=_now(), **outcome)
+                result.generated += 1
+            db.record(run.id, generation)
+            finished += 1
+            if progress:
+                progress(sample.id, finished, len(samples))
+
+
+class OutputError(ValueError):
+    """An adapter output that is not a usable video for its sample."""
+
+
+def check_frames(video: object, job: Job, adapter: Adapter) -> np.ndarray:
+    """The frames of an adapter's output, or :class:`OutputError` saying what is wrong with them."""
+    where = f"sample {job.sample.id}"
+    if not isinstance(video, Video):
+        raise OutputError(f"{where}: adapter returned {type(video).__name__}, expected a2bench.videoio.Video")
+    frames = np.asarray(video.frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise OutputError(f"{where}: frames must be (T, H, W, 3), got shape {frames.shape}")
+    if np.issubdtype(frames.dtype, np.floating) and not np.isfinite(frames).all():
+        raise OutputError(f"{where}: frames contain NaN or infinity")
+    if frames.dtype != np.uint8:
+        raise OutputError(f"{where}: frames must be uint8 RGB, got {frames.dtype}")
+    expected = adapter.output.num_frames or job.num_frames
+    if frames.shape[0] != expected:
+        raise OutputError(f"{where}: {frames.shape[0]} frames, the task has {expected}")
+    size = (frames.shape[2], frames.shape[1])
+    declared = adapter.output.size or job.size
+    if size != tuple(declared):
+        raise OutputError(f"{where}: frames are {size[0]}x{size[1]}, the adapter declares {declared[0]}x{declared[1]}")
+    return frames
+
+
+def _store(video: Video, job: Job, adapter: Adapter, path: Path) -> dict[str, Any]:
+    frames = check_frames(video, job, adapter)
+    write_video(path, frames, video.fps, lossless=True)  # bit-exact; written to a temp name, then renamed
+    return {
+        "path": str(path.resolve()),
+        "sha256": hash_file(path),
+        "num_frames": int(frames.shape[0]),
+        "width": int(frames.shape[2]),
+        "height": int(frames.shape[1]),
+        "fps": str(Fraction(video.fps)),
+    }
+
+
+def _check_stored(db: ResultsDB, run: Run, samples: list[Sample]) -> dict[str, Path | str]:
+    """Per sample: the stored video's path when intact, else the error (missing, failed, changed)."""
+    stored = db.run_generations(run.id)
+    out: dict[str, Path | str] = {}
+    for sample in samples:
+        generation = stored.get(sample.id)
+        if generation is None:
+            out[sample.id] = "no generation recorded (the process generating it did not finish)"
+        elif generation.status != "ok":
+            out[sample.id] = generation.error or "failed"
+        elif not _intact(generation):
+            out[sample.id] = f"{generation.path}: missing or changed since it was generated (sha256 mismatch)"
+        else:
+            try:
+                info = probe_video(generation.path)
+            except VideoError as exc:
+                out[sample.id] = str(exc)
+                continue
+            if (info.num_frames, info.width, info.height) != (
+                generation.num_frames,
+                generation.width,
+                generation.height,
+            ):
+                out[sample.id] = f"{generation.path}: {info.num_frames} frames {info.width}x{info.height} on disk"
+            else:
+                out[sample.id] = Path(generation.path)
+    return out
+
+
+def _score(
+    benchmark: Benchmark, videos: dict[str, Path], protocol: str, metrics: list[str], device: str
+) -> dict[str, dict[str, Any]]:
+    """Score intact videos against their targets, resized to the benchmark's size when they differ."""
+    from metrics.evaluate import evaluate
+
+    if not videos:
+        return {}
+    size = (benchmark.manifest.width, benchmark.manifest.height)
+    preds = {sid: (lambda p=path: _at_size(read_video(p).frames, size)) for sid, path in videos.items()}
+    targets = {sid: (lambda s=benchmark[sid]: s.task(protocol).target.frames) for sid in videos}
+    evaluation = evaluate(preds, targets, metrics, device=None if device == "cpu" else device)
+    return {name: value.to_json() for name, value in evaluation.metrics.items()}
+
+
+def _at_size(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic (PIL) resize to the benchmark's size when a model generates another resolution."""
+    if (frames.shape[2], frames.shape[1]) == size:
+        return frames
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC)) for f in frames])
+
+
+def _intact(generation: Generation) -> bool:
+    path = Path(generation.path or "")
+    return path.is_file() and hash_file(path) == generation.sha256
+
+
+def _workdir(folder: Path, sample_id: str) -> Path:
+    path = folder / "work" / sample_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _describe(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world size)`` under torchrun (a gloo/NCCL group is initialised), else ``(0, 1)``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _device(device: str) -> str:
+    """``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun, so each rank gets its own GPU."""
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{os.environ['LOCAL_RANK']}"
+    return device
+
+
+def _provenance(options: RunOptions, adapter: Adapter, world: int) -> dict[str, Any]:
+    from metrics.evaluate import package_versions
+
+    return {
+        "a2bench_version": a2bench.__version__,
+        "git_commit": _git_commit(),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": _device_name(adapter.device),
+        "processes": world,
+        "command": sys.argv,
+        "model_args": options.model_args,
+    }
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _git_commit() -> str | None:
+    root = Path(a2bench.__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,19 @@
+"""``reference-copy``: the reference image repeated for every frame — the floor every model must beat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from a2bench.models import Adapter, Job, register
+from a2bench.videoio import Video
+
+
+@register
+class ReferenceCopy(Adapter):
+    name = "reference-copy"
+    description = "Repeats the reference image for every frame (a static floor; no model)."
+
+    def generate(self, jobs: Sequence[Job]) -> list[Video]:
+        return [Video(np.repeat(job.reference()[None], job.num_frames, axis=0), job.fps) for job in jobs]
