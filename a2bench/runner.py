@@ -139,7 +139,8 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     except KeyboardInterrupt:
         db.set_status(run_id, "interrupted", _now())
         raise
-    _barrier(world)
+    if world > 1:  # every rank's counts, for rank 0's summary (also a barrier)
+        result.generated, result.reused = _sum_over_ranks(result.generated, result.reused)
     if rank != 0:
         return result
     checked = _check_stored(db, record, samples)
@@ -334,6 +335,15 @@ def _barrier(world: int) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def _sum_over_ranks(*counts: int) -> list[int]:
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor(counts, dtype=torch.int64)
+    dist.all_reduce(total)
+    return total.tolist()
 
 
 def _device(device: str) -> str:

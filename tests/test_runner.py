@@ -1,0 +1,171 @@
+"""``a2bench run``: adapters, failures recorded not scored, resume, and the results database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from a2bench.cli import main
+from a2bench.cli.run import export_run
+from a2bench.models import MODELS, Adapter, Argument, Job
+from a2bench.results import ResultsDB
+from a2bench.runner import RunOptions, run, sample_seed
+from a2bench.videoio import Video
+
+PIXEL = ["psnr", "ssim", "l1"]
+
+
+class Broken(Adapter):
+    """Reference copies, broken for one sample in the way ``mode`` says."""
+
+    name = "test-broken"
+    arguments = {"mode": Argument(str, "raise | frames | nan | dtype | size", default="raise")}  # noqa: RUF012
+    victim = "s001"
+
+    def generate(self, jobs: Sequence[Job]) -> list[Video]:
+        out = []
+        for job in jobs:
+            frames = np.repeat(job.reference()[None], job.num_frames, axis=0)
+            if job.sample.id == self.victim:
+                mode = self.args["mode"]
+                if mode == "raise":
+                    raise RuntimeError("model exploded")
+                frames = {
+                    "frames": frames[:-1],
+                    "nan": frames.astype(np.float32) * np.nan,
+                    "dtype": frames.astype(np.float32),
+                    "size": frames[:, :-2],
+                }[mode]
+            out.append(Video(frames, job.fps))
+        return out
+
+
+@pytest.fixture
+def broken() -> Iterator[type[Adapter]]:
+    MODELS.register(Broken.name)(Broken)
+    yield Broken
+    MODELS._items.pop(Broken.name)
+
+
+def options(bench: Path, tmp_path: Path, model: str = "reference-copy", **kw) -> RunOptions:
+    return RunOptions(model=model, bench=str(bench), metrics=PIXEL, db=tmp_path / "r.db", out=tmp_path / model, **kw)
+
+
+def test_reference_copy_and_oracle_runs_are_scored_listed_and_exported(tiny_synth, tmp_path) -> None:
+    cli = CliRunner()
+    db = str(tmp_path / "r.db")
+    for model in ("reference-copy", "gt-oracle"):
+        result = cli.invoke(
+            main, ["run", "--model", model, "--bench", str(tiny_synth), "--metrics", "psnr,ssim,l1", "--db", db]
+        )
+        assert result.exit_code == 0, result.output
+        assert "generated 4, reused 0, failed 0" in result.output
+    store = ResultsDB(db)
+    runs = {r.model: r for r in store.runs()}
+    assert set(runs) == {"reference-copy", "gt-oracle"} and all(r.status == "complete" for r in runs.values())
+    oracle, copy = store.metrics(runs["gt-oracle"].id), store.metrics(runs["reference-copy"].id)
+    assert oracle["psnr"]["value"] == 100.0 and oracle["ssim"]["value"] == 1.0 and oracle["l1"]["value"] == 0.0
+    assert copy["psnr"]["value"] < 40 and copy["psnr"]["recipe"] == "psnr/disco-float64/v1"
+    assert set(store.sample_metrics(runs["reference-copy"].id)["psnr"]) == {"s000", "s001", "s002", "s003"}
+    listing = cli.invoke(main, ["runs", "list", "--db", db])
+    assert runs["gt-oracle"].id[:6] in listing.output and "complete" in listing.output
+    exported = cli.invoke(main, ["runs", "export", runs["reference-copy"].id, "--db", db])
+    doc = json.loads(exported.output)["runs"][0]
+    assert doc["metrics"]["psnr"]["value"] == copy["psnr"]["value"]
+    assert doc["samples"]["s002"]["metrics"]["psnr"] == store.sample_metrics(doc["id"])["psnr"]["s002"]
+    assert doc["provenance"]["packages"]["lpips"] and doc["identity"]["name"] == "reference-copy"
+    csv_text = cli.invoke(main, ["runs", "export", "--format", "csv", "--db", db]).output
+    assert csv_text.startswith("run_id,model,benchmark,protocol,sample_id,status,metric,value")
+    assert len(csv_text.strip().splitlines()) == 1 + 2 * 4 * 3
+
+
+def test_unknown_models_and_arguments_are_clear_errors(tiny_synth, tmp_path) -> None:
+    cli = CliRunner()
+    result = cli.invoke(
+        main, ["run", "--model", "refrence-copy", "--bench", str(tiny_synth), "--db", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1 and "Did you mean 'reference-copy'?" in result.output
+    result = cli.invoke(
+        main, ["run", "--model", "reference-copy", "--model-arg", "steps=4", "--bench", str(tiny_synth)]
+    )
+    assert result.exit_code == 1 and "has no argument steps" in result.output
+    assert "Traceback" not in result.output
+    listing = cli.invoke(main, ["models"])
+    assert all(name in listing.output for name in ("reference-copy", "gt-oracle", "folder"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("raise", "RuntimeError: model exploded"),
+        ("frames", "11 frames, the task has 12"),
+        ("nan", "NaN"),
+        ("dtype", "must be uint8"),
+        ("size", "frames are 64x62, the adapter declares 64x64"),
+    ],
+)
+def test_a_failing_sample_is_recorded_never_scored_and_the_run_goes_on(broken, tiny_synth, tmp_path, mode, message):
+    result = run(options(tiny_synth, tmp_path, broken.name, model_args={"mode": mode}))
+    assert list(result.failed) == ["s001"] and message in result.failed["s001"]
+    assert result.exit_code == 1 and result.run.status == "incomplete"
+    store = ResultsDB(tmp_path / "r.db")
+    assert set(store.sample_metrics(result.run.id)["psnr"]) == {"s000", "s002", "s003"}  # not scored as zero
+    generation = store.run_generations(result.run.id)["s001"]
+    assert generation.status == "failed" and message in generation.error and generation.path is None
+    cli = CliRunner().invoke(
+        main,
+        ["run", "--model", broken.name, "--model-arg", f"mode={mode}", "--bench", str(tiny_synth), "--metrics", "psnr"]
+        + ["--db", str(tmp_path / "cli.db")],
+    )
+    assert cli.exit_code == 1 and "failed s001" in cli.output and "failed 1" in cli.output
+
+
+def test_rerunning_resumes_and_other_models_or_arguments_never_reuse(broken, tiny_synth, tmp_path) -> None:
+    first = run(options(tiny_synth, tmp_path, broken.name, model_args={"mode": "raise"}))
+    again = run(options(tiny_synth, tmp_path, broken.name, model_args={"mode": "raise"}))
+    assert (again.generated, again.reused, list(again.failed)) == (0, 3, ["s001"])  # failures are retried
+    assert again.run.id == first.run.id
+    other = run(options(tiny_synth, tmp_path, broken.name, model_args={"mode": "frames"}))
+    assert other.run.id != first.run.id and other.reused == 0 and other.generated == 3
+    copy = run(options(tiny_synth, tmp_path, "reference-copy"))
+    assert copy.reused == 0 and copy.generated == 4
+    limited = run(options(tiny_synth, tmp_path, "reference-copy", limit=2))
+    assert limited.run.id != copy.run.id and (limited.generated, limited.reused) == (0, 2)
+
+
+def test_a_changed_video_on_disk_is_regenerated_not_trusted(tiny_synth, tmp_path) -> None:
+    first = run(options(tiny_synth, tmp_path))
+    video = Path(ResultsDB(tmp_path / "r.db").run_generations(first.run.id)["s002"].path)
+    video.write_bytes(video.read_bytes()[:-100])
+    again = run(options(tiny_synth, tmp_path))
+    assert (again.generated, again.reused, again.failed) == (1, 3, {})
+    assert again.metrics["psnr"]["value"] == first.metrics["psnr"]["value"]
+
+
+def test_sample_seeds_depend_only_on_run_seed_and_sample_id() -> None:
+    assert sample_seed(0, "s001") == sample_seed(0, "s001") != sample_seed(1, "s001")
+    assert sample_seed(0, "s001") != sample_seed(0, "s002")
+
+
+def test_cross_protocol_runs_with_rendered_ground_truth(tiny_synth, tmp_path) -> None:
+    oracle = run(options(tiny_synth, tmp_path, "gt-oracle", protocol="cross"))
+    assert oracle.metrics["psnr"]["value"] == 100.0 and oracle.run.protocol == "cross"
+    copy = run(options(tiny_synth, tmp_path, "reference-copy", protocol="cross"))
+    assert copy.metrics["psnr"]["value"] < 40
+
+
+def test_export_run_lists_every_sample_with_its_status(broken, tiny_synth, tmp_path) -> None:
+    result = run(options(tiny_synth, tmp_path, broken.name))
+    doc = export_run(ResultsDB(tmp_path / "r.db"), result.run.id)
+    assert {k: v["status"] for k, v in doc["samples"].items()} == {
+        "s000": "ok",
+        "s001": "failed",
+        "s002": "ok",
+        "s003": "ok",
+    }
+    assert doc["samples"]["s001"]["metrics"] == {} and doc["status"] == "incomplete"

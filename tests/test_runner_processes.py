@@ -1,0 +1,125 @@
+"""Runs killed with SIGKILL resume to exactly the uninterrupted result; torchrun with 2 ranks equals 1 process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from a2bench.cli.run import export_run
+from a2bench.results import ResultsDB
+from a2bench.runner import RunOptions, run
+from a2bench.videoio import read_video
+
+METRICS = ["psnr", "ssim", "l1"]
+
+# Runs `a2bench run` in a child process that SIGKILLs itself at the chosen point of the N-th sample.
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import a2bench.results as results
+    import baselines.reference_copy as copy
+    from a2bench.cli import main
+
+    point, nth = sys.argv[1], int(sys.argv[2])
+    calls = [0]
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def wrap(cls, name, before):
+        original = getattr(cls, name)
+
+        def patched(*args, **kwargs):
+            calls[0] += 1
+            if before and calls[0] == nth:
+                die()  # inside the model / after the video was renamed, before its row is committed
+            out = original(*args, **kwargs)
+            if not before and calls[0] == nth:
+                die()  # right after the row was committed
+            return out
+
+        setattr(cls, name, patched)
+
+    target = {
+        "in-model": (copy.ReferenceCopy, "generate", True),
+        "before-commit": (results.ResultsDB, "record", True),
+        "after-commit": (results.ResultsDB, "record", False),
+        "while-scoring": (results.ResultsDB, "save_metrics", True),
+    }[point]
+    wrap(*target)
+    sys.argv = ["a2bench", "run", *sys.argv[3:]]
+    main()
+    """
+)
+
+
+def comparable(db: Path) -> dict:
+    """A run's rows without what legitimately differs between processes (paths, times, byte streams)."""
+    store = ResultsDB(db)
+    (run_row,) = store.runs()
+    doc = export_run(store, run_row.id)
+    samples = {sid: (s["status"], s["metrics"]) for sid, s in doc["samples"].items()}
+    frames = {sid: read_video(s["video"]).frames for sid, s in doc["samples"].items()}
+    with sqlite3.connect(db) as conn:
+        counts = {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "generations", "run_samples")
+        }
+    return {
+        "id": doc["id"],
+        "status": doc["status"],
+        "metrics": doc["metrics"],
+        "samples": samples,
+        "counts": counts,
+    }, frames
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_synth, tmp_path_factory) -> tuple[dict, dict]:
+    folder = tmp_path_factory.mktemp("clean")
+    run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=METRICS, db=folder / "r.db"))
+    return comparable(folder / "r.db")
+
+
+@pytest.mark.parametrize(
+    ("point", "nth"), [("in-model", 3), ("before-commit", 2), ("after-commit", 4), ("while-scoring", 1)]
+)
+def test_sigkill_at_any_point_then_resume_gives_the_uninterrupted_rows(tiny_synth, tmp_path, uninterrupted, point, nth):
+    db = tmp_path / "r.db"
+    args = ["--model", "reference-copy", "--bench", str(tiny_synth), "--metrics", ",".join(METRICS), "--db", str(db)]
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    killed = subprocess.run([sys.executable, str(script), point, str(nth), *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert ResultsDB(db).runs()[0].status == "running"  # what a crash leaves: never "complete"
+    resumed = run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=METRICS, db=db))
+    expected_generated = {"in-model": 2, "before-commit": 3, "after-commit": 0, "while-scoring": 0}[point]
+    assert resumed.generated == expected_generated and resumed.reused == 4 - expected_generated
+    rows, frames = comparable(db)
+    want_rows, want_frames = uninterrupted
+    assert rows == want_rows
+    for sample_id, video in frames.items():
+        np.testing.assert_array_equal(video, want_frames[sample_id])
+
+
+def test_two_torchrun_ranks_give_the_single_process_result(tiny_synth, tmp_path, uninterrupted) -> None:
+    db = tmp_path / "r.db"
+    a2bench = Path(sys.executable).parent / "a2bench"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(a2bench)]
+    command += ["run", "--model", "reference-copy", "--bench", str(tiny_synth), "--metrics", ",".join(METRICS)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*command, "--db", str(db)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("generated 4, reused 0, failed 0") == 1  # rank 0 reports for both ranks
+    rows, frames = comparable(db)
+    assert rows == uninterrupted[0]
+    for sample_id, video in frames.items():
+        np.testing.assert_array_equal(video, uninterrupted[1][sample_id])
+    assert ResultsDB(db).runs()[0].provenance["processes"] == 2
