@@ -1,9 +1,10 @@
-"""``a2bench bench``: make, inspect, validate, index and export benchmarks."""
+"""``a2bench bench``: make, build, inspect, validate, index and export benchmarks."""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -138,3 +139,101 @@ def manifest(folder: Path, name: str, version_: str, license_: str, description:
     except BenchmarkError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(path)
+
+
+@bench.command()
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of character images <id>.png|.jpg|.jpeg|.webp|.bmp.",
+)
+@click.option(
+    "--videos",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of videos <id>.mp4|.mov|.mkv|.webm|.avi|.gif, paired with the images by file stem.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New or empty output folder.")
+@click.option("--license", "license_", required=True, help="License of the data, e.g. CC-BY-4.0.")
+@click.option("--name", help="Benchmark name [default: the output folder's name].")
+@click.option("--version", "version_", default="1.0", show_default=True, help="Benchmark version.")
+@click.option("--description", default="", help="One-paragraph description.")
+@click.option(
+    "--prompts", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of <id>.txt prompts."
+)
+@click.option("--default-prompt", help="Prompt for the samples without an <id>.txt in --prompts.")
+@click.option(
+    "--metadata",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON or CSV: category, style and any other fields per sample id.",
+)
+@click.option("--category", help="Category for samples the metadata gives none.")
+@click.option("--style", help="Style for samples the metadata gives none.")
+@click.option("--allow-unpaired", is_flag=True, help="Leave out images without videos and videos without images.")
+@click.option(
+    "--min-quality",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Drop samples whose pose-quality score is below this.",
+)
+@click.option("--fps", "fps_text", help="Frame rate of the benchmark, e.g. 15 or 30000/1001 [default: most common].")
+@click.option("--size", help="Frame size WIDTHxHEIGHT [default: most common among the videos at that rate].")
+@click.option("--conform", is_flag=True, help="Resample and resize videos of another rate or size, not drop them.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="DWPose device.")
+def build(
+    images: Path,
+    videos: Path,
+    out: Path,
+    license_: str,
+    name: str | None,
+    version_: str,
+    description: str,
+    fps_text: str | None,
+    size: str | None,
+    device: str,
+    **options,
+) -> None:
+    """Build a benchmark from (character image, video) pairs: DWPose, screening, manifest (docs/build.md).
+
+    Prints a table of every input (kept, or dropped and why) and writes it to OUT/build_report.json.
+    Exits with status 1 when no sample is kept.
+    """
+    from a2bench.data import build as builder
+    from a2bench.weights import WeightsError
+
+    fps = None
+    if fps_text is not None:
+        try:
+            fps = Fraction(fps_text)
+            if fps <= 0:
+                raise ValueError
+        except (ValueError, ZeroDivisionError):
+            raise click.BadParameter(f"expected a positive rate such as 15 or 30000/1001, got {fps_text!r}") from None
+    settings = builder.BuildOptions(
+        name=name or out.resolve().name,
+        license=license_,
+        version=version_,
+        description=description,
+        fps=fps,
+        size=parse_size(size) if size else None,
+        **options,
+    )
+
+    def progress(outcome: builder.Outcome, done: int, total: int) -> None:
+        state = f"kept, quality {outcome.quality.score:.2f}" if outcome.kept else f"dropped: {outcome.reason}"
+        click.echo(f"[{done}/{total}] {outcome.id}: {state}", err=True)
+
+    try:
+        result = builder.build_benchmark(
+            images, videos, out, settings, lambda: builder.dwpose_extractor(device), progress=progress
+        )
+    except (BenchmarkError, WeightsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(builder.format_table(result))
+    if not result.ok:
+        raise click.ClickException(f"no sample kept, no benchmark written; see {result.report_path}")
+    click.echo(f"kept {len(result.kept)} of {len(result.outcomes)} inputs: {out} (report: {result.report_path})")

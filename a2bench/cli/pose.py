@@ -1,4 +1,4 @@
-"""``a2bench pose``: work with pose sequences (render them as DWPose-style skeleton videos)."""
+"""``a2bench pose``: extract pose sequences from videos (DWPose) and render them as skeleton videos."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
+from PIL import Image
 
 from a2bench.cli.bench import parse_size
+from a2bench.fileio import write_atomic
 from a2bench.pose import PoseError, PoseSequence
+from a2bench.pose.convert import dump_animatex_pickle
+from a2bench.pose.extract import DeviceError, DWPose, Extraction, extract_video  # registers the DWPose files
 from a2bench.pose.render import render_poses
-from a2bench.videoio import VideoError, write_video
+from a2bench.videoio import VIDEO_SUFFIXES, VideoError, write_video
+from a2bench.weights import WeightsError
 
 
 @click.group()
@@ -35,13 +41,97 @@ def pose() -> None:
 )
 @click.option("--no-face", is_flag=True, help="Leave out the 68 face points (Animate-X's 'without face' images).")
 @click.option("--size", help="WIDTHxHEIGHT to draw at (default: the size stored in the pose file).")
-def render(pose_json: Path, out: Path, convention: str, no_face: bool, size: str | None) -> None:
+@click.option(
+    "--scale-widths",
+    is_flag=True,
+    help="Scale line widths and dot radii by the shorter side / 512 (the references keep them fixed).",
+)
+def render(pose_json: Path, out: Path, convention: str, no_face: bool, size: str | None, scale_widths: bool) -> None:
     """Draw POSE_JSON (an a2bench pose.json) as a skeleton video."""
     try:
         poses = PoseSequence.from_json(json.loads(pose_json.read_text()), str(pose_json))
         target = parse_size(size) if size else None
-        frames = render_poses(poses, target, convention=convention, face=not no_face)
+        frames = render_poses(poses, target, convention=convention, face=not no_face, scale_widths=scale_widths)
         write_video(out, frames, poses.fps)
     except (PoseError, VideoError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(out)
+
+
+@pose.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="For a video: the pose.json to write (or an existing folder). For a folder: the output folder.",
+)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--input-order",
+    type=click.Choice(["bgr", "rgb"]),
+    default="bgr",
+    show_default=True,
+    help="Channel order the networks see: bgr as the Animate-X++ release and rtmlib, rgb as DWPose's annotator.",
+)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Reference image whose pose is stored as the file's 'reference' (single video only).",
+)
+@click.option("--render", is_flag=True, help="Also draw each pose as a skeleton video, <stem>.pose.mp4.")
+@click.option("--pickle", "animatex", is_flag=True, help="Also write the Animate-X++ release's pose pickle, .pkl.")
+def extract(
+    source: Path, out: Path, device: str, input_order: str, reference: Path | None, render: bool, animatex: bool
+) -> None:
+    """DWPose keypoints of one person in SOURCE (a video, or a folder of videos) as a2bench pose.json.
+
+    The person is tracked through the video: the largest box first, then the box overlapping the previous
+    one most (docs/pose.md). Needs yolox_l.onnx and dw-ll_ucoco_384.onnx: `a2bench weights fetch NAME`.
+    """
+    if source.is_dir():
+        videos = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
+            raise click.ClickException(
+                f"{source}: holds no videos ({', '.join(VIDEO_SUFFIXES)}); pass a video or a folder of videos"
+            )
+        if reference:
+            raise click.UsageError("--reference goes with a single video, not a folder")
+        jobs = [(video, out / f"{video.stem}.pose.json") for video in videos]
+    else:
+        jobs = [(source, out / f"{source.stem}.pose.json" if out.is_dir() else out)]
+    try:
+        image = np.asarray(Image.open(reference).convert("RGB")) if reference else None
+        estimator = DWPose(device=device, input_order=input_order)
+    except (WeightsError, DeviceError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = []
+    for video, target in jobs:
+        try:
+            result = extract_video(video, estimator, reference=image)
+            _write(result, target, render, animatex)
+        except (VideoError, PoseError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed.append(video.name)
+            continue
+        click.echo(
+            f"{video}: {result.pose.num_frames} frames, {int((~result.detected).sum())} without a person box, "
+            f"{int((result.people > 1).sum())} with more than one person -> {target}"
+        )
+    if not estimator.verified:
+        click.echo("note: computed with unverified weights (A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1)", err=True)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(jobs)} videos failed: {', '.join(failed)}")
+
+
+def _write(result: Extraction, target: Path, render: bool, animatex: bool) -> None:
+    """``target`` (pose.json), and beside it ``<stem>.mp4`` / ``<stem>.pkl`` where asked."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, (json.dumps(result.pose.to_json(), separators=(",", ":")) + "\n").encode())
+    stem = target.name.removesuffix(".json")
+    if render:
+        width, height = result.pose.size
+        odd = bool(width % 2 or height % 2)  # H.264 yuv420p needs even sizes; lossless RGB does not
+        write_video(target.with_name(f"{stem}.mp4"), render_poses(result.pose), result.pose.fps, lossless=odd)
+    if animatex:
+        write_atomic(target.with_name(f"{stem}.pkl"), dump_animatex_pickle(result.pose))

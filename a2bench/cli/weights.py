@@ -11,6 +11,7 @@ from a2bench.weights import WEIGHTS, WeightsError, check, fetch, file_sha256, lo
 
 
 def _registry() -> None:
+    import a2bench.pose.extract  # noqa: F401 - registers the DWPose files
     import metrics  # noqa: F401 - registers the metric networks' files
 
 

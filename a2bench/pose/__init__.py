@@ -1,7 +1,11 @@
 """Pose handling shared by the benchmark, the baselines and ``animatex``.
 
-One canonical keypoint layout (:mod:`a2bench.pose.keypoints`), motion re-targeting
-(:mod:`a2bench.pose.retarget`) and DWPose-convention rendering (:mod:`a2bench.pose.render`).
+One canonical keypoint layout (:mod:`a2bench.pose.keypoints`) and its conversions
+(:mod:`~a2bench.pose.convert`), the skeleton tree (:mod:`~a2bench.pose.skeleton`), motion re-targeting
+(:mod:`~a2bench.pose.retarget`), the EPI training augmentations (:mod:`~a2bench.pose.epi`),
+DWPose-convention rendering (:mod:`~a2bench.pose.render`), DWPose extraction
+(:mod:`~a2bench.pose.extract`, imported on use: it loads onnxruntime) and pose-quality scores
+(:mod:`~a2bench.pose.quality`).
 """
 
 from a2bench.pose.keypoints import (

@@ -50,8 +50,13 @@ def _empty(frames: int) -> np.ndarray:
 
 
 def _normalise(xy: np.ndarray, score: np.ndarray, size: tuple[int, int], threshold: float) -> np.ndarray:
-    """Pixel ``(..., 2)`` + scores → normalised ``(..., 3)``; invisible or out-of-frame points missing."""
+    """Pixel ``(..., 2)`` + scores → normalised ``(..., 3)``; invisible or out-of-frame points missing.
+
+    Scores are clipped to [0, 1]: DWPose's SimCC scores are response maxima, not probabilities, and can
+    exceed 1 or be negative. The clip leaves the visibility cut (above ``threshold``) unchanged.
+    """
     norm = xy / np.asarray(size, dtype=np.float64)
+    score = np.clip(score, 0.0, 1.0)
     visible = (score > threshold) & np.all((norm >= 0) & (norm <= 1), axis=-1)
     return np.concatenate([np.where(visible[..., None], norm, MISSING), score[..., None]], axis=-1)
 
