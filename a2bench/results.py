@@ -202,8 +202,14 @@ class ResultsDB:
         return [self._run(row) for row in rows]
 
     def run(self, run_id: str) -> Run:
-        """The run whose id is or starts with ``run_id``."""
-        rows = self._conn.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY id", (run_id + "%",)).fetchall()
+        """The run whose id is ``run_id``, else the one run whose id starts with it."""
+        rows = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchall()
+        rows = (
+            rows
+            or self._conn.execute(
+                "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id", (len(run_id), run_id)
+            ).fetchall()
+        )
         if len(rows) == 1:
             return self._run(rows[0])
         if not rows:

@@ -288,13 +288,13 @@ def _score(
     if not videos:
         return {}
     size = (benchmark.manifest.width, benchmark.manifest.height)
-    preds = {sid: (lambda p=path: _at_size(read_video(p).frames, size)) for sid, path in videos.items()}
+    preds = {sid: (lambda p=path: resize_frames(read_video(p).frames, size)) for sid, path in videos.items()}
     targets = {sid: (lambda s=benchmark[sid]: s.task(protocol).target.frames) for sid in videos}
     evaluation = evaluate(preds, targets, metrics, device=None if device == "cpu" else device)
     return {name: value.to_json() for name, value in evaluation.metrics.items()}
 
 
-def _at_size(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bicubic (PIL) resize to the benchmark's size when a model generates another resolution."""
     if (frames.shape[2], frames.shape[1]) == size:
         return frames

@@ -9,8 +9,10 @@ import click
 from a2bench import __version__
 from a2bench.cli.bench import bench
 from a2bench.cli.evaluate import evaluate_command
+from a2bench.cli.gate import gate_command
 from a2bench.cli.pose import pose
 from a2bench.cli.run import models_command, run_command, runs_command
+from a2bench.cli.submit import submit_command, validate_command
 from a2bench.cli.weights import weights
 
 
@@ -32,3 +34,6 @@ main.add_command(weights)
 main.add_command(run_command)
 main.add_command(models_command)
 main.add_command(runs_command)
+main.add_command(gate_command)
+main.add_command(submit_command)
+main.add_command(validate_command)

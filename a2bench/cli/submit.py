@@ -1,0 +1,99 @@
+"""``a2bench submit`` and ``a2bench validate``: leaderboard bundles (docs/runner.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from a2bench.results import ResultsDB, ResultsError
+
+
+@click.command("submit")
+@click.argument("run_id", metavar="RUN")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The bundle (.zip).")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results database [default: $A2BENCH_HOME/results.db].",
+)
+@click.option("--allow-incomplete", is_flag=True, help="Pack a run with failed samples (the bundle says so).")
+def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bool) -> None:
+    """Pack RUN (an id or unique prefix) into a leaderboard bundle: bundle.json and one video per sample."""
+    from a2bench.submission import SubmissionError, build_submission
+
+    try:
+        store = ResultsDB(db)
+        doc = build_submission(store, run_id, out, allow_incomplete=allow_incomplete)
+    except (ResultsError, SubmissionError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    run = doc["run"]
+    state = "complete" if doc["complete"] else "INCOMPLETE"
+    click.echo(
+        f"{out}: run {run['id']} ({run['model']} on {run['benchmark']} {run['benchmark_version']}, {run['protocol']}), "
+        f"{len(doc['files'])} videos, {len(doc['metrics'])} metrics, {state}, {out.stat().st_size} bytes"
+    )
+
+
+@click.command("validate")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--bench", required=True, help="The benchmark the bundle claims: a registered name or a folder.")
+@click.option("--rescore", is_flag=True, help="Re-score the videos and compare with the stored values (1e-6 rel).")
+@click.option("--metrics", help="With --rescore: these metrics instead of the stored ones.")
+@click.option("--device", default="cpu", show_default=True, help="Device for --rescore.")
+@click.option("--allow-incomplete", is_flag=True, help="Accept samples the bundle declares failed (reported).")
+def validate_command(
+    bundle: Path, bench: str, rescore: bool, metrics: str | None, device: str, allow_incomplete: bool
+) -> None:
+    """Check a submission BUNDLE without trusting it; print every problem; exit 0 when valid, 1 otherwise.
+
+    Order: archive safety (before reading any member), bundle.json schema and every file's sha256
+    and size, the benchmark (manifest, every sample once, each video's frames and size), then
+    optionally --rescore.
+    """
+    from a2bench.data import BenchmarkError, load_benchmark
+    from a2bench.registry import UnknownNameError
+    from a2bench.submission import validate_submission
+
+    try:
+        benchmark = load_benchmark(bench)
+    except (BenchmarkError, UnknownNameError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    console = Console(stderr=True)
+    with console.status("validating") as status:
+        report = validate_submission(
+            bundle,
+            benchmark,
+            rescore=rescore,
+            metrics=metrics,
+            device=device,
+            allow_incomplete=allow_incomplete,
+            progress=lambda sid: status.update(f"validating {sid}"),
+        )
+    out = Console(highlight=False)
+    for problem in report.problems:
+        out.print(f"[red]✗[/] {escape(problem)}", markup=True)
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
+    if report.rescored:
+        table = Table(title="re-scored")
+        for column in ("metric", "stored", "re-scored", "match"):
+            table.add_column(column)
+        for name, row in report.rescored.items():
+            stored = "—" if row["stored"] is None else f"{row['stored']:.8g}"
+            match = {True: "yes", False: "[red]NO[/]", None: "—"}[row["match"]]
+            table.add_row(name, stored, f"{row['rescored']:.8g}", match)
+        out.print(table)
+    if report.valid:
+        run = report.bundle["run"] if report.bundle else {}
+        out.print(
+            f"[green]valid[/]: run {run.get('id')} ({run.get('model')}) on {benchmark.name} {benchmark.version}",
+            markup=True,
+        )
+        sys.exit(0)
+    out.print(f"[red]INVALID[/]: {len(report.problems)} problem(s) in {bundle}", markup=True)
+    sys.exit(1)
