@@ -11,6 +11,7 @@ from a2bench.cli.bench import bench
 from a2bench.cli.evaluate import evaluate_command
 from a2bench.cli.gate import gate_command
 from a2bench.cli.pose import pose
+from a2bench.cli.report import report_command
 from a2bench.cli.run import models_command, run_command, runs_command
 from a2bench.cli.submit import submit_command, validate_command
 from a2bench.cli.weights import weights
@@ -37,3 +38,4 @@ main.add_command(runs_command)
 main.add_command(gate_command)
 main.add_command(submit_command)
 main.add_command(validate_command)
+main.add_command(report_command)
