@@ -358,7 +358,7 @@ def _provenance(options: RunOptions, adapter: Adapter, world: int) -> dict[str, 
 
     return {
         "a2bench_version": a2bench.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(Path(a2bench.__file__).resolve().parent.parent),
         "packages": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -377,10 +377,10 @@ def _device_name(device: str) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def _git_commit() -> str | None:
-    root = Path(a2bench.__file__).resolve().parent.parent
+def git_commit(folder: str | Path) -> str | None:
+    """The commit checked out in the git work tree holding ``folder``, or None (not a checkout, or no git)."""
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

@@ -22,7 +22,6 @@ from a2bench.models import MODELS, AdapterError, Job
 from a2bench.pose.convert import load_animatex_pickle
 from a2bench.videoio import read_video
 from baselines.command import (
-    _RUN_PATCHED_SOURCE,
     BATCH_PLACEHOLDERS,
     INPUTS,
     SAMPLE_PLACEHOLDERS,
@@ -34,6 +33,7 @@ from baselines.command import (
     render,
     shipped_templates,
 )
+from baselines.command.adapter import _RUN_PATCHED_SOURCE
 
 EVIL = "a cat; rm -rf / && echo $(touch pwned) `touch pwned2` | tee x > y 'quoted' \"double\" {not} \\ end"
 

@@ -1,0 +1,33 @@
+"""The ``command`` adapter: runs another model's official code from a YAML template (docs/baselines.md).
+
+``template`` loads and renders templates, ``inputs`` writes a sample's input files, ``adapter`` holds the
+adapter and runs the program, and ``run_patched.py`` is the ``{run_patched}`` helper it copies (never imported).
+Importing this package registers the adapter.
+"""
+
+from baselines.command.adapter import Command, CommandError
+from baselines.command.inputs import INPUTS
+from baselines.command.template import (
+    BATCH_PLACEHOLDERS,
+    SAMPLE_PLACEHOLDERS,
+    Template,
+    TemplateError,
+    load_template,
+    placeholders,
+    render,
+    shipped_templates,
+)
+
+__all__ = [
+    "BATCH_PLACEHOLDERS",
+    "INPUTS",
+    "SAMPLE_PLACEHOLDERS",
+    "Command",
+    "CommandError",
+    "Template",
+    "TemplateError",
+    "load_template",
+    "placeholders",
+    "render",
+    "shipped_templates",
+]
