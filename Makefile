@@ -21,11 +21,24 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# The pixel metrics need no network weights; `a2bench weights fetch --all` enables the full default set.
 demo: install
 	$(BIN)/a2bench bench make synth
 	$(BIN)/a2bench bench info synth
+	$(BIN)/a2bench run --model reference-copy --bench synth --metrics pixel
+	$(BIN)/a2bench run --model pose-warp --bench synth --metrics pixel
+	$(BIN)/a2bench runs list
+	$(BIN)/a2bench report --bench synth --protocol self --gallery-samples 8
 
+# The browser test (tests/test_report_browser.py) needs Debian's chromium and chromedriver: installed here
+# when missing and running as root (best effort; without them that test is skipped with the reason).
 test: install-test
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && [ "$$(id -u)" = 0 ] \
+		&& command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+			>/dev/null; } || echo "could not install chromium; the browser test will be skipped"; \
+	fi; true
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
