@@ -197,8 +197,9 @@ def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) 
     """
     spec = WEIGHTS.get(name)
     folder = weights_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}.", suffix=".part", delete=False) as tmp:
+    target = folder / name  # a name may hold folders (Wan2.1-I2V-14B-720P/...)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False) as tmp:
         part = Path(tmp.name)
         try:
             request = urllib.request.Request(spec.url, headers={"User-Agent": "a2bench"})
@@ -222,8 +223,8 @@ def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) 
     if problem and spec.pinned:
         part.unlink()
         raise WeightsError(f"downloaded {name} from {spec.url} but it {problem}; nothing was kept.")
-    shutil.move(part, folder / name)
-    return resolve(name) if not problem else ResolvedWeight(spec, folder / name, file_sha256(folder / name), False)
+    shutil.move(part, target)
+    return resolve(name) if not problem else ResolvedWeight(spec, target, file_sha256(target), False)
 
 
 def load_state_dict(name: str) -> tuple[dict[str, Any], ResolvedWeight]:

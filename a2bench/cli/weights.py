@@ -12,21 +12,36 @@ from a2bench.weights import WEIGHTS, WeightsError, check, fetch, file_sha256, lo
 
 def _registry() -> None:
     import a2bench.pose.extract  # noqa: F401 - registers the DWPose files
+    import animatex.weights  # noqa: F401 - registers the Animate-X++ and Wan2.1 files
     import metrics  # noqa: F401 - registers the metric networks' files
 
 
+def _groups() -> dict[str, tuple[str, ...]]:
+    """Named sets of files (``a2bench weights fetch animatex``), declared by the modules that use them."""
+    import animatex.weights
+
+    return dict(animatex.weights.GROUPS)
+
+
 def _names(names: tuple[str, ...], every: bool) -> list[str]:
+    """The files named, a group name standing for its files (in order, each once)."""
     _registry()
     if every:
         return WEIGHTS.names()
     if not names:
-        raise click.UsageError("name at least one file, or pass --all (see `a2bench weights list`)")
-    try:
-        for name in names:
+        raise click.UsageError("name at least one file or group, or pass --all (see `a2bench weights list`)")
+    groups = _groups()
+    out: list[str] = []
+    for name in names:
+        if name in groups and name not in WEIGHTS:
+            out.extend(groups[name])
+            continue
+        try:
             WEIGHTS.get(name)
-    except UnknownNameError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return list(names)
+        except UnknownNameError as exc:
+            raise click.ClickException(f"{exc} Groups: {', '.join(sorted(groups))}.") from exc
+        out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def _status(name: str) -> tuple[str, str]:
@@ -51,7 +66,7 @@ def weights() -> None:
 
 @weights.command("list")
 def list_() -> None:
-    """Every registered file with its user, size, hash and local status."""
+    """Every registered file with its user, size, hash and local status, then the groups."""
     _registry()
     for name in WEIGHTS.names():
         spec = WEIGHTS.get(name)
@@ -59,16 +74,21 @@ def list_() -> None:
         size = f"{spec.size / 1e6:.1f} MB" if spec.size else "size unknown"
         click.echo(f"{name}\n    {status}{'  ' + where if where else ''}\n    used by: {spec.used_by}")
         click.echo(f"    {size}; {spec.describe_hash()}\n    source: {spec.url}")
+    for group, members in sorted(_groups().items()):
+        click.echo(f"group {group}: {len(members)} files (`a2bench weights fetch {group}`)")
 
 
 @weights.command("fetch")
 @click.argument("names", nargs=-1)
 @click.option("--all", "every", is_flag=True, help="Fetch every registered file that is not here yet.")
 def fetch_(names: tuple[str, ...], every: bool) -> None:
-    """Download files into $A2BENCH_WEIGHTS and check their hashes."""
+    """Download files into $A2BENCH_WEIGHTS and check their hashes.
+
+    A NAME may be a group (e.g. ``animatex``): its files that are not here yet are fetched.
+    """
     failed = False
     for name in _names(names, every):
-        if WEIGHTS.get(name).bundled or (every and locate(name)):
+        if WEIGHTS.get(name).bundled or ((every or name not in names) and locate(name)):
             continue
         with click.progressbar(length=WEIGHTS.get(name).size or 0, label=name, file=sys.stderr) as bar:
             try:
