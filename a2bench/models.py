@@ -145,7 +145,9 @@ class Adapter:
         raise NotImplementedError
 
 
-MODELS: Registry[type[Adapter]] = Registry("model", entry_point_group="a2bench.models", builtins=("baselines",))
+MODELS: Registry[type[Adapter]] = Registry(
+    "model", entry_point_group="a2bench.models", builtins=("baselines", "animatex.adapter")
+)
 
 
 def register(cls: type[Adapter]) -> type[Adapter]:

@@ -1,0 +1,139 @@
+"""``animatex`` and ``animatex-simple``: Animate-X++ as ``a2bench run`` models (docs/animatex.md "Adapter").
+
+Both need CUDA and the official weights (``a2bench weights fetch animatex-full`` / ``animatex-simple``); without
+either they fail in the constructor, before any sample, with one message that says what is missing and how to
+get it. The pipeline is loaded in the constructor too, so a run never fails half-way for want of a file.
+
+Per job:
+
+* **frames**: ``F`` = the job's frame count ``T`` rounded up to ``4k + 1`` (the simple model), or the IPI's
+  fixed 81 (the full model). For ``T <= F`` the driving poses are frames ``0 … T−1`` with the last one repeated
+  up to ``F``, and the first ``T`` generated frames are kept. For ``T > 81`` (full model only) the 81 poses are
+  taken evenly over the sequence (``round(linspace(0, T − 1, 81))``) and each output frame is the generated
+  frame of the nearest pose: a time-resampling, noted in the docs.
+* **size**: the benchmark's ``(W, H)`` rounded to the nearest multiples of 16 (at least 16) for generation, the
+  result resized back to ``(W, H)`` (bicubic) when they differ.
+* **IPI frames** (full model, ``--model-arg ipi_frames=``): ``driver`` (default, as the release) encodes the
+  driving sample's RGB video with OpenCLIP; under the ``self`` protocol that is the ground-truth video, as with
+  Animate-X v1 in docs/baselines.md. ``pose`` encodes the rendered pose frames instead (no pixels of the target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from a2bench.models import Adapter, AdapterError, Argument, Job, register
+from a2bench.videoio import Video
+from a2bench.weights import locate, weights_dir
+from animatex import weights as files
+
+TINY_HINT = "the `animatex-tiny` model (issue 8) runs on CPU without these weights"
+
+
+def round_frames(count: int) -> int:
+    """The smallest ``4k + 1 >= count``."""
+    return count + (1 - count) % 4
+
+
+def round_size(size: tuple[int, int], multiple: int = 16) -> tuple[int, int]:
+    """``(W, H)`` rounded to the nearest multiples of ``multiple`` (at least one multiple)."""
+    return tuple(max(multiple, round(v / multiple) * multiple) for v in size)  # type: ignore[return-value]
+
+
+def plan_frames(count: int, generated: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pose indices for the generated frames, generated frame for each of the count output frames)``."""
+    if count <= generated:
+        poses = np.minimum(np.arange(generated), count - 1)
+        return poses, np.arange(count)
+    poses = np.round(np.linspace(0, count - 1, generated)).astype(np.int64)
+    return poses, np.abs(poses[None, :] - np.arange(count)[:, None]).argmin(axis=1)
+
+
+class _AnimateX(Adapter):
+    needs_gpu = True
+    variant: str = "animatex"
+    fetch_group: str = "animatex-full"
+    arguments: ClassVar[dict[str, Argument]] = {
+        "steps": Argument(int, "sampling steps", 50),
+        "cfg": Argument(float, "guidance scale (default: the release's, 3 full / 5 simple; 1 skips the negative)"),
+        "ipi_frames": Argument(
+            str, "the IPI's RGB frames: driver (the driving video, as the release) or pose", "driver"
+        ),
+    }
+
+    def __init__(self, device: str = "cpu", **args: str) -> None:
+        self.device = device
+        self.args = self._parse(args)
+        if self.args.get("ipi_frames", "pose") not in ("driver", "pose"):
+            raise AdapterError(f"model {self.name!r}: ipi_frames must be 'driver' or 'pose'")
+        problems = []
+        if not device.startswith("cuda"):
+            problems.append(f"a CUDA GPU (got --device {device}; run with --device cuda on a machine with one)")
+        elif not _cuda_available():
+            problems.append("a CUDA GPU (torch sees none here)")
+        missing = [name for name in self.weights if locate(name) is None]
+        if missing:
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            problems.append(
+                f"{len(missing)} weight file(s) not found in {weights_dir()} ($A2BENCH_WEIGHTS) ({shown}): "
+                f"fetch them with `a2bench weights fetch {self.fetch_group}`"
+            )
+        if problems:
+            raise AdapterError(
+                f"model {self.name!r} cannot run here; it needs "
+                + "; and ".join(problems)
+                + f". Meanwhile, {TINY_HINT}."
+            )
+        from animatex.pipeline import AnimateXPipeline
+
+        self.pipe = AnimateXPipeline.from_release(self.variant, device=device)
+
+    def generate(self, jobs: Sequence[Job]) -> list[Video]:
+        return [self._one(job) for job in jobs]
+
+    def _one(self, job: Job) -> Video:
+        from PIL import Image
+
+        ipi = self.pipe.config.ipi
+        generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)
+        poses, keep = plan_frames(job.num_frames, generated)
+        size = round_size(job.size)
+        driving = None
+        if ipi is not None and self.args.get("ipi_frames") == "driver":
+            driving = job.sample.benchmark[job.task.driver_id].video().frames
+            driving = driving[np.minimum(np.arange(job.num_frames), len(driving) - 1)]
+        result = self.pipe(job.reference(), job.pose, job.prompt(), num_frames=generated, size=size,
+                           steps=self.args["steps"], cfg=self.args["cfg"], seed=job.seed, indices=poses,
+                           driving_frames=driving)  # fmt: skip
+        frames = result.frames[keep]
+        if size != job.size:
+            frames = np.stack([np.asarray(Image.fromarray(f).resize(job.size, Image.BICUBIC)) for f in frames])
+        return Video(frames, job.fps)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@register
+class AnimateX(_AnimateX):
+    name = "animatex"
+    description = "Animate-X++ full model (Wan2.1-I2V-14B + pose encoders + Implicit Pose Indicator); CUDA, 14B."
+    variant = "animatex"
+    fetch_group = "animatex-full"
+    weights = files.FULL
+
+
+@register
+class AnimateXSimple(_AnimateX):
+    name = "animatex-simple"
+    description = "Animate-X++ simple model (no Implicit Pose Indicator); CUDA, 14B."
+    variant = "animatex-simple"
+    fetch_group = "animatex-simple"
+    weights = files.SIMPLE
+    arguments: ClassVar[dict[str, Argument]] = {k: v for k, v in _AnimateX.arguments.items() if k != "ipi_frames"}

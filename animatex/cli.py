@@ -1,0 +1,159 @@
+"""The ``animatex`` command line: ``animatex infer`` (docs/animatex.md "Command line")."""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import click
+import numpy as np
+from PIL import Image
+
+import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers
+from a2bench.cli.bench import parse_size
+from a2bench.pose import PoseError, PoseSequence, retarget
+from a2bench.videoio import VideoError, read_video, write_video
+from a2bench.weights import WeightsError
+from animatex.config import get_preset
+
+VARIANTS = ("animatex", "animatex-simple", "tiny", "tiny-simple")
+TINY_WARNING = (
+    "WARNING: --variant {variant} uses RANDOM WEIGHTS at toy sizes. This is a plumbing check of the pipeline, "
+    "not a model: the video is noise."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Animate-X++ (a clean re-implementation on diffusers; docs/animatex.md)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@main.command()
+@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Reference image of the character.")  # fmt: skip
+@click.option("--driving", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Driving video (DWPose runs on it) or an a2bench pose.json.")  # fmt: skip
+@click.option("--prompt", default="a person is dancing.", show_default=True,
+              help="Text prompt (a background-motion sentence goes here too).")  # fmt: skip
+@click.option("--negative-prompt", default=None, help="Default: the release's negative prompt.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .mp4 to write.")
+@click.option("--variant", type=click.Choice(VARIANTS), default="animatex", show_default=True)
+@click.option("--frames", type=int, default=None, help="4k+1 frames (default: the preset's, 81; the full model: 81).")
+@click.option("--size", default=None, help="WIDTHxHEIGHT, multiples of 16 (default: the preset's, 480x832).")
+@click.option("--steps", type=int, default=None, help="Sampling steps (default: the preset's, 50).")
+@click.option("--cfg", type=float, default=None, help="Guidance scale (default: 3 full, 5 simple; 1 = no negative).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--stride", type=int, default=1, show_default=True, help="Take every STRIDE-th driving frame.")
+@click.option("--fps", type=float, default=None, help="Output fps (default: the driving fps / stride).")
+@click.option("--align", is_flag=True, help="Re-target the driving pose to the character in --image (DWPose on it).")
+@click.option("--side-by-side", is_flag=True, help="Write reference | pose | result, as the release's script.")
+@click.option("--device", default=None, help="cuda or cpu (default: cuda when available).")
+def infer(
+    image_path: Path,
+    driving: Path,
+    prompt: str,
+    negative_prompt: str | None,
+    out: Path,
+    variant: str,
+    frames: int | None,
+    size: str | None,
+    steps: int | None,
+    cfg: float | None,
+    seed: int,
+    stride: int,
+    fps: float | None,
+    align: bool,
+    side_by_side: bool,
+    device: str | None,
+) -> None:
+    """Animate the character in --image with the motion of --driving and write --out."""
+    import torch
+
+    from animatex.pipeline import AnimateXPipeline
+
+    tiny = variant.startswith("tiny")
+    if tiny:
+        click.secho(TINY_WARNING.format(variant=variant), fg="red", bold=True, err=True)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    sampling = get_preset(variant).sampling
+    try:
+        width, height = parse_size(size) if size else (sampling.width, sampling.height)
+        image = np.asarray(Image.open(image_path).convert("RGB"))
+        pose, driving_frames = _driving_pose(driving, image, align, device)
+        if tiny:
+            pipe = AnimateXPipeline.tiny(seed=0, variant=variant, device=device)
+        else:
+            if not device.startswith("cuda"):
+                click.echo("note: the 14B model on CPU is impractically slow", err=True)
+            pipe = AnimateXPipeline.from_release(variant, device=device)
+        result = pipe(image, pose, prompt, negative_prompt, num_frames=frames, size=(width, height), steps=steps,
+                      cfg=cfg, seed=seed, stride=stride, driving_frames=driving_frames)  # fmt: skip
+    except (PoseError, VideoError, WeightsError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    idx = result.indices
+    step = int(idx[1] - idx[0]) if len(idx) > 1 and idx[1] > idx[0] else 1
+    rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(pose.fps) / step
+    video = result.frames
+    if side_by_side:
+        video = _side_by_side(image, pose, idx, video)
+    write_video(out, video, rate)
+    click.echo(f"{out}: {len(video)} frames, {video.shape[2]}x{video.shape[1]}, {float(rate):g} fps")
+
+
+def _driving_pose(driving: Path, image: np.ndarray, align: bool, device: str) -> tuple[PoseSequence, np.ndarray | None]:
+    """The driving pose (from pose.json, or DWPose on the video) and the driving RGB frames (videos only)."""
+    frames = None
+    estimator = None
+    if driving.suffix.lower() == ".json":
+        pose = PoseSequence.from_json(json.loads(driving.read_text()), str(driving))
+    else:
+        from a2bench.pose.extract import DWPose, extract_frames
+
+        video = read_video(driving)
+        frames = video.frames
+        estimator = DWPose(device="cuda" if device.startswith("cuda") else "cpu")
+        pose = extract_frames(frames, video.fps, estimator).pose
+        click.echo(f"{driving}: extracted the pose of {pose.num_frames} frames", err=True)
+    if align:
+        from a2bench.pose.extract import DWPose, extract_frames
+
+        estimator = estimator or DWPose(device="cuda" if device.startswith("cuda") else "cpu")
+        target = extract_frames(image[None], Fraction(1), estimator).pose.frames[0]
+        pose = retarget(pose, target, (image.shape[1], image.shape[0]))
+    return pose, frames
+
+
+def _side_by_side(image: np.ndarray, pose: PoseSequence, idx: np.ndarray, video: np.ndarray) -> np.ndarray:
+    """``[reference | pose | result]`` per frame, each panel at the result's size (bilinear), as the release."""
+    from a2bench.pose.render import POSE_VIDEO, render_poses
+
+    height, width = video.shape[1:3]
+    ref = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    drawn = render_poses(PoseSequence(pose.frames[idx], pose.size, pose.fps), (width, height), **POSE_VIDEO)
+    return np.concatenate([np.broadcast_to(ref, video.shape), drawn, video], axis=2)
+
+
+if __name__ == "__main__":
+    main()
+
+
+@main.command()
+@click.option("--variant", type=click.Choice(["animatex", "animatex-simple"]), default="animatex", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .safetensors bundle.")
+@click.option("--dtype", type=click.Choice(["release", "bf16", "fp16", "fp32"]), default="release", show_default=True,
+              help="release: the release's dtype per component; otherwise one dtype for all.")  # fmt: skip
+def convert(variant: str, out: Path, dtype: str) -> None:
+    """Write the registered release files of VARIANT as one safetensors bundle (faster later loads)."""
+    import torch
+
+    from animatex.loading.bundle import convert as write_bundle
+
+    dtypes = {"release": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    try:
+        path = write_bundle(out, variant="full" if variant == "animatex" else "simple", dtype=dtypes[dtype])
+    except (WeightsError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(path)

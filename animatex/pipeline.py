@@ -1,0 +1,516 @@
+"""``AnimateXPipeline``: reference image + driving pose → video, as the release's inference scripts do.
+
+Order of operations per video (docs/animatex.md "Pipeline"; the release's order, implementation spec §4.6):
+
+1. choose which driving frames to use (:func:`sample_indices`, the release's stride rule) and render them;
+2. initial noise from a CPU generator seeded with ``seed`` (the same noise on every device);
+3. IPI (full model): OpenCLIP embeddings of the driving RGB frames + body keypoints → one vector per latent frame;
+4. umT5 encodes the prompt and the negative prompt;
+5. reference image → Wan CLIP tokens; VAE latent of ``[reference, F-1 grey frames]`` + first-frame mask → ``y``;
+6. pose video → pose-video grid; reference pose image → 20 channels added to ``y``;
+7. per step: positive forward (pose tokens + IPI), negative forward (IPI, no pose tokens) unless ``cfg == 1``,
+   ``neg + cfg · (pos − neg)``, Euler step on the release's sigmas;
+8. VAE decode → ``uint8`` frames by truncation, as the release.
+
+Everything the pipeline owns is an argument of ``__init__`` (diffusers style); :meth:`AnimateXPipeline.tiny`
+builds every component with random weights at tiny sizes (no network, CPU, seconds), and
+:meth:`AnimateXPipeline.from_release` loads the official files through :mod:`animatex.loading`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers
+from a2bench.pose import PoseSequence, render_poses
+from a2bench.pose.render import POSE_VIDEO
+from animatex.config import CLIP_MEAN, CLIP_STD, AnimateXConfig, ConfigError, get_preset
+from animatex.transformer import AnimateXModel
+
+__all__ = ["AnimateXOutput", "AnimateXPipeline", "ByteTokenizer", "release_sigmas", "sample_indices"]
+
+
+def sample_indices(available: int, num_frames: int, stride: int = 1) -> np.ndarray:
+    """Which of ``available`` driving frames feed a ``num_frames`` video (the release's rule, spec §4.1).
+
+    * enough frames (``available >= stride·num_frames + 1``): ``0, stride, …, stride·(num_frames − 1)``;
+    * otherwise the stride drops to ``max(available // num_frames, 1)`` and the frames ``0, stride, …`` below
+      ``min(stride·num_frames, available)`` are taken; if that is still short (fewer driving frames than
+      ``num_frames``), the last one is repeated.
+
+    Exactly ``num_frames`` indices, always starting at 0 (no random offset).
+    """
+    if available < 1 or num_frames < 1 or stride < 1:
+        raise ValueError(f"need at least one frame and a positive stride; got {available=}, {num_frames=}, {stride=}")
+    if available < stride * num_frames + 1:
+        stride = max(available // num_frames, 1)
+        end = min(stride * num_frames, available)
+        idx = list(range(0, end, stride))[:num_frames]
+        idx += [end - 1] * (num_frames - len(idx))
+        return np.asarray(idx, dtype=np.int64)
+    return np.arange(num_frames, dtype=np.int64) * stride
+
+
+def release_sigmas(steps: int) -> np.ndarray:
+    """The release's unshifted sigmas ``linspace(1, 0, steps + 1)[:-1]``; the scheduler applies shift 5 once.
+
+    diffusers' ``set_timesteps(steps)`` without them spaces the *shifted* training sigmas instead and gives a
+    different schedule (last timestep 24.4 instead of the release's 92.6 at 50 steps).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return np.linspace(1.0, 0.0, steps + 1)[:-1]
+
+
+@dataclass(frozen=True)
+class AnimateXOutput:
+    """The generated video: ``frames`` ``(T, H, W, 3)`` uint8 RGB (or the float latents for ``output_type="latent"``),
+    its ``fps``, and the driving-frame ``indices`` each output frame was generated from."""
+
+    frames: Any
+    fps: Fraction
+    indices: np.ndarray
+
+
+class ByteTokenizer:
+    """A dependency-free stand-in for the umT5 tokenizer in the ``tiny`` pipeline: UTF-8 bytes → ids.
+
+    Id 0 is padding and 1 the end-of-sequence token, as in T5; byte ``b`` is ``2 + b % (vocab_size − 2)``.
+    Called like a ``transformers`` tokenizer with the arguments the pipeline uses.
+    """
+
+    def __init__(self, vocab_size: int = 64) -> None:
+        self.vocab_size = vocab_size
+
+    def __call__(self, texts: Sequence[str], *, max_length: int, **_: Any) -> dict[str, torch.Tensor]:
+        ids = torch.zeros(len(texts), max_length, dtype=torch.long)
+        mask = torch.zeros(len(texts), max_length, dtype=torch.long)
+        for row, text in enumerate(texts):
+            tokens = [2 + b % (self.vocab_size - 2) for b in text.encode("utf-8")][: max_length - 1] + [1]
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+
+def clean_prompt(text: str) -> str:
+    """The release's prompt cleaning: ``ftfy.fix_text`` (when installed), HTML-unescape twice, collapse spaces."""
+    try:
+        import ftfy
+
+        text = ftfy.fix_text(text)
+    except ImportError:
+        pass
+    text = html.unescape(html.unescape(text)).strip()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _rgb(image: Any) -> Image.Image:
+    """An RGB PIL image from a PIL image or an ``(H, W, 3|4)`` uint8 array (alpha dropped, as the release's
+    ``cv2.imread`` does)."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
+        raise ValueError(f"the reference image must be (H, W, 3) uint8 RGB; got {array.shape} {array.dtype}")
+    return Image.fromarray(array[..., :3])
+
+
+def _resize_frames(frames: np.ndarray, size: tuple[int, int], resample: int = Image.BILINEAR) -> np.ndarray:
+    """``(T, H, W, 3)`` uint8 squashed to ``size = (W, H)`` (no crop), as the release resizes pose images."""
+    if frames.shape[2] == size[0] and frames.shape[1] == size[1]:
+        return frames
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, resample)) for f in frames])
+
+
+class AnimateXPipeline:
+    """Animate-X++ inference: ``pipe(image, pose, prompt) -> AnimateXOutput``.
+
+    Components: ``model`` (:class:`~animatex.transformer.AnimateXModel`: the conditioned Wan transformer, the
+    pose encoders and the IPI), ``vae`` (``AutoencoderKLWan``), ``text_encoder`` (``UMT5EncoderModel``) and
+    ``tokenizer``, ``image_encoder`` (Wan's CLIP as ``CLIPVisionModel``; its preprocessing is the release's,
+    done here, not a ``CLIPImageProcessor``: that one crops), ``open_clip``
+    (:class:`~animatex.ipi.OpenCLIPFrameEncoder`, full variant only) and ``scheduler``
+    (``FlowMatchEulerDiscreteScheduler``, shift 5, driven with :func:`release_sigmas`).
+
+    ``dtype`` is the compute dtype of the transformer's inputs (bf16 on GPU, as the release); the pose
+    encoders, the IPI and the CLIP encoders run in the dtype of their own weights (the release: fp32).
+    """
+
+    def __init__(
+        self,
+        model: AnimateXModel,
+        vae: Any,
+        text_encoder: Any,
+        tokenizer: Any,
+        image_encoder: Any,
+        scheduler: Any,
+        open_clip: Any = None,
+        *,
+        max_sequence_length: int = 512,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if model.ipi is not None and open_clip is None:
+            raise ConfigError(f"model {model.config.name!r} has an IPI: the pipeline needs the OpenCLIP frame encoder")
+        self.model, self.vae, self.text_encoder, self.tokenizer = model, vae, text_encoder, tokenizer
+        self.image_encoder, self.scheduler, self.open_clip = image_encoder, scheduler, open_clip
+        self.max_sequence_length = max_sequence_length
+        self.device, self.dtype = torch.device(device), dtype
+
+    @property
+    def config(self) -> AnimateXConfig:
+        return self.model.config
+
+    # ------------------------------------------------------------------------------------------ construction
+
+    @classmethod
+    def tiny(cls, seed: int = 0, variant: str = "tiny", device: str = "cpu") -> AnimateXPipeline:
+        """Every component with random weights at tiny sizes (``tiny`` or ``tiny-simple`` preset): a plumbing
+        check that runs on CPU in seconds, **not a model** (its videos are noise)."""
+        from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
+        from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
+
+        config = get_preset(variant)
+        if config.transformer.num_layers > 8:
+            raise ConfigError(f"{variant!r} is not a tiny preset (use 'tiny' or 'tiny-simple')")
+        torch.manual_seed(seed)
+        t = config.transformer
+        model = AnimateXModel(config)
+        vae = AutoencoderKLWan(base_dim=8, z_dim=t.out_channels, num_res_blocks=1)
+        text_encoder = UMT5EncoderModel(
+            UMT5Config(
+                vocab_size=64,
+                d_model=t.text_dim,
+                d_kv=8,
+                d_ff=64,
+                num_layers=2,
+                num_heads=4,
+                relative_attention_num_buckets=8,
+                relative_attention_max_distance=16,
+                feed_forward_proj="gated-gelu",
+                layer_norm_epsilon=1e-6,
+            )
+        )
+        image_encoder = CLIPVisionModel(
+            CLIPVisionConfig(
+                hidden_size=t.image_dim,
+                intermediate_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                image_size=28,
+                patch_size=14,
+                layer_norm_eps=1e-5,
+            )
+        )
+        open_clip = None
+        if config.has_ipi:
+            from animatex.config import OpenCLIPConfig
+            from animatex.ipi import OpenCLIPFrameEncoder
+
+            vision = {"image_size": 28, "layers": 2, "width": 32, "head_width": 16, "patch_size": 14}
+            open_clip = OpenCLIPFrameEncoder(
+                OpenCLIPConfig(image_size=28, embed_dim=config.ipi.clip_dim), vision_overrides=vision
+            )
+        # A fresh IPI and zero-initialised heads output zeros; randomise them so that the tiny IPI does something.
+        if model.ipi is not None:
+            for p in model.ipi.parameters():
+                if p.abs().sum() == 0 and p.ndim > 1:
+                    torch.nn.init.normal_(p, std=0.02)
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift)
+        pipe = cls(model, vae, text_encoder, ByteTokenizer(64), image_encoder, scheduler, open_clip,
+                   max_sequence_length=16)  # fmt: skip
+        return pipe.to(device)
+
+    @classmethod
+    def from_release(
+        cls, variant: str = "animatex", device: str = "cuda", dtype: torch.dtype = torch.bfloat16
+    ) -> AnimateXPipeline:
+        """The pipeline with the official weights from the weights registry (``a2bench weights fetch animatex``).
+
+        The release's dtypes: DiT and umT5 in ``dtype`` (bf16), the VAE in ``dtype``, Wan's CLIP, OpenCLIP and
+        the Animate-X++ modules in fp32. Raises :class:`~a2bench.weights.WeightsError` naming the fetch command
+        when a file is missing.
+        """
+        from diffusers import FlowMatchEulerDiscreteScheduler
+        from transformers import AutoTokenizer
+
+        from animatex import loading
+
+        config = get_preset(variant)
+        checkpoint = loading.read_checkpoint(variant="full" if config.has_ipi else "simple")
+        with torch.device("meta"):
+            model = AnimateXModel(config)
+        wan = loading.load_transformer(dtype=dtype, device="cpu", lora=checkpoint)
+        model.transformer.load_state_dict(wan.state_dict(), strict=True, assign=True)
+        del wan
+        modules = {"pose_video_encoder.convs": "dwpose_embedding", "ref_pose_encoder.convs": "randomref_embedding_pose"}
+        if config.has_ipi:
+            modules |= {"ipi.keypoint_encoder": "pose_embedding_before", "ipi.resampler": "pose_embedding_after"}
+        for attr, group in modules.items():
+            state = dict(checkpoint.groups[group])
+            module = model.get_submodule(attr)
+            for key, buffer in module.state_dict().items():  # buffers the checkpoint may lack (pos_table)
+                if key not in state and not buffer.is_meta:
+                    state[key] = buffer
+            if attr == "ipi.keypoint_encoder" and "pos_embed.pos_table" not in state:
+                from animatex.ipi import sinusoid_table
+
+                state["pos_embed.pos_table"] = sinusoid_table(config.ipi.max_frames, config.ipi.d_model)
+            module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+        open_clip = None
+        if config.has_ipi:
+            from animatex.ipi import OpenCLIPFrameEncoder
+
+            open_clip = OpenCLIPFrameEncoder(config.open_clip)
+            open_clip.load_open_clip_state_dict(loading.read_open_clip(visual_only=True))
+        pipe = cls(
+            model.eval(),
+            loading.load_vae(dtype=dtype),
+            loading.load_text_encoder(dtype=dtype),
+            AutoTokenizer.from_pretrained(loading.tokenizer_dir()),
+            loading.load_image_encoder(dtype=torch.float32),
+            FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift),
+            open_clip,
+            dtype=dtype,
+        )
+        return pipe.to(device)
+
+    def to(self, device: str | torch.device) -> AnimateXPipeline:
+        """Move every module to ``device``."""
+        self.device = torch.device(device)
+        for module in (self.model, self.vae, self.text_encoder, self.image_encoder, self.open_clip):
+            if module is not None:
+                module.to(self.device).eval()
+        return self
+
+    # ------------------------------------------------------------------------------------------ encoders
+
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """umT5 embeddings ``(1, max_sequence_length, text_dim)``, zero past the prompt's length (as the release)."""
+        tokens = self.tokenizer(
+            [clean_prompt(prompt)],
+            padding="max_length",
+            max_length=self.max_sequence_length,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        ids, mask = tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device)
+        hidden = self.text_encoder(ids, attention_mask=mask).last_hidden_state
+        return (hidden * mask[..., None].to(hidden.dtype)).to(self.dtype)
+
+    @torch.no_grad()
+    def encode_image(self, reference: Image.Image) -> torch.Tensor:
+        """Wan CLIP tokens ``(1, 257, 1280)`` of the reference already squashed to the output size (spec §2.4):
+        [-1, 1] → bicubic to the encoder's size (no antialias) → [0, 1] → CLIP mean/std → ``hidden_states[-2]``."""
+        size = self.image_encoder.config.image_size
+        x = torch.from_numpy(np.array(reference)).permute(2, 0, 1)[None].float() * (2 / 255) - 1
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
+        x = (x * 0.5 + 0.5 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+        weight_dtype = next(self.image_encoder.parameters()).dtype
+        out = self.image_encoder(x.to(self.device, weight_dtype), output_hidden_states=True)
+        return out.hidden_states[-2].to(self.dtype)
+
+    def _latent_stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.vae.config
+        mean = torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1).to(like)
+        std = torch.tensor(cfg.latents_std).view(1, -1, 1, 1, 1).to(like)
+        return mean, std
+
+    @torch.no_grad()
+    def encode_condition(self, reference: Image.Image, num_frames: int) -> torch.Tensor:
+        """``y`` ``(1, 20, f, h, w)``: the first-frame mask (4 channels, ones at latent frame 0) and the normalised
+        VAE latent (distribution mode) of ``[reference, num_frames − 1 grey frames]`` (spec §4.2)."""
+        width, height = reference.size
+        image = torch.from_numpy(np.array(reference)).permute(2, 0, 1).float() * (2 / 255) - 1
+        video = torch.zeros(1, 3, num_frames, height, width)
+        video[0, :, 0] = image
+        vae_dtype = next(self.vae.parameters()).dtype
+        latent = self.vae.encode(video.to(self.device, vae_dtype)).latent_dist.mode()
+        mean, std = self._latent_stats(latent)
+        latent = (latent - mean) / std
+        mask = torch.zeros(1, 4, *latent.shape[2:], device=self.device, dtype=latent.dtype)
+        mask[:, :, 0] = 1
+        return torch.cat([mask, latent], dim=1).to(self.dtype)
+
+    @torch.no_grad()
+    def encode_ipi(self, keypoints: np.ndarray, driving_frames: np.ndarray) -> torch.Tensor:
+        """IPI tokens ``(1, f, D)`` from ``(F, K, C)`` normalised keypoints and ``(F, H, W, 3)`` RGB frames.
+
+        As the release, both inputs are rounded through bf16 before the (fp32) IPI when the pipeline runs in bf16.
+        """
+        clip = self.open_clip.encode_frames(driving_frames)[None]
+        points = torch.as_tensor(np.asarray(keypoints, np.float32))[None].to(self.device)
+        if self.dtype == torch.bfloat16:
+            clip, points = clip.bfloat16().float(), points.bfloat16().float()
+        return self.model.encode_ipi(points, clip).to(self.dtype)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents → ``(T, H, W, 3)`` uint8 by the release's truncation ``uint8(clip((x + 1)·127.5, 0, 255))``."""
+        mean, std = self._latent_stats(latents)
+        vae_dtype = next(self.vae.parameters()).dtype
+        video = self.vae.decode((latents * std + mean).to(vae_dtype)).sample.clamp(-1, 1)
+        video = ((video[0].float() + 1) * 127.5).clamp(0, 255).permute(1, 2, 3, 0)
+        return video.to(torch.uint8).cpu().numpy()
+
+    # ------------------------------------------------------------------------------------------ inputs
+
+    def prepare_pose(
+        self,
+        pose: PoseSequence | np.ndarray,
+        num_frames: int,
+        size: tuple[int, int],
+        *,
+        stride: int = 1,
+        indices: Sequence[int] | np.ndarray | None = None,
+        keypoints: np.ndarray | None = None,
+        ref_pose: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(indices, pose video (F, H, W, 3), keypoints (F, K, C) | None, reference pose image (H, W, 3))``.
+
+        A :class:`PoseSequence` is drawn at ``size`` as benchmark pose videos are (``animatex`` convention, no
+        face); its keypoints feed the IPI, and its reference pose (else its first sampled frame) is the reference
+        pose image. Rendered frames are squashed to ``size`` (bilinear); their IPI keypoints come from
+        ``keypoints`` (all frames, sampled with the same indices).
+        """
+        available = pose.num_frames if isinstance(pose, PoseSequence) else len(pose)
+        idx = sample_indices(available, num_frames, stride) if indices is None else np.asarray(indices, np.int64)
+        if len(idx) != num_frames or idx.min() < 0 or idx.max() >= available:
+            raise ValueError(f"frame indices must be {num_frames} values in 0..{available - 1}")
+        if isinstance(pose, PoseSequence):
+            chosen = PoseSequence(pose.frames[idx], pose.size, pose.fps)
+            video = render_poses(chosen, size, **POSE_VIDEO)
+            points = pose.frames[idx] if keypoints is None else np.asarray(keypoints)[idx]
+            if ref_pose is None and pose.reference is not None:
+                ref_pose = render_poses(PoseSequence(pose.reference[None], pose.size, pose.fps), size, **POSE_VIDEO)[0]
+        else:
+            video = _resize_frames(np.asarray(pose, np.uint8)[idx], size)
+            points = None if keypoints is None else np.asarray(keypoints)[idx]
+        if ref_pose is None:
+            ref_pose = video[0]
+        return idx, video, points, _resize_frames(np.asarray(ref_pose, np.uint8)[None], size)[0]
+
+    # ------------------------------------------------------------------------------------------ sampling
+
+    def _forward(self, latents, t, context, image_tokens, y, ref_pose, pose_grid, ipi) -> torch.Tensor:
+        return self.model.transformer(
+            latents.to(self.dtype),
+            t.expand(latents.shape[0]).to(self.dtype),
+            context,
+            image_tokens,
+            return_dict=False,
+            condition=y,
+            ref_pose_features=ref_pose,
+            pose_tokens=pose_grid,
+            ipi_tokens=ipi,
+        )[0]
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: Any,
+        pose: PoseSequence | np.ndarray,
+        prompt: str,
+        negative_prompt: str | None = None,
+        *,
+        num_frames: int | None = None,
+        size: tuple[int, int] | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        seed: int | None = None,
+        stride: int = 1,
+        indices: Sequence[int] | np.ndarray | None = None,
+        keypoints: np.ndarray | None = None,
+        driving_frames: np.ndarray | None = None,
+        ref_pose: np.ndarray | None = None,
+        fps: float | Fraction | None = None,
+        generator: torch.Generator | None = None,
+        output_type: str = "np",
+        callback: Any = None,
+    ) -> AnimateXOutput:
+        """Animate ``image`` (PIL or ``(H, W, 3)`` uint8) with ``pose`` (a :class:`PoseSequence` or rendered
+        ``(T, H, W, 3)`` frames).
+
+        Defaults come from the preset's :class:`~animatex.config.SamplingConfig`: ``num_frames`` (``4k + 1``; the
+        full model takes exactly its IPI's count, 81), ``size`` ``(W, H)`` multiples of 16 (832 × 480 portrait →
+        ``(480, 832)``), ``steps``, ``cfg`` (``1`` skips the negative branch), ``seed``, ``fps``. ``indices``
+        overrides :func:`sample_indices` (``stride``). The IPI's RGB frames are ``driving_frames`` (all driving
+        frames, sampled with the same indices; the release uses the driving video) or, when not given, the
+        rendered pose frames. ``generator`` (a CPU generator) overrides ``seed``. ``output_type="latent"`` skips
+        the decode. ``callback(step, latents)`` is called after every step.
+        """
+        s = self.config.sampling
+        num_frames = num_frames or s.num_frames
+        width, height = size or (s.width, s.height)
+        steps = steps or s.num_inference_steps
+        cfg = s.guidance_scale if cfg is None else float(cfg)
+        seed = s.seed if seed is None else seed
+        if num_frames % 4 != 1:
+            raise ValueError(f"num_frames must be 4k + 1 (e.g. 81), got {num_frames}")
+        if width % 16 or height % 16:
+            raise ValueError(f"size {width}x{height} must be multiples of 16")
+        ipi_cfg = self.config.ipi
+        if ipi_cfg is not None and num_frames != ipi_cfg.num_frames:
+            raise ValueError(f"the full model's IPI takes exactly {ipi_cfg.num_frames} frames; got {num_frames}")
+
+        # 1. driving frames
+        idx, pose_video, points, ref_pose_image = self.prepare_pose(
+            pose, num_frames, (width, height), stride=stride, indices=indices, keypoints=keypoints, ref_pose=ref_pose
+        )
+        reference = _rgb(image).resize((width, height), Image.BICUBIC)
+        # 2. noise: CPU generator, fp32, (1, 16, f, h, w)
+        latent_shape = (1, self.config.transformer.out_channels, (num_frames - 1) // 4 + 1, height // 8, width // 8)
+        generator = generator or torch.Generator("cpu").manual_seed(int(seed))
+        latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(self.device)
+        # 3. IPI (full model)
+        ipi = None
+        if self.model.ipi is not None:
+            if points is None:
+                raise ValueError("the full model's IPI needs keypoints: pass a PoseSequence or keypoints=")
+            rgb = (
+                pose_video
+                if driving_frames is None
+                else _resize_frames(np.asarray(driving_frames)[idx], (width, height))
+            )
+            ipi = self.encode_ipi(points, rgb)
+        # 4. text
+        context = self.encode_prompt(prompt)
+        negative = self.encode_prompt(s.negative_prompt if negative_prompt is None else negative_prompt)
+        # 5. reference: Wan CLIP tokens, y
+        image_tokens = self.encode_image(reference)
+        y = self.encode_condition(reference, num_frames)
+        # 6. pose video grid, reference pose features
+        pose_video_t = torch.from_numpy(pose_video).permute(3, 0, 1, 2)[None].to(self.device)
+        pose_grid = self.model.encode_pose_video(pose_video_t).to(self.dtype)
+        ref_pose_t = torch.from_numpy(ref_pose_image).permute(2, 0, 1)[None].to(self.device)
+        ref_features = self.model.encode_ref_pose(ref_pose_t).to(self.dtype)
+        # 7. denoising
+        self.scheduler.set_timesteps(sigmas=release_sigmas(steps), device=self.device)
+        for step, t in enumerate(self.scheduler.timesteps):
+            noise_pred = self._forward(latents, t, context, image_tokens, y, ref_features, pose_grid, ipi)
+            if cfg != 1.0:
+                # negative branch: the same y (with the reference pose) and IPI, no pose-video tokens
+                uncond = self._forward(latents, t, negative, image_tokens, y, ref_features, None, ipi)
+                noise_pred = uncond + cfg * (noise_pred - uncond)
+            latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
+            if callback is not None:
+                callback(step, latents)
+        rate = Fraction(fps if fps is not None else s.fps).limit_denominator(1001)
+        if output_type == "latent":
+            return AnimateXOutput(latents, rate, idx)
+        if output_type != "np":
+            raise ValueError(f"output_type must be 'np' or 'latent', got {output_type!r}")
+        # 8. decode
+        return AnimateXOutput(self.decode(latents), rate, idx)
