@@ -26,28 +26,13 @@ from typing import Any
 import torch
 
 from animatex import weights as files
+from animatex.config import get_preset
 from animatex.loading.files import DType, cast, read_sharded, read_tensor_file, registered_path
 from animatex.loading.keys import CheckpointKeyError, check_state_dict
 
 # ---------------------------------------------------------------------------------------------------- configs
 
-TRANSFORMER_14B: dict[str, Any] = {  # diffusers' own conversion config for "Wan-I2V-14B-720p"
-    "patch_size": (1, 2, 2),
-    "num_attention_heads": 40,
-    "attention_head_dim": 128,
-    "in_channels": 36,
-    "out_channels": 16,
-    "text_dim": 4096,
-    "freq_dim": 256,
-    "ffn_dim": 13824,
-    "num_layers": 40,
-    "cross_attn_norm": True,
-    "qk_norm": "rms_norm_across_heads",
-    "eps": 1e-6,
-    "image_dim": 1280,
-    "added_kv_proj_dim": 5120,
-    "rope_max_seq_len": 1024,
-}
+TRANSFORMER_14B: dict[str, Any] = get_preset("animatex").transformer.kwargs()  # Wan2.1-I2V-14B-720P
 VAE_WAN21: dict[str, Any] = {}  # AutoencoderKLWan's defaults are Wan2.1's VAE (base_dim 96, z_dim 16, ...)
 T5_XXL: dict[str, Any] = {  # Wan's WanTextEncoder: umT5-XXL encoder, per-layer relative position bias
     "vocab_size": 256384,
