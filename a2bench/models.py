@@ -85,7 +85,12 @@ class Job:
 
 @dataclass(frozen=True)
 class Output:
-    """What an adapter declares it generates; ``None`` means "the benchmark's own"."""
+    """What an adapter declares it generates; ``None`` means "the benchmark's own".
+
+    The runner checks ``size`` and resizes to the benchmark's for scoring; ``num_frames`` and ``fps``
+    describe the model's native output (``a2bench models``): every returned video must still have the
+    task's frame count, trimmed or resampled by the adapter.
+    """
 
     size: tuple[int, int] | None = None
     num_frames: int | None = None

@@ -164,32 +164,32 @@ class ResultsDB:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``, retried while another process holds the write lock."""
-        for attempt in range(200):
+        for attempt in range(5):  # each try already waits up to the connection's 60 s busy timeout
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                time.sleep(min(0.05 * (attempt + 1), 1.0))
+                time.sleep(0.1 * (attempt + 1))
         else:
-            raise ResultsError(f"{self.path}: still locked by another process after many retries")
+            raise ResultsError(f"{self.path}: still locked by another process after 5 minutes")
         try:
             yield self._conn
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     # runs -------------------------------------------------------------------------------------
     def save_run(self, run: Run) -> None:
-        """Insert a run, or update its provenance, status and times when it exists (resume)."""
+        """Insert a run; when it exists (resume), only mark it running again (the first provenance is kept)."""
         row = {k: json.dumps(v, sort_keys=True) if k in _JSON_FIELDS else v for k, v in asdict(run).items()}
         with self.transaction() as db:
             db.execute(
                 f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
-                "ON CONFLICT(id) DO UPDATE SET provenance=excluded.provenance, status=excluded.status, "
-                "started=excluded.started, finished=excluded.finished, folder=excluded.folder",
+                "ON CONFLICT(id) DO UPDATE SET status=excluded.status, finished=NULL",
                 tuple(row.values()),
             )
 
@@ -237,6 +237,11 @@ class ResultsDB:
             db.execute(
                 "INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?)", (run_id, generation.sample_id, generation.key)
             )
+
+    def link(self, run_id: str, sample_id: str, key: str) -> None:
+        """Use an existing generation for a sample of a run (resume, or reuse across runs)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?)", (run_id, sample_id, key))
 
     def run_generations(self, run_id: str) -> dict[str, Generation]:
         """``sample_id → generation`` of a run."""

@@ -28,7 +28,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,11 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     result.failed = {sid: error for sid, error in checked.items() if isinstance(error, str)}
     if metrics:
         good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
-        result.metrics = _score(benchmark, good, options.protocol, metrics, options.device)
+        try:
+            result.metrics = _score(benchmark, good, options.protocol, metrics, options.device)
+        except BaseException:  # never leave the run "running"; re-running the command scores again
+            db.set_status(run_id, "incomplete", _now())
+            raise
         db.save_metrics(run_id, result.metrics)
     status = "incomplete" if result.failed else "complete"
     db.set_status(run_id, status, _now())
@@ -166,13 +170,15 @@ def _generate(
     progress: Progress | None,
 ) -> None:
     identity_hash = _hash(run.identity)
+    manifest = benchmark.manifest
+    geometry = [manifest.width, manifest.height, str(manifest.fps), TASK_VERSION]
     todo: list[tuple[Sample, str, int]] = []
     for sample in samples:
         seed = sample_seed(run.seed, sample.id)
-        key = _hash([identity_hash, sample_content_hash(sample, run.protocol), run.protocol, seed])
+        key = _hash([identity_hash, sample_content_hash(sample, run.protocol), run.protocol, seed, geometry])
         done = db.generation(key)
         if done is not None and done.status == "ok" and _intact(done):
-            db.record(run.id, done)  # links an earlier run's video to this run (or re-links on resume)
+            db.link(run.id, sample.id, key)  # an earlier run's video (or this run's, on resume)
             result.reused += 1
         else:
             todo.append((sample, key, seed))
@@ -195,10 +201,11 @@ def _generate(
         seconds = (time.perf_counter() - began) / len(batch)
         for index, ((sample, key, _), outcome) in enumerate(zip(batch, outcomes, strict=True)):
             if not isinstance(outcome, str):
-                try:
-                    outcome = _store(outcome, jobs[index], adapter, folder / "videos" / f"{sample.id}.mp4")
-                except OutputError as exc:
-                    outcome = str(exc)
+                try:  # the file name carries the key: runs sharing --out never overwrite each other's videos
+                    path = folder / "videos" / f"{sample.id}-{key[:16]}.mp4"
+                    outcome = _store(outcome, jobs[index], adapter, path)
+                except Exception as exc:  # a bad output (or a full disk) fails this sample, never the run
+                    outcome = str(exc) if isinstance(exc, OutputError) else _describe(exc)
             if isinstance(outcome, str):
                 generation = Generation(key, sample.id, "failed", error=outcome, seconds=seconds, created=_now())
                 result.failed[sample.id] = outcome
@@ -209,6 +216,11 @@ def _generate(
             finished += 1
             if progress:
                 progress(sample.id, finished, len(samples))
+
+
+# Bump when what a Job gives adapters changes for the same files (re-targeting, pose rendering): old videos are
+# then regenerated instead of reused.
+TASK_VERSION = 1
 
 
 class OutputError(ValueError):
@@ -227,9 +239,14 @@ def check_frames(video: object, job: Job, adapter: Adapter) -> np.ndarray:
         raise OutputError(f"{where}: frames contain NaN or infinity")
     if frames.dtype != np.uint8:
         raise OutputError(f"{where}: frames must be uint8 RGB, got {frames.dtype}")
-    expected = adapter.output.num_frames or job.num_frames
-    if frames.shape[0] != expected:
-        raise OutputError(f"{where}: {frames.shape[0]} frames, the task has {expected}")
+    if frames.shape[0] != job.num_frames:
+        raise OutputError(f"{where}: {frames.shape[0]} frames, the task has {job.num_frames}")
+    try:
+        fps = Fraction(video.fps)
+    except (TypeError, ValueError, ZeroDivisionError):
+        fps = None
+    if fps is None or fps <= 0:
+        raise OutputError(f"{where}: frame rate {video.fps!r} is not a positive number")
     size = (frames.shape[2], frames.shape[1])
     declared = adapter.output.size or job.size
     if size != tuple(declared):
@@ -325,8 +342,13 @@ def _distributed() -> tuple[int, int]:
         return 0, 1
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
+    if int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
+        raise ValueError(
+            "a2bench run shards over the processes of one machine only (its SQLite results database and run "
+            "folder must be local to every rank); run one a2bench run per node with its own --db instead"
+        )
+    if not dist.is_initialized():  # long timeout: rank 0 waits while the others generate (hours for large models)
+        dist.init_process_group("gloo", timeout=timedelta(days=7))
     return dist.get_rank(), dist.get_world_size()
 
 

@@ -24,7 +24,7 @@ class Broken(Adapter):
     """Reference copies, broken for one sample in the way ``mode`` says."""
 
     name = "test-broken"
-    arguments = {"mode": Argument(str, "raise | frames | nan | dtype | size", default="raise")}  # noqa: RUF012
+    arguments = {"mode": Argument(str, "raise | frames | nan | dtype | size | fps", default="raise")}  # noqa: RUF012
     victim = "s001"
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:
@@ -36,12 +36,13 @@ class Broken(Adapter):
                 if mode == "raise":
                     raise RuntimeError("model exploded")
                 frames = {
+                    "fps": frames,
                     "frames": frames[:-1],
                     "nan": frames.astype(np.float32) * np.nan,
                     "dtype": frames.astype(np.float32),
                     "size": frames[:, :-2],
                 }[mode]
-            out.append(Video(frames, job.fps))
+            out.append(Video(frames, 0 if self.args["mode"] == "fps" and job.sample.id == self.victim else job.fps))
         return out
 
 
@@ -107,6 +108,7 @@ def test_unknown_models_and_arguments_are_clear_errors(tiny_synth, tmp_path) -> 
         ("nan", "NaN"),
         ("dtype", "must be uint8"),
         ("size", "frames are 64x62, the adapter declares 64x64"),
+        ("fps", "frame rate 0 is not a positive number"),
     ],
 )
 def test_a_failing_sample_is_recorded_never_scored_and_the_run_goes_on(broken, tiny_synth, tmp_path, mode, message):
@@ -169,3 +171,12 @@ def test_export_run_lists_every_sample_with_its_status(broken, tiny_synth, tmp_p
         "s003": "ok",
     }
     assert doc["samples"]["s001"]["metrics"] == {} and doc["status"] == "incomplete"
+
+
+def test_runs_sharing_an_out_folder_never_overwrite_each_other(broken, tiny_synth, tmp_path) -> None:
+    shared = {"db": tmp_path / "r.db", "out": tmp_path / "shared"}
+    first = run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=PIXEL, **shared))
+    other = run(RunOptions(model=broken.name, bench=str(tiny_synth), metrics=PIXEL, **shared))
+    assert other.generated == 3
+    again = run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=PIXEL, **shared))
+    assert (again.generated, again.reused) == (0, 4) and again.run.id == first.run.id
