@@ -30,7 +30,7 @@ from a2bench.videoio import Video
 from a2bench.weights import locate, weights_dir
 from animatex import weights as files
 
-TINY_HINT = "the `animatex-tiny` model (issue 8) runs on CPU without these weights"
+TINY_HINT = "the small `animatex-tiny` model that runs on CPU is not trained yet; `--model pose-warp` runs on CPU today"
 
 
 def round_frames(count: int) -> int:
