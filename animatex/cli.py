@@ -136,10 +136,6 @@ def _side_by_side(image: np.ndarray, pose: PoseSequence, idx: np.ndarray, video:
     return np.concatenate([np.broadcast_to(ref, video.shape), drawn, video], axis=2)
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 @click.option("--variant", type=click.Choice(["animatex", "animatex-simple"]), default="animatex", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .safetensors bundle.")
@@ -157,3 +153,41 @@ def convert(variant: str, out: Path, dtype: str) -> None:
     except (WeightsError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(path)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Training config (YAML; see configs/animatex-tiny.yaml).")  # fmt: skip
+@click.option("--resume", default=None, help="A checkpoint folder, or 'latest' (the newest in train.output_dir).")
+@click.option("--steps", type=int, default=None, help="Override train.steps.")
+@click.option("--output-dir", default=None, help="Override train.output_dir.")
+@click.option("--benchmark", default=None, help="Override data.benchmark.")
+def train(config_path: Path, resume: str | None, steps: int | None, output_dir: str | None, benchmark: str | None):
+    """Train Animate-X++ (LoRA + pose encoders + IPI) as --config says; run it under `accelerate launch` for
+    several processes. Writes checkpoints, log.csv and loss.png to train.output_dir."""
+    from animatex.config import ConfigError
+    from animatex.train.config import load_config
+
+    overrides: dict = {}
+    if steps is not None:
+        overrides.setdefault("train", {})["steps"] = steps
+    if output_dir is not None:
+        overrides.setdefault("train", {})["output_dir"] = output_dir
+    if benchmark is not None:
+        overrides["data"] = {"benchmark": benchmark}
+    try:
+        cfg = load_config(config_path, overrides)
+        if cfg.model.weights == "random":
+            warning = f"WARNING: {cfg.model.preset!r} starts from RANDOM WEIGHTS (a check of the code, not a model)"
+            click.secho(warning, fg="red", bold=True, err=True)
+        from animatex.train.loop import train as run_training
+
+        result = run_training(cfg, resume=resume, echo=click.echo)
+    except (ConfigError, WeightsError, FileNotFoundError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.losses:
+        click.echo(f"{result.output_dir}: {len(result.losses)} steps, last loss {result.losses[-1][1]:.6f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""The training configuration: YAML → frozen dataclasses; unknown keys are refused with a "did you mean".
+
+Plain Python (no torch), so the command line can check a config without loading the model code. The schema
+(every key optional; defaults below) is documented in docs/animatex.md ("Training").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from animatex.config import ConfigError, get_preset
+
+TRAINABLE_GROUPS = ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
+# diffusers' Wan names of the release's LoRA targets q, k, v, o (self and cross attention), ffn.0 and ffn.2.
+DEFAULT_LORA_TARGETS = (
+    "attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0",
+    "attn2.to_q", "attn2.to_k", "attn2.to_v", "attn2.to_out.0",
+    "ffn.net.0.proj", "ffn.net.2",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Which model to start from.
+
+    ``preset``: an :mod:`animatex.config` preset. ``weights``: ``random`` (tiny presets only: every component
+    with random weights, :meth:`AnimateXPipeline.tiny`) or ``release`` (the official files from the weights
+    registry). ``dtype``: the frozen components' dtype (``release``: the release's per component). ``ipi_dropout``
+    overrides the IPI keypoint encoder's dropout (``None``: the preset's, 0.1).
+    """
+
+    preset: str = "tiny"
+    weights: str = "random"
+    seed: int = 0
+    dtype: str = "fp32"
+    ipi_dropout: float | None = None
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """The training data: any A2Bench-layout benchmark (a folder or a registered name).
+
+    ``exclude``: sample ids left out (hold out evaluation samples here). ``num_frames`` / ``size`` ``[W, H]``:
+    default the preset's sampling values. ``stride``: take every stride-th video frame (1 when the video is too
+    short). ``epi``: :meth:`a2bench.pose.epi.EPIConfig.from_dict` settings (``probability`` is λ).
+    ``ti2v_ratio``: the fraction of items that are the TI2V task (default 0.2, one in five). ``ipi_frames``:
+    what the IPI's OpenCLIP sees, the clip's ``video`` frames (as the release's driving video) or the rendered
+    ``pose`` frames.
+    """
+
+    benchmark: str = ""
+    exclude: tuple[str, ...] = ()
+    num_frames: int | None = None
+    size: tuple[int, int] | None = None
+    stride: int = 1
+    epi: dict[str, Any] = field(default_factory=lambda: {"probability": 0.98})
+    ti2v_ratio: float = 0.2
+    ipi_frames: str = "video"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LoraSection:
+    """The DiT LoRA (peft): rank, alpha, dropout and the target module names (suffixes, diffusers' Wan names)."""
+
+    rank: int = 4
+    alpha: float = 4.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+
+
+@dataclass(frozen=True)
+class DropoutSection:
+    """Condition dropout per item, as UniAnimate-DiT: ``pose`` zeroes the pose-video tokens and the reference-pose
+    features; ``image`` zeroes ``y`` (reference latent + mask) and the CLIP image tokens."""
+
+    pose: float = 0.05
+    image: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """The optimisation and the run.
+
+    ``trainable``: ``lora`` and/or sub-module names of :class:`~animatex.transformer.AnimateXModel`
+    (``pose_video_encoder``, ``ref_pose_encoder``, ``ipi``, or any dotted name such as ``transformer.proj_out``);
+    everything else is frozen. ``batch_size`` is per process and micro-step; the global batch is
+    ``batch_size × processes × grad_accum``. ``shift``: the flow-matching shift of the training sigmas
+    (default the preset's, 5). ``checkpoint_every``: steps between checkpoints (0: only at the end).
+    """
+
+    output_dir: str = "runs/animatex-train"
+    steps: int = 100
+    batch_size: int = 1
+    grad_accum: int = 1
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    shift: float | None = None
+    seed: int = 0
+    checkpoint_every: int = 50
+    log_every: int = 1
+    trainable: tuple[str, ...] = TRAINABLE_GROUPS
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The whole ``animatex train`` configuration (sections ``model``, ``data``, ``lora``, ``dropout``, ``train``)."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    lora: LoraSection = field(default_factory=LoraSection)
+    dropout: DropoutSection = field(default_factory=DropoutSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError("training config is inconsistent:\n  " + "\n  ".join(problems))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> TrainConfig:
+        """Build from plain data; an unknown key is a :class:`ConfigError` naming the closest known key."""
+        return _build(cls, data or {}, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return _plain(out)
+
+    def replace(self, **sections: dict[str, Any]) -> TrainConfig:
+        """A copy with some keys of some sections changed: ``cfg.replace(train={"steps": 3})``."""
+        data = self.to_dict()
+        for name, changes in sections.items():
+            if name not in data:
+                raise ConfigError(f"unknown section {name!r}")
+            data[name] = {**data[name], **changes}
+        return TrainConfig.from_dict(data)
+
+
+def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> TrainConfig:
+    """Read a YAML training config (``overrides``: ``{section: {key: value}}`` applied on top)."""
+    import yaml
+
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    config = TrainConfig.from_dict(data)
+    return config.replace(**overrides) if overrides else config
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(kind: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(kind)
+    names = [f.name for f in dataclasses.fields(kind)]
+    values = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(names)})"
+            raise ConfigError(f"unknown training config key {path!r}{hint}")
+        values[key] = _convert(hints[key], value, path)
+    return kind(**values)
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{path}: may not be empty")
+        return _convert(next(a for a in args if a is not type(None)), value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        item = args[0]
+        return tuple(_convert(item, v, path) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        try:
+            number = float(value) if hint is float else int(value)
+        except ValueError:
+            raise ConfigError(f"{path}: expected a number, got {value!r}") from None
+        if hint is int and float(value) != number:
+            raise ConfigError(f"{path}: expected a whole number, got {value!r}")
+        return number
+    if hint is str:
+        return str(value)
+    return value
+
+
+def _problems(cfg: TrainConfig) -> list[str]:
+    out = []
+    try:
+        preset = get_preset(cfg.model.preset)
+    except ConfigError as exc:
+        return [str(exc)]
+    m, d, t = cfg.model, cfg.data, cfg.train
+    if m.weights not in ("random", "release"):
+        out.append(f"model.weights must be 'random' or 'release', got {m.weights!r}")
+    if m.weights == "random" and not m.preset.startswith("tiny"):
+        out.append(f"model.weights 'random' is for the tiny presets; {m.preset!r} needs weights: release")
+    if m.dtype not in ("fp32", "bf16", "fp16", "release"):
+        out.append(f"model.dtype must be fp32, bf16, fp16 or release, got {m.dtype!r}")
+    frames = d.num_frames or preset.sampling.num_frames
+    if frames % 4 != 1:
+        out.append(f"data.num_frames {frames} is not 4k + 1")
+    if preset.ipi is not None and frames != preset.ipi.num_frames:
+        out.append(f"data.num_frames {frames} != the IPI's {preset.ipi.num_frames} frames")
+    if d.size is not None and (len(d.size) != 2 or d.size[0] % 16 or d.size[1] % 16):
+        out.append(f"data.size {list(d.size)} must be [width, height], multiples of 16")
+    if not 0 <= d.ti2v_ratio <= 1:
+        out.append(f"data.ti2v_ratio {d.ti2v_ratio} must be in [0, 1]")
+    if d.ipi_frames not in ("video", "pose"):
+        out.append(f"data.ipi_frames must be 'video' or 'pose', got {d.ipi_frames!r}")
+    if d.stride < 1:
+        out.append("data.stride must be >= 1")
+    try:
+        from a2bench.pose.epi import EPIConfig
+
+        EPIConfig.from_dict(d.epi)
+    except (ValueError, TypeError) as exc:
+        out.append(f"data.epi: {exc}")
+    for name, p in (("dropout.pose", cfg.dropout.pose), ("dropout.image", cfg.dropout.image)):
+        if not 0 <= p <= 1:
+            out.append(f"{name} {p} must be in [0, 1]")
+    if cfg.lora.rank < 1 or not cfg.lora.targets:
+        out.append("lora.rank must be >= 1 and lora.targets not empty")
+    if t.mixed_precision not in ("no", "bf16", "fp16"):
+        out.append(f"train.mixed_precision must be no, bf16 or fp16, got {t.mixed_precision!r}")
+    for key in ("steps", "batch_size", "grad_accum", "log_every"):
+        if getattr(t, key) < 1:
+            out.append(f"train.{key} must be >= 1")
+    if t.checkpoint_every < 0 or t.warmup_steps < 0:
+        out.append("train.checkpoint_every and train.warmup_steps must be >= 0")
+    if not t.trainable:
+        out.append("train.trainable is empty: nothing would train")
+    for name in t.trainable:
+        if name in ("pose_video_encoder", "ref_pose_encoder", "ipi", "lora") or name.startswith("transformer."):
+            if name == "ipi" and preset.ipi is None:
+                out.append(f"train.trainable names 'ipi' but {m.preset!r} has no IPI")
+            continue
+        close = difflib.get_close_matches(name, TRAINABLE_GROUPS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        out.append(f"train.trainable: unknown group {name!r}{hint} (lora, a sub-module name, or transformer.<name>)")
+    return out

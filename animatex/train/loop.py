@@ -1,0 +1,405 @@
+"""The Animate-X++ training step and loop (``animatex train``; docs/animatex.md "Training").
+
+One step, per item of the batch (the conditions are built as :class:`~animatex.pipeline.AnimateXPipeline`
+builds them, with its own frozen encoders):
+
+1. the clip → frozen VAE → normalised latent ``x0`` (distribution mode); umT5 prompt embedding; Wan CLIP tokens
+   and ``y`` (first-frame mask + VAE latent of ``[reference, grey…]``) of the reference frame; OpenCLIP features
+   of the IPI frames (all frozen, no gradient);
+2. ``σ = shift·u / (1 + (shift − 1)·u)`` with ``u ~ U(0, 1)`` (the release's shifted flow-matching schedule,
+   shift 5), ``x_σ = (1 − σ)·x0 + σ·ε``, timestep ``1000·σ``;
+3. condition dropout (UniAnimate-DiT): with ``dropout.pose`` (0.05) the pose-video tokens and the reference-pose
+   features are zeroed, with ``dropout.image`` (0.1) ``y`` and the CLIP image tokens; a TI2V item has every
+   pose condition (pose-video tokens, reference pose, IPI) zeroed;
+4. the trainable modules (pose-video encoder, reference-pose encoder, IPI, the DiT with its LoRA) predict the
+   velocity; loss = MSE to ``ε − x0``.
+
+Every random draw of item ``i`` (σ, ε, dropout) comes from a generator seeded with ``(seed, i)``, so a run's
+items and draws depend only on the step, not on the number of processes or on a resume. A condition that no
+item of a micro-batch uses is not computed at all, so its encoder gets no gradient (``None``, which AdamW
+skips: a TI2V-only step leaves the pose encoders exactly as they were).
+
+Checkpoints (``output_dir/checkpoints/step-N/``): ``trainable.safetensors`` (the trainable parameters only),
+``optimizer.pt``, ``scheduler.pt``, ``rng-<rank>.pt`` (torch, NumPy and Python generators per process) and
+``state.json`` (step = the data position, and the config). Resuming restores all of them and continues with
+the next step: the loss curve is the uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers/peft/accelerate
+from animatex.config import ConfigError, get_preset
+from animatex.train.config import TrainConfig
+from animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def build_pipeline(cfg: TrainConfig) -> Any:
+    """The pipeline whose frozen encoders build the conditions and whose ``model`` is trained (on CPU)."""
+    from animatex.pipeline import AnimateXPipeline
+
+    m = cfg.model
+    if m.weights == "random":
+        pipe = AnimateXPipeline.tiny(seed=m.seed, variant=m.preset)
+        dtype = DTYPES.get(m.dtype, torch.float32)
+        if dtype != torch.float32:
+            for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, pipe.model.transformer):
+                module.to(dtype)
+    else:
+        dtype = torch.bfloat16 if m.dtype == "release" else DTYPES[m.dtype]
+        pipe = AnimateXPipeline.from_release(m.preset, device="cpu", dtype=dtype)
+    if m.ipi_dropout is not None and pipe.model.ipi is not None:
+        for module in pipe.model.ipi.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = float(m.ipi_dropout)
+    return pipe
+
+
+def setup_trainable(model: nn.Module, cfg: TrainConfig) -> list[tuple[str, int, int]]:
+    """Add the LoRA (when ``lora`` is listed), freeze everything, unfreeze the ``train.trainable`` groups (in
+    fp32). Returns ``(group, tensors, parameters)`` rows."""
+    groups = cfg.train.trainable
+    if "lora" in groups:
+        from peft import LoraConfig
+
+        lora = cfg.lora
+        model.transformer.add_adapter(
+            LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                       target_modules=list(lora.targets), init_lora_weights=True)
+        )  # fmt: skip
+    model.requires_grad_(False)
+    rows = []
+    for group in groups:
+        if group == "lora":
+            params = [p for n, p in model.named_parameters() if ".lora_A." in n or ".lora_B." in n]
+            if not params:
+                raise ConfigError(f"lora.targets {list(cfg.lora.targets)} matched no module of the transformer")
+        else:
+            try:
+                params = list(model.get_submodule(group).parameters())
+            except AttributeError:
+                raise ConfigError(f"train.trainable: the model has no module {group!r}") from None
+        for p in params:
+            p.requires_grad_(True)
+            if p.dtype != torch.float32:
+                p.data = p.data.float()
+        rows.append((group, len(params), sum(p.numel() for p in params)))
+    return rows
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+class TrainModule(nn.Module):
+    """The trainable forward (pose encoders, IPI, transformer) as one module, so that DDP/FSDP wrap all of it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: dict[str, Any]) -> torch.Tensor:
+        model, dtype = self.model, inputs["latents"].dtype
+        pose_keep, ipi_keep = inputs["pose_keep"], inputs["ipi_keep"]
+        pose_grid = ref_features = ipi = None
+        if bool(pose_keep.any()):
+            keep = pose_keep.to(dtype)
+            pose_grid = model.encode_pose_video(inputs["pose_video"]) * keep.view(-1, 1, 1, 1, 1)
+            ref_features = model.encode_ref_pose(inputs["ref_pose"]) * keep.view(-1, 1, 1, 1, 1)
+        if model.ipi is not None and bool(ipi_keep.any()):
+            ipi = model.encode_ipi(inputs["keypoints"], inputs["clip"]) * ipi_keep.to(dtype).view(-1, 1, 1)
+        return model.transformer(
+            inputs["latents"],
+            inputs["timestep"],
+            inputs["context"],
+            inputs["image_tokens"],
+            return_dict=False,
+            condition=inputs["y"],
+            ref_pose_features=ref_features,
+            pose_tokens=pose_grid,
+            ipi_tokens=ipi,
+        )[0]
+
+
+# ------------------------------------------------------------------------------------------------ step
+
+
+def shifted_sigma(u: float, shift: float) -> float:
+    """The release's time shift ``shift·u / (1 + (shift − 1)·u)``."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+@torch.no_grad()
+def build_inputs(pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """Frozen encodings, noise, σ and dropout masks of a micro-batch (see the module docstring)."""
+    shift = cfg.train.shift if cfg.train.shift is not None else pipe.config.sampling.shift
+    seed = cfg.train.seed
+    rows: dict[str, list] = {k: [] for k in ("latents", "target", "sigma", "context", "image_tokens", "y", "clip",
+                                             "pose_keep", "ipi_keep")}  # fmt: skip
+    num_frames = len(items[0].video)
+    for item in items:
+        video = torch.from_numpy(item.video).permute(3, 0, 1, 2)[None].float() * (2 / 255) - 1
+        vae_dtype = next(pipe.vae.parameters()).dtype
+        x0 = pipe.vae.encode(video.to(device, vae_dtype)).latent_dist.mode().float()
+        mean, std = pipe._latent_stats(x0)
+        x0 = (x0 - mean) / std
+        draws = item_rng(seed, item.index, 3)
+        u, drop_pose, drop_image = draws.random(3)
+        generator = torch.Generator("cpu").manual_seed(int(draws.integers(2**62)))
+        noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32).to(device)
+        sigma = shifted_sigma(float(u), shift)
+        rows["latents"].append((1 - sigma) * x0 + sigma * noise)
+        rows["target"].append(noise - x0)
+        rows["sigma"].append(sigma)
+        reference = Image.fromarray(item.reference)
+        keep_image = float(drop_image >= cfg.dropout.image)
+        rows["context"].append(pipe.encode_prompt(item.prompt))
+        rows["image_tokens"].append(pipe.encode_image(reference) * keep_image)
+        rows["y"].append(pipe.encode_condition(reference, num_frames) * keep_image)
+        animation = item.task == ANIMATION
+        rows["pose_keep"].append(animation and drop_pose >= cfg.dropout.pose)
+        rows["ipi_keep"].append(animation)
+        if pipe.open_clip is not None:
+            frames = item.video if cfg.data.ipi_frames == "video" else item.pose_video
+            rows["clip"].append(pipe.open_clip.encode_frames(frames)[None].float())
+    out = {k: torch.cat(v) for k, v in rows.items() if v and isinstance(v[0], torch.Tensor)}
+    out["timestep"] = torch.tensor(rows["sigma"], device=device) * pipe.scheduler.config.num_train_timesteps
+    out["sigma"] = torch.tensor(rows["sigma"])
+    out["pose_keep"] = torch.tensor(rows["pose_keep"], device=device)
+    out["ipi_keep"] = torch.tensor(rows["ipi_keep"], device=device)
+    out["clip"] = out.get("clip")
+    out["pose_video"] = torch.from_numpy(np.stack([i.pose_video for i in items])).permute(0, 4, 1, 2, 3).to(device)
+    out["ref_pose"] = torch.from_numpy(np.stack([i.ref_pose for i in items])).permute(0, 3, 1, 2).to(device)
+    out["keypoints"] = torch.from_numpy(np.stack([i.keypoints for i in items])).to(device)
+    out["latents"] = out["latents"].to(pipe.dtype)
+    return out
+
+
+def compute_loss(module: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+    """Flow-matching loss: MSE between the predicted velocity and ``ε − x0``."""
+    prediction = module(inputs)
+    return torch.nn.functional.mse_loss(prediction.float(), inputs["target"].float())
+
+
+# ------------------------------------------------------------------------------------------------ loop
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: ``losses`` ``[(step, loss)]`` (steps from 1) and where it wrote."""
+
+    losses: list[tuple[int, float]]
+    output_dir: Path
+    checkpoints: list[Path]
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    found = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    found = [p for p in found if (p / "state.json").exists()]
+    return found[-1] if found else None
+
+
+def train(
+    cfg: TrainConfig, resume: str | Path | None = None, echo: Callable[[str], None] = print, plot: bool = True
+) -> TrainResult:
+    """Run (or resume: a checkpoint folder, or ``"latest"``) the training described by ``cfg``."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from safetensors.torch import load_file, save_file
+
+    t = cfg.train
+    accelerator = Accelerator(
+        mixed_precision=t.mixed_precision,
+        gradient_accumulation_steps=t.grad_accum,
+        step_scheduler_with_optimizer=False,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    rank, world = accelerator.process_index, accelerator.num_processes
+    main = accelerator.is_main_process
+    log = echo if main else (lambda _: None)
+    out_dir = Path(t.output_dir)
+    torch.manual_seed(t.seed)  # the same initial LoRA on every process
+    pipe = build_pipeline(cfg)
+    preset = get_preset(cfg.model.preset)
+    num_frames = cfg.data.num_frames or preset.sampling.num_frames
+    size = tuple(cfg.data.size) if cfg.data.size else (preset.sampling.width, preset.sampling.height)
+    rows = setup_trainable(pipe.model, cfg)
+    total = sum(p.numel() for p in pipe.model.parameters())
+    log(f"trainable parameters ({cfg.model.preset}):")
+    for group, tensors, count in rows:
+        log(f"  {group:<24} {tensors:>6} tensors {count:>14,d}")
+    trained = sum(r[2] for r in rows)
+    log(f"  {'total':<24} {'':>6}         {trained:>14,d} of {total:,d} ({100 * trained / max(total, 1):.2f}%)")
+    if t.gradient_checkpointing:
+        pipe.model.transformer.enable_gradient_checkpointing()
+    d = cfg.data
+    dataset = AnimationDataset(d.benchmark, num_frames, size, stride=d.stride, epi=d.epi, ti2v_ratio=d.ti2v_ratio,
+                               seed=d.seed, exclude=d.exclude)  # fmt: skip
+    device = accelerator.device
+    pipe.to(device)
+    module = TrainModule(pipe.model).train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
+    warmup = t.warmup_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    module, optimizer = accelerator.prepare(module, optimizer)
+    inner = accelerator.unwrap_model(module).model
+
+    start = 0
+    if resume is not None:
+        path = latest_checkpoint(out_dir) if str(resume) == "latest" else Path(resume)
+        if path is None or not (path / "state.json").exists():
+            raise FileNotFoundError(f"no checkpoint to resume at {resume} (output_dir {out_dir})")
+        state = json.loads((path / "state.json").read_text())
+        weights = load_file(str(path / "trainable.safetensors"))
+        missing = sorted(set(trainable_state(inner)) - set(weights))
+        if missing:
+            raise ValueError(f"{path}: checkpoint lacks trainable parameters {missing[:3]}… (another config?)")
+        inner.load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
+        scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+        rng_file = path / f"rng-{rank}.pt"
+        if rng_file.exists():
+            _set_rng_state(torch.load(rng_file, weights_only=False))
+        start = int(state["step"])
+        log(f"resumed from {path} at step {start}")
+
+    log_path = out_dir / "log.csv"
+    history: list[dict[str, Any]] = []
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        if start and log_path.exists():
+            with log_path.open() as fh:
+                history = [r for r in csv.DictReader(fh) if int(r["step"]) <= start]
+    per_process = t.batch_size
+    global_batch = per_process * world
+    losses: list[tuple[int, float]] = []
+    checkpoints: list[Path] = []
+    fields = ["step", "loss", "lr", "sigma", "ti2v", "epi", "seconds"]
+    for step in range(start, t.steps):
+        began = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        stats = torch.zeros(3, device=device)  # sigma sum, ti2v count, epi count
+        for micro in range(t.grad_accum):
+            first = (step * t.grad_accum + micro) * global_batch + rank * per_process
+            items = [dataset[first + j] for j in range(per_process)]
+            inputs = build_inputs(pipe, items, cfg, device)
+            with accelerator.accumulate(module), accelerator.autocast():
+                loss = compute_loss(module, inputs)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and t.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(params, t.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.detach().float()
+            stats += torch.tensor([float(inputs["sigma"].sum()), sum(i.task == TI2V for i in items),
+                                   sum(i.epi_applied for i in items)], device=device)  # fmt: skip
+        lr = scheduler.get_last_lr()[0]  # the rate this step used
+        scheduler.step()
+        mean_loss = float(accelerator.reduce(loss_sum / t.grad_accum, "mean"))
+        stats = accelerator.reduce(stats, "sum")
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f"step {step + 1}: the loss is {mean_loss}")
+        losses.append((step + 1, mean_loss))
+        items_in_step = global_batch * t.grad_accum
+        row = {"step": step + 1, "loss": f"{mean_loss:.8g}", "lr": f"{lr:.6g}",
+               "sigma": f"{float(stats[0]) / items_in_step:.4f}", "ti2v": int(stats[1]), "epi": int(stats[2]),
+               "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
+        history.append(row)
+        if (step + 1) % t.log_every == 0 or step + 1 == t.steps:
+            log(f"step {step + 1}/{t.steps} loss {mean_loss:.6f} lr {row['lr']} ({row['seconds']} s)")
+        last = step + 1 == t.steps
+        if (t.checkpoint_every and (step + 1) % t.checkpoint_every == 0) or last:
+            checkpoints.append(_save(accelerator, out_dir, step + 1, inner, optimizer, scheduler, cfg, save_file))
+        if main:
+            _write_csv(log_path, fields, history)
+    accelerator.wait_for_everyone()
+    if main and plot and history:
+        plot_losses(history, out_dir / "loss.png")
+    accelerator.end_training()
+    return TrainResult(losses, out_dir, checkpoints)
+
+
+def _save(accelerator, out_dir, step, inner, optimizer, scheduler, cfg, save_file) -> Path:
+    path = out_dir / "checkpoints" / f"step-{step}"
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        save_file(trainable_state(inner), str(path / "trainable.safetensors"))
+        torch.save(optimizer.state_dict(), path / "optimizer.pt")
+        torch.save(scheduler.state_dict(), path / "scheduler.pt")
+    accelerator.wait_for_everyone()
+    torch.save(_rng_state(), path / f"rng-{accelerator.process_index}.pt")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:  # written last: a folder with state.json is complete
+        state = {"step": step, "processes": accelerator.num_processes, "config": cfg.to_dict()}
+        (path / "state.json").write_text(json.dumps(state, indent=2))
+    accelerator.wait_for_everyone()
+    return path
+
+
+def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
+    """The loss curve (and a 10-step running mean) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [int(r["step"]) for r in rows]
+    values = [float(r["loss"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(steps, values, lw=0.8, alpha=0.6, label="loss")
+    if len(values) >= 10:
+        smooth = np.convolve(values, np.ones(10) / 10, mode="valid")
+        ax.plot(steps[9:], smooth, lw=1.5, label="mean of 10")
+    ax.set_xlabel("step")
+    ax.set_ylabel("flow-matching MSE")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
