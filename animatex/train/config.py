@@ -59,7 +59,7 @@ class DataSection:
     num_frames: int | None = None
     size: tuple[int, int] | None = None
     stride: int = 1
-    epi: dict[str, Any] = field(default_factory=lambda: {"probability": 0.98})
+    epi: dict[str, Any] = field(default_factory=dict)  # EPIConfig defaults: lambda = 1.0, the paper's best on A2Bench
     ti2v_ratio: float = 0.2
     ipi_frames: str = "video"
     seed: int = 0
