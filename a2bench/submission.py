@@ -424,8 +424,8 @@ def _read_bundle_json(
     except _MemberError as exc:
         report.problems.append(f"{BUNDLE_JSON}: {exc}")
         return None
-    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
-        report.problems.append(f"{BUNDLE_JSON}: not valid JSON ({exc})")
+    except (ValueError, RecursionError, _DuplicateKey) as exc:  # JSON and Unicode errors are ValueErrors
+        report.problems.append(f"{BUNDLE_JSON}: not valid JSON ({str(exc)[:300]})")
         return None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
         got = (doc.get("format"), doc.get("version")) if isinstance(doc, dict) else type(doc).__name__
@@ -651,6 +651,9 @@ def _check_benchmark(
     if protocol not in benchmark.manifest.protocols:
         report.problems.append(f"benchmark: {name} does not offer protocol {protocol!r}")
         return
+    if not doc.get("complete", False):
+        message = f"run: the bundle says the run is incomplete (status {doc['run'].get('status')!r})"
+        (report.notes if allow_incomplete else report.problems).append(message)
     samples = doc["samples"]
     bench_ids = [s.id for s in benchmark.samples]
     for sid in bench_ids:

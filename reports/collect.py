@@ -275,6 +275,9 @@ def _entry(
         note = f"partial: {run.samples} of the benchmark's {total} samples"
     elif not values:
         note = "not scored (run again without --no-eval)"
+    elif len(values) < len(columns):  # ranking over fewer columns would let a run win by skipping metrics
+        absent = [c.name for c in columns if c.key not in values]
+        note = f"not scored on {', '.join(absent)}"
     else:
         note = ""
     label = run.model if same_model == 1 else f"{run.model} · {run.id[:6]}"

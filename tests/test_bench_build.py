@@ -430,3 +430,13 @@ def test_a_detected_person_without_body_keypoints_is_dropped(inputs: Path, tmp_p
     assert not result.ok and not (tmp_path / "b" / "manifest.json").exists()
     apple = next(o for o in result.outcomes if o.id == "apple")
     assert apple.reason == "no-keypoints" and apple.quality.missing == 0
+
+
+def test_a_symlinked_output_folder_is_refused_before_any_work(inputs: Path, tmp_path: Path, fake_dwpose: list) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    refused = _build(inputs, link, *_defaults())
+    assert refused.exit_code == 1 and "is a symbolic link" in refused.output and fake_dwpose == []
+    assert link.is_symlink() and list(real.iterdir()) == []

@@ -70,13 +70,15 @@ def runs(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         ("gt-oracle", "self", None),
         (Flaky.name, "self", None),
         ("reference-copy-limit", "self", 2),
+        ("reference-copy-psnr", "self", None),
         ("reference-copy-cross", "cross", None),
         (Blend.name + "-cross", "cross", None),
     ]
     for key, protocol, limit in made:
-        model = key.removesuffix("-limit").removesuffix("-cross")
+        model = key.removesuffix("-limit").removesuffix("-cross").removesuffix("-psnr")
+        metrics = ["psnr"] if key.endswith("-psnr") else PIXEL
         options = RunOptions(
-            model=model, bench=str(tiny_synth), protocol=protocol, limit=limit, metrics=PIXEL, db=db,
+            model=model, bench=str(tiny_synth), protocol=protocol, limit=limit, metrics=metrics, db=db,
             out=folder / key,
         )  # fmt: skip
         ids[key] = run(options).run.id
@@ -110,7 +112,7 @@ def test_csv_and_json_values_equal_the_database(report) -> None:
     assert {r["run_id"] for r in rows} == set(ids.values())
     for row in rows:
         stored = store.metrics(row["run_id"])
-        assert set(stored) == set(PIXEL)
+        assert set(stored) == ({"psnr"} if row["run_id"] == ids["reference-copy-psnr"] else set(PIXEL))
         for metric, detail in stored.items():
             assert float(row[metric]) == detail["value"]  # full precision, not rounded
     for group in doc["groups"]:
@@ -203,6 +205,13 @@ def test_incomplete_partial_and_oracle_runs_are_shown_but_never_ranked(report) -
     html = (result.out / "index.html").read_text()
     oracle_body = html.split('<tbody class="oracle">')[1].split("</tbody>")[0]
     assert ids["gt-oracle"] in oracle_body and " best" not in oracle_body
+
+
+def test_a_run_scored_on_fewer_metrics_is_not_ranked(report) -> None:
+    result, _, ids = report
+    group = _self_group(json.loads((result.out / "report.json").read_text()))
+    entry = next(e for e in group["runs"] if e["id"] == ids["reference-copy-psnr"])
+    assert entry["kind"] == "unranked" and entry["rank"] is None and "not scored on ssim" in entry["note"]
 
 
 def test_published_numbers_are_present_labelled_and_separate(report) -> None:

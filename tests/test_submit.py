@@ -405,3 +405,30 @@ def test_zip_reads_are_bounded(bundle: Path, monkeypatch: pytest.MonkeyPatch) ->
         with pytest.raises(ValueError, match="more data than its header declares"):
             read_member(archive, info, 1 << 20)
         assert Endless.given == info.file_size + 1
+
+
+def test_hostile_bundle_json_is_reported_not_raised(bundle, benchmark, tmp_path) -> None:
+    """Deep nesting and a 5,000-digit integer are refused as invalid JSON, without a traceback."""
+    for index, text in enumerate(("[" * 200_000, '{"seed": ' + "9" * 5000 + "}")):
+        broken = tmp_path / f"hostile{index}.zip"
+        with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(broken, "w") as out:
+            for info in source.infolist():
+                out.writestr(info.filename, text.encode() if info.filename == "bundle.json" else source.read(info))
+        assert_rejected(broken, benchmark, "bundle.json: not valid JSON")
+
+
+def test_a_bundle_of_an_incomplete_run_needs_allow_incomplete(bundle, benchmark, tmp_path) -> None:
+    """A bundle saying its run is incomplete is refused even when every sample it lists is ok."""
+    changed = tmp_path / "incomplete.zip"
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(changed, "w") as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "bundle.json":
+                doc = json.loads(data)
+                doc["complete"], doc["run"]["status"] = False, "interrupted"
+                doc["incomplete"] = {"failed": {}, "never_generated": [], "status": "interrupted"}
+                data = json.dumps(doc).encode()
+            out.writestr(info.filename, data)
+    assert_rejected(changed, benchmark, "the bundle says the run is incomplete (status 'interrupted')")
+    allowed = validate_submission(changed, benchmark, allow_incomplete=True)
+    assert not allowed.problems and any("incomplete" in note for note in allowed.notes)

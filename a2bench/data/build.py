@@ -210,6 +210,8 @@ def build_benchmark(
 
 
 def _check_out(out: Path) -> None:
+    if out.is_symlink():  # the final rename replaces the path itself: a link would be lost, not filled
+        raise BenchmarkError(f"{out}: is a symbolic link; pass the real folder ({out.resolve()}) instead")
     if not out.exists():
         return
     if not out.is_dir():
