@@ -11,7 +11,8 @@ Tables:
   (name, version, arguments, weight hashes), the sample's content hash, protocol and sample seed — so
   a run resumes by skipping keys already done and a different model can never reuse the video;
 - ``run_samples``: which generation each run uses for each sample (a run may reuse a generation
-  made by an earlier run with the same key);
+  made by an earlier run with the same key), with the video's sha256 at the time, so a run never
+  presents a video regenerated after it was scored as its own;
 - ``sample_metrics`` and ``metrics``: per-sample and aggregate values of each run.
 
 A generation row is committed only after its video was renamed into place, so a row never points
@@ -25,13 +26,13 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from a2bench.paths import home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,6 +70,7 @@ CREATE TABLE IF NOT EXISTS run_samples (
     run_id TEXT NOT NULL REFERENCES runs(id),
     sample_id TEXT NOT NULL,
     generation TEXT NOT NULL REFERENCES generations(key),
+    sha256 TEXT,  -- the video's sha256 when this run took it: a later regeneration of the key shows up
     PRIMARY KEY (run_id, sample_id)
 );
 CREATE TABLE IF NOT EXISTS sample_metrics (
@@ -235,22 +237,41 @@ class ResultsDB:
                 tuple(row.values()),
             )
             db.execute(
-                "INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?)", (run_id, generation.sample_id, generation.key)
+                "INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?, ?)",
+                (run_id, generation.sample_id, generation.key, generation.sha256),
             )
 
-    def link(self, run_id: str, sample_id: str, key: str) -> None:
+    def link(self, run_id: str, generation: Generation) -> None:
         """Use an existing generation for a sample of a run (resume, or reuse across runs)."""
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?)", (run_id, sample_id, key))
+            db.execute(
+                "INSERT OR REPLACE INTO run_samples VALUES (?, ?, ?, ?)",
+                (run_id, generation.sample_id, generation.key, generation.sha256),
+            )
 
     def run_generations(self, run_id: str) -> dict[str, Generation]:
-        """``sample_id → generation`` of a run."""
+        """``sample_id → generation`` of a run.
+
+        A video regenerated under the same key after this run took it (its sha256 differs from the one
+        the run recorded) comes back as ``failed``: the run's scores were computed on other bytes.
+        """
         rows = self._conn.execute(
-            "SELECT g.* FROM run_samples r JOIN generations g ON g.key = r.generation WHERE r.run_id = ? "
-            "ORDER BY r.sample_id",
+            "SELECT g.*, r.sha256 FROM run_samples r JOIN generations g ON g.key = r.generation "
+            "WHERE r.run_id = ? ORDER BY r.sample_id",
             (run_id,),
         ).fetchall()
-        return {row[1]: Generation(*row) for row in rows}
+        out = {}
+        for *values, taken in rows:
+            generation = Generation(*values)
+            if generation.status == "ok" and taken != generation.sha256:
+                generation = replace(
+                    generation,
+                    status="failed",
+                    error=f"{generation.path}: regenerated after this run used it (sha256 {str(taken)[:12]}… → "
+                    f"{str(generation.sha256)[:12]}…); run this run's command again to score the new video",
+                )
+            out[generation.sample_id] = generation
+        return out
 
     # metrics ----------------------------------------------------------------------------------
     def save_metrics(self, run_id: str, values: dict[str, dict[str, Any]]) -> None:

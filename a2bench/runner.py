@@ -178,7 +178,7 @@ def _generate(
         key = _hash([identity_hash, sample_content_hash(sample, run.protocol), run.protocol, seed, geometry])
         done = db.generation(key)
         if done is not None and done.status == "ok" and _intact(done):
-            db.link(run.id, sample.id, key)  # an earlier run's video (or this run's, on resume)
+            db.link(run.id, done)  # an earlier run's video (or this run's, on resume)
             result.reused += 1
         else:
             todo.append((sample, key, seed))
