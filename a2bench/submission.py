@@ -245,39 +245,117 @@ def validate_submission(
 
 
 def open_archive(path: Path, limits: Limits = Limits()) -> tuple[zipfile.ZipFile | None, list[str]]:
-    """Open ``path`` as a zip, or say why not (not a file, too large, not a zip, corrupt, too many members)."""
+    """Open ``path`` as a zip, or say why not (not a file, too large, not a zip, corrupt, too many members).
+
+    The file is opened once: its size, signature and end-of-central-directory records are checked on
+    that handle, which is then the one zipfile reads (closing the archive closes it), so replacing the
+    path meanwhile changes nothing."""
     if not path.is_file():
         return None, [f"{path}: no such file"]
-    size = path.stat().st_size
-    if size > limits.max_archive_bytes:
-        return None, [f"{path}: {size} bytes, over the limit of {limits.max_archive_bytes} for a bundle"]
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
-        return None, [f"{path}: not a zip archive (it does not start with a zip signature)"]
-    declared = _declared_entries(path)
-    if declared is not None and declared > limits.max_members:
-        return None, [f"{path}: too many members: {declared}, the limit is {limits.max_members}"]
+    try:  # O_NONBLOCK: a path swapped for a FIFO since is_file() must not block the open
+        handle = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb")
+    except OSError as exc:
+        return None, [f"{path}: cannot be opened ({exc})"]
     try:
-        archive = zipfile.ZipFile(path)
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            problem = f"{path}: not a regular file"
+        elif info.st_size > limits.max_archive_bytes:
+            problem = f"{path}: {info.st_size} bytes, over the limit of {limits.max_archive_bytes} for a bundle"
+        elif handle.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            problem = f"{path}: not a zip archive (it does not start with a zip signature)"
+        else:
+            problem = _central_directory_problem(handle, limits)
+            problem = f"{path}: {problem}" if problem else None
+        if problem:
+            handle.close()
+            return None, [problem]
+        handle.seek(0)
+        return _OwnedZipFile(handle), []
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+        handle.close()
         return None, [f"{path}: corrupt or truncated zip archive ({exc})"]
-    return archive, []
 
 
-def _declared_entries(path: Path) -> int | None:
-    """The member count the end-of-central-directory record declares, read before zipfile parses the
-    whole directory (so a huge directory is refused cheaply); None when it cannot be found."""
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        end = handle.tell()
-        handle.seek(max(0, end - (22 + 0xFFFF)))
-        tail = handle.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
+class _OwnedZipFile(zipfile.ZipFile):
+    """A ZipFile reading an open file object that it owns: closing the archive closes the file."""
+
+    def __init__(self, handle: io.BufferedReader) -> None:
+        self._handle = handle
+        super().__init__(handle)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._handle.close()
+
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory: signature, disks, entries, size, offset, comment
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")  # signature, disk, offset of the zip64 record, disks
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")  # signature, record size, versions, disks, entries, size, offset
+_CD_ENTRY = 46  # fixed part of one central-directory entry
+_CD_NAME_MAX = len("videos/") + 64 + len(".mp4")  # the longest acceptable member name
+_CD_EXTRA_MAX = 256  # per entry: extra fields (zip64 sizes, timestamps, ...) and comment
+
+
+def _end_records(handle: io.BufferedReader) -> list[tuple[int, int]] | None:
+    """``(entries, central directory size)`` as the end-of-central-directory record and every zip64
+    record declares them, located as zipfile locates them; None when there is no end record (zipfile
+    then refuses the file itself)."""
+    end = handle.seek(0, os.SEEK_END)
+    if end < _EOCD.size:
         return None
-    entries = struct.unpack("<H", tail[at + 10 : at + 12])[0]
-    return None if entries == 0xFFFF else entries  # zip64: zipfile reads the real count
+    handle.seek(end - _EOCD.size)
+    data = handle.read()
+    if data[:4] == b"PK\x05\x06" and data[-2:] == b"\0\0":  # no archive comment: zipfile's first try
+        at = end - _EOCD.size
+    else:
+        start = max(0, end - (1 << 16) - _EOCD.size)
+        handle.seek(start)
+        tail = handle.read()
+        found = tail.rfind(b"PK\x05\x06")
+        if found < 0 or len(tail) - found < _EOCD.size:
+            return None
+        at, data = start + found, tail[found : found + _EOCD.size]
+    fields = _EOCD.unpack(data)
+    records = [(fields[4], fields[5])]
+    if at < _ZIP64_LOCATOR.size:
+        return records
+    handle.seek(at - _ZIP64_LOCATOR.size)
+    signature, _, offset, _ = _ZIP64_LOCATOR.unpack(handle.read(_ZIP64_LOCATOR.size))
+    if signature != b"PK\x06\x07":
+        return records
+    # zipfile reads the zip64 record just before the locator (or, in newer versions, at the offset the
+    # locator gives): check every one of them, and not the 16-bit and 32-bit fields they replace
+    records = []
+    for where in {at - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size, offset}:
+        if 0 <= where <= end - _ZIP64_EOCD.size:
+            handle.seek(where)
+            record = _ZIP64_EOCD.unpack(handle.read(_ZIP64_EOCD.size))
+            if record[0] == b"PK\x06\x06":
+                records.append((record[7], record[8]))
+    return records or [(fields[4], fields[5])]
+
+
+def _central_directory_problem(handle: io.BufferedReader, limits: Limits) -> str | None:
+    """Why the central directory must not be parsed at all, from the end records alone: zipfile ignores
+    the declared entry count and parses the whole directory, so its size is bounded as well."""
+    budget = limits.max_members * (_CD_ENTRY + _CD_NAME_MAX + _CD_EXTRA_MAX)
+    for entries, size in _end_records(handle) or []:
+        if entries > limits.max_members:
+            return f"too many members: {entries}, the limit is {limits.max_members}"
+        if size > budget:
+            return (
+                f"central directory of {size} bytes, over the limit of {budget} for {limits.max_members} members "
+                "(more members than it declares?)"
+            )
+        if entries * _CD_ENTRY > size:
+            return (
+                f"corrupt zip archive: a central directory of {size} bytes cannot hold the {entries} entries "
+                "it declares"
+            )
+    return None
 
 
 def member_name_problem(name: str) -> str | None:
@@ -675,7 +753,8 @@ def _check_benchmark(
         if progress:
             progress(sid)
         want = expected_frames(benchmark[sid], protocol)
-        for problem in _check_video(archive, members[member], sample_doc, want, limits):
+        sha256 = doc["files"][member]["sha256"]
+        for problem in _check_video(archive, members[member], sha256, sample_doc, want, limits):
             report.problems.append(f"{member}: {problem}")
         declared_size = (sample_doc["width"], sample_doc["height"])
         if declared_size != size:
@@ -686,13 +765,18 @@ def _check_benchmark(
 
 
 def _check_video(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, sample: dict[str, Any], frames: int, limits: Limits
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    sha256: str,
+    sample: dict[str, Any],
+    frames: int,
+    limits: Limits,
 ) -> list[str]:
     """Probe (packets, size) before decoding, so a tiny file cannot expand into huge frames; then decode."""
     from a2bench.videoio import VideoError, read_video_bytes
 
     try:
-        data = _video_bytes(archive, info, limits)
+        data = _video_bytes(archive, info, sha256, limits)
         packets, width, height = _probe_bytes(data, info.filename)
     except (_MemberError, VideoError) as exc:
         return [str(exc)]
@@ -720,8 +804,15 @@ def _check_video(
     return problems
 
 
-def _video_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> bytes:
-    _, _, data = read_member(archive, info, limits.max_member_bytes)
+def _video_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sha256: str, limits: Limits) -> bytes:
+    """A video's bytes, read again for decoding: they must still hash to bundle.json's sha256 (the bytes
+    decoded and scored are exactly the bytes verified, even if the archive changed meanwhile)."""
+    digest, _, data = read_member(archive, info, limits.max_member_bytes)
+    if digest != sha256:
+        raise _MemberError(
+            f"sha256 mismatch on reading it again (bundle.json says {sha256[:12]}…, the bytes read hash to "
+            f"{digest[:12]}…): the archive changed while it was validated; not decoded"
+        )
     return data
 
 
@@ -777,7 +868,10 @@ def _rescore(
     def prediction(sid: str):
         member = f"videos/{sid}.mp4"
         return lambda: resize_frames(
-            read_video_bytes(_video_bytes(archive, members[member], limits), member).frames, size
+            read_video_bytes(
+                _video_bytes(archive, members[member], doc["files"][member]["sha256"], limits), member
+            ).frames,
+            size,
         )
 
     preds = {sid: prediction(sid) for sid in ids}

@@ -432,3 +432,150 @@ def test_a_bundle_of_an_incomplete_run_needs_allow_incomplete(bundle, benchmark,
     assert_rejected(changed, benchmark, "the bundle says the run is incomplete (status 'interrupted')")
     allowed = validate_submission(changed, benchmark, allow_incomplete=True)
     assert not allowed.problems and any("incomplete" in note for note in allowed.notes)
+
+
+# --- the central directory is bounded before zipfile parses it ------------------------------------
+
+
+def many_members(path: Path, count: int) -> Path:
+    """A zip of ``count`` tiny members (what a hostile archive hides behind a small declared count)."""
+    return write_zip(path, [(f"videos/x{i:05d}.mp4", b"") for i in range(count)])
+
+
+def patch_eocd(data: bytes, *, entries: int | None = None, size: int | None = None) -> bytes:
+    """Overwrite the end-of-central-directory record's entry counts and/or central directory size."""
+    buffer, at = bytearray(data), len(data) - 22
+    assert buffer[at : at + 4] == b"PK\x05\x06"
+    if entries is not None:
+        struct.pack_into("<HH", buffer, at + 8, entries, entries)
+    if size is not None:
+        struct.pack_into("<L", buffer, at + 12, size)
+    return bytes(buffer)
+
+
+def to_zip64(data: bytes, *, entries: int | None = None, size: int | None = None) -> bytes:
+    """The same archive with zip64 end records (what zipfile writes past 4 GiB): the classic record
+    holds only 0xFFFF / 0xFFFFFFFF, the zip64 record the counts (``entries``/``size`` override them)."""
+    at = len(data) - 22
+    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", data[at:])
+    record = struct.pack(
+        "<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, *(2 * [entries or count]), size or cd_size, cd_offset
+    )
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return data[:at] + record + locator + end
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every archive whose central directory zipfile parses."""
+    calls: list[str] = []
+    original = zipfile.ZipFile._RealGetContents
+
+    def spy(self: zipfile.ZipFile) -> None:
+        calls.append(str(self.filename))
+        original(self)
+
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", spy)
+    return calls
+
+
+def test_a_central_directory_larger_than_declared_is_refused_unparsed(benchmark, tmp_path: Path, parsed) -> None:
+    path = many_members(tmp_path / "hidden.zip", 200)
+    path.write_bytes(patch_eocd(path.read_bytes(), entries=1))  # declares 1 member, holds 200
+    found = problems(path, benchmark, max_members=10)
+    assert len(found) == 1 and "over the limit of" in found[0] and "for 10 members" in found[0], found
+    assert parsed == []
+    assert_rejected(path, benchmark, "bundle.json: missing", max_members=1000)  # within a larger limit: parsed
+
+
+def test_a_count_the_central_directory_cannot_hold_is_refused(bundle: Path, benchmark, tmp_path: Path) -> None:
+    path = tmp_path / "count.zip"
+    path.write_bytes(patch_eocd(bundle.read_bytes(), entries=100))  # 5 entries' worth of directory
+    assert_rejected(path, benchmark, "cannot hold the 100 entries it declares")
+
+
+def test_zip64_end_records_are_parsed_and_checked(bundle: Path, benchmark, tmp_path: Path, parsed) -> None:
+    wide = tmp_path / "zip64.zip"
+    wide.write_bytes(to_zip64(bundle.read_bytes()))
+    report = validate_submission(wide, benchmark)
+    assert report.valid, report.problems  # zip64 bundles (over 4 GiB) are read, not refused
+    parsed.clear()
+    many = to_zip64(many_members(tmp_path / "many.zip", 200).read_bytes())
+    (tmp_path / "many64.zip").write_bytes(many)
+    assert problems(tmp_path / "many64.zip", benchmark, max_members=10) == [
+        f"{tmp_path / 'many64.zip'}: too many members: 200, the limit is 10"
+    ]
+    lying = tmp_path / "lying64.zip"
+    lying.write_bytes(to_zip64(many_members(tmp_path / "m.zip", 200).read_bytes(), entries=1))  # zip64 says 1
+    assert_rejected(lying, benchmark, "for 10 members", max_members=10)
+    huge = tmp_path / "huge64.zip"
+    huge.write_bytes(to_zip64(bundle.read_bytes(), size=1 << 40))
+    assert_rejected(huge, benchmark, "central directory of 1099511627776 bytes, over the limit")
+    assert parsed == []
+
+
+def test_the_archive_is_opened_once(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replacing the file once it is checked changes nothing: zipfile reads the handle that was checked."""
+    from a2bench import submission
+
+    path = tmp_path / "swapped.zip"
+    path.write_bytes(bundle.read_bytes())
+    other = many_members(tmp_path / "other.zip", 3)
+    original_init = zipfile.ZipFile.__init__
+
+    def swap_then_open(self, *args, **kwargs):
+        if other.exists():
+            other.replace(path)  # between the checks and zipfile's parsing
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", swap_then_open)
+    archive, found = submission.open_archive(path)
+    assert archive is not None and not found
+    with archive:
+        assert "bundle.json" in archive.namelist()
+        handle = archive.fp
+    assert handle is None or handle.closed  # closing the archive closes the file it owns
+
+
+def test_a_video_changed_after_hashing_is_not_decoded_or_scored(
+    bundle: Path, benchmark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes decoded (and re-scored) are hashed again: a member that changes between reads is refused."""
+    import a2bench.videoio
+
+    opened: dict[str, int] = {}
+    original_open = zipfile.ZipFile.open
+    decoded: list[str] = []
+    original_decode = a2bench.videoio.read_video_bytes
+
+    def changing_open(self, info, *args, **kwargs):
+        name = info.filename if isinstance(info, zipfile.ZipInfo) else info
+        opened[name] = opened.get(name, 0) + 1
+        stream = original_open(self, info, *args, **kwargs)
+        if name != "videos/s001.mp4" or opened[name] != changed_read:
+            return stream
+        with stream:
+            data = bytearray(stream.read())
+        data[len(data) // 2] ^= 0xFF  # the same size, other bytes: as if rewritten in place
+        return io.BytesIO(bytes(data))
+
+    def recording_decode(data: bytes, name: str):
+        decoded.append(name)
+        return original_decode(data, name)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", changing_open)
+    monkeypatch.setattr(a2bench.videoio, "read_video_bytes", recording_decode)
+    changed_read = 2  # hashed (1st read), then changed before it is probed and decoded (2nd read)
+    report = validate_submission(bundle, benchmark)
+    assert [p for p in report.problems if "s001" in p] == [
+        next(p for p in report.problems if p.startswith("videos/s001.mp4: sha256 mismatch on reading it again"))
+    ]
+    assert "videos/s001.mp4" not in decoded and "videos/s000.mp4" in decoded
+    opened.clear()
+    decoded.clear()
+    changed_read = 3  # verified and checked, then changed before it is scored (3rd read)
+    report = validate_submission(bundle, benchmark, rescore=True)
+    assert report.rescored is None and len(report.problems) == 1
+    assert report.problems[0].startswith("rescore: ") and "sha256 mismatch on reading it again" in report.problems[0]
+    assert "videos/s001.mp4" not in decoded[4:]  # decoded while checked (4 videos), never for scoring

@@ -155,6 +155,7 @@ def print_result(result: GateResult) -> None:
     else:
         parts = [f"{failed} metric(s) regressed or incomparable"] if failed else []
         parts += [f"{len(result.incomplete)} sample(s) incomplete"] if result.incomplete else []
+        parts += [result.run_incomplete] if result.run_incomplete else []
         console.print(f"[bold red]gate FAILED[/]: {'; '.join(parts)}")
 
 
