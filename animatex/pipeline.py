@@ -19,11 +19,13 @@ builds every component with random weights at tiny sizes (no network, CPU, secon
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,6 +133,13 @@ def _resize_frames(frames: np.ndarray, size: tuple[int, int], resample: int = Im
     return np.stack([np.asarray(Image.fromarray(f).resize(size, resample)) for f in frames])
 
 
+def _set_tensor(module: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
+    """Replace the buffer ``name`` (dotted) of ``module`` by ``tensor``, keeping its persistence."""
+    owner, _, leaf = name.rpartition(".")
+    target = module.get_submodule(owner) if owner else module
+    target._buffers[leaf] = tensor
+
+
 class AnimateXPipeline:
     """Animate-X++ inference: ``pipe(image, pose, prompt) -> AnimateXOutput``.
 
@@ -232,29 +241,72 @@ class AnimateXPipeline:
 
     @classmethod
     def from_release(
-        cls, variant: str = "animatex", device: str = "cuda", dtype: torch.dtype = torch.bfloat16
+        cls,
+        variant: str = "animatex",
+        device: str = "cuda",
+        dtype: torch.dtype = torch.bfloat16,
+        *,
+        preset: str | AnimateXConfig | None = None,
+        wan_dir: str | Path | None = None,
+        checkpoint: str | Path | None = None,
+        open_clip: str | Path | None = None,
+        tokenizer: str | Path | None = None,
+        configs: Mapping[str, Any] | None = None,
+        open_clip_vision: Mapping[str, Any] | None = None,
     ) -> AnimateXPipeline:
         """The pipeline with the official weights from the weights registry (``a2bench weights fetch animatex``).
 
         The release's dtypes: DiT and umT5 in ``dtype`` (bf16), the VAE in ``dtype``, Wan's CLIP, OpenCLIP and
         the Animate-X++ modules in fp32. Raises :class:`~a2bench.weights.WeightsError` naming the fetch command
         when a file is missing.
+
+        Everything else defaults to the release and the registry; the options exist to load the official
+        *layouts* at other sizes (the tests' tiny random files, :mod:`animatex.testing`):
+
+        * ``preset``: the model config (a preset name or an :class:`~animatex.config.AnimateXConfig`; default: the
+          preset ``variant``); its IPI decides between ``animate-x++.ckpt`` and ``animate-x++_simple.ckpt``;
+        * ``wan_dir``: a Wan2.1-I2V folder in the original layout (DiT shards + index, ``Wan2.1_VAE.pth``, umT5 and
+          CLIP ``.pth``, ``google/umt5-xxl``) instead of the registered files; ``checkpoint``: the Animate-X++
+          ckpt; ``open_clip``: ``open_clip_pytorch_model.bin``; ``tokenizer``: the umT5 tokenizer folder;
+        * ``configs``: component configs for the loaders, as :func:`animatex.loading.convert` takes them
+          (``vae``, ``text_encoder``, ``image_encoder``: model configs; ``open_clip``: the OpenCLIP file's
+          key → shape table); the DiT's is always the preset's transformer;
+        * ``open_clip_vision``: overrides of OpenCLIP's vision config for the IPI's frame encoder (``image_size``
+          also sets the encoder's input size).
         """
         from diffusers import FlowMatchEulerDiscreteScheduler
         from transformers import AutoTokenizer
 
         from animatex import loading
+        from animatex import weights as files
 
-        config = get_preset(variant)
-        checkpoint = loading.read_checkpoint(variant="full" if config.has_ipi else "simple")
+        config = preset if isinstance(preset, AnimateXConfig) else get_preset(preset or variant)
+        configs = dict(configs or {})
+        wan_dir = Path(wan_dir) if wan_dir is not None else None
+
+        def wan_file(name: str) -> Path | None:  # the registered name's file inside wan_dir
+            return wan_dir / Path(name).relative_to(files.WAN_DIR) if wan_dir is not None else None
+
         with torch.device("meta"):
             model = AnimateXModel(config)
-        wan = loading.load_transformer(dtype=dtype, device="cpu", lora=checkpoint)
-        model.transformer.load_state_dict(wan.state_dict(), strict=True, assign=True)
-        del wan
         modules = {"pose_video_encoder.convs": "dwpose_embedding", "ref_pose_encoder.convs": "randomref_embedding_pose"}
+        ipi_options = {}
         if config.has_ipi:
             modules |= {"ipi.keypoint_encoder": "pose_embedding_before", "ipi.resampler": "pose_embedding_after"}
+            ipi_options = {"ipi_layers": config.ipi.num_layers, "resampler_depth": config.ipi.depth}
+        checkpoint = loading.read_checkpoint(
+            checkpoint,
+            variant="full" if config.has_ipi else "simple",
+            transformer_config=config.transformer,
+            expected={group: model.get_submodule(attr).state_dict() for attr, group in modules.items()},
+            **ipi_options,
+        )
+        wan = loading.load_transformer(wan_dir, config=config.transformer, dtype=dtype, device="cpu", lora=checkpoint)
+        model.transformer.load_state_dict(wan.state_dict(), strict=True, assign=True)
+        for name, buffer in wan.named_buffers():  # non-persistent buffers (RoPE tables) are not in the state dict
+            if model.transformer.get_buffer(name).is_meta:
+                _set_tensor(model.transformer, name, buffer)
+        del wan
         for attr, group in modules.items():
             state = dict(checkpoint.groups[group])
             module = model.get_submodule(attr)
@@ -266,20 +318,36 @@ class AnimateXPipeline:
 
                 state["pos_embed.pos_table"] = sinusoid_table(config.ipi.max_frames, config.ipi.d_model)
             module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
-        open_clip = None
+        still_meta = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+        if still_meta:
+            raise RuntimeError(f"from_release left {len(still_meta)} tensors unloaded: {', '.join(still_meta[:5])}")
+        frame_encoder = None
         if config.has_ipi:
             from animatex.ipi import OpenCLIPFrameEncoder
 
-            open_clip = OpenCLIPFrameEncoder(config.open_clip)
-            open_clip.load_open_clip_state_dict(loading.read_open_clip(visual_only=True))
+            vision = dict(open_clip_vision or {})
+            clip_config = config.open_clip
+            if "image_size" in vision:
+                clip_config = dataclasses.replace(clip_config, image_size=vision.pop("image_size"))
+            frame_encoder = OpenCLIPFrameEncoder(clip_config, vision_overrides=vision or None)
+            frame_encoder.load_open_clip_state_dict(
+                loading.read_open_clip(open_clip, visual_only=True, expected=configs.get("open_clip"))
+            )
+        text_encoder = loading.load_text_encoder(
+            wan_file(files.TEXT_ENCODER), config=configs.get("text_encoder"), dtype=dtype
+        )
+        if tokenizer is None and wan_dir is not None:
+            tokenizer = wan_dir / files.TOKENIZER_SUBDIR
         pipe = cls(
             model.eval(),
-            loading.load_vae(dtype=dtype),
-            loading.load_text_encoder(dtype=dtype),
-            AutoTokenizer.from_pretrained(loading.tokenizer_dir()),
-            loading.load_image_encoder(dtype=torch.float32),
+            loading.load_vae(wan_file(files.VAE), config=configs.get("vae"), dtype=dtype),
+            text_encoder,
+            AutoTokenizer.from_pretrained(loading.tokenizer_dir(tokenizer)),
+            loading.load_image_encoder(
+                wan_file(files.IMAGE_ENCODER), config=configs.get("image_encoder"), dtype=torch.float32
+            ),
             FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift),
-            open_clip,
+            frame_encoder,
             dtype=dtype,
         )
         return pipe.to(device)

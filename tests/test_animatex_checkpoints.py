@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,6 +21,7 @@ from a2bench.cli import main
 from a2bench.weights import WEIGHTS, WeightsError, fetch, resolve
 from animatex.loading import animatex_ckpt, bundle, openclip, wan
 from animatex.loading.keys import CheckpointKeyError
+from animatex.testing import LORA_TARGETS, TINY_IPI, lora_state, randomized, release_ckpt, save_sharded_original
 
 TINY_DIT = {
     "patch_size": (1, 2, 2),
@@ -45,18 +45,7 @@ TINY_VAE = {"base_dim": 8, "z_dim": 4, "dim_mult": [1, 2, 4, 4], "num_res_blocks
 TINY_T5 = {**wan.T5_XXL, "vocab_size": 100, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4}
 TINY_CLIP = {**wan.CLIP_VIT_H, "hidden_size": 32, "intermediate_size": 128, "num_hidden_layers": 3}
 TINY_CLIP.update(num_attention_heads=2, image_size=28, projection_dim=16)
-TINY_IPI = {"ipi_layers": 1, "resampler_depth": 2}
 CONFIGS = {"transformer": TINY_DIT, "vae": TINY_VAE, "text_encoder": TINY_T5, "image_encoder": TINY_CLIP}
-LORA_TARGETS = [f"{a}.{p}" for a in ("self_attn", "cross_attn") for p in "qkvo"] + ["ffn.0", "ffn.2"]
-
-
-def randomized(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Every parameter drawn at random (norm weights too, so that swapped keys cannot go unnoticed)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
-    return model.eval()
 
 
 def tensors_equal(a: dict, b: dict) -> None:
@@ -74,50 +63,6 @@ def dit_inputs(seed: int = 0):
         "encoder_hidden_states_image": torch.randn(1, 257, 16, generator=generator),
         "return_dict": False,
     }
-
-
-def save_sharded_original(state: dict, folder: Path, shards: int = 7) -> Path:
-    """Original-layout DiT weights as ``diffusion_pytorch_model-0000N-of-0000S.safetensors`` + the index JSON."""
-    folder.mkdir(parents=True, exist_ok=True)
-    keys = sorted(state)
-    weight_map = {}
-    for i in range(shards):
-        name = f"diffusion_pytorch_model-{i + 1:05d}-of-{shards:05d}.safetensors"
-        part = {k: state[k].contiguous() for k in keys[i::shards]}
-        save_file(part, folder / name)
-        weight_map.update(dict.fromkeys(part, name))
-    index = folder / "diffusion_pytorch_model.safetensors.index.json"
-    index.write_text(json.dumps({"metadata": {"total_size": 0}, "weight_map": weight_map}))
-    return index
-
-
-def addition_state(seed: int, groups=animatex_ckpt.GROUPS, **ipi) -> dict[str, dict[str, torch.Tensor]]:
-    """Random tensors under every key of the release's modules (shapes arbitrary but fixed per key)."""
-    generator = torch.Generator().manual_seed(seed)
-    keys = animatex_ckpt.addition_keys(**(ipi or TINY_IPI))
-    return {g: {k: torch.randn(3, 2, generator=generator) for k in sorted(keys[g])} for g in groups}
-
-
-def lora_state(shapes: dict, rank: int, seed: int, prefix: str = "pipe.dit.", meta: bool = False) -> dict:
-    """PEFT LoRA pairs (``lora_A.default`` rank × in, ``lora_B.default`` out × rank) over every block's targets."""
-    generator = torch.Generator().manual_seed(seed)
-    out = {}
-    for target, shape in shapes.items():
-        parts = target.split(".")
-        if parts[0] != "blocks" or parts[-1] != "weight" or ".".join(parts[2:-1]) not in LORA_TARGETS:
-            continue
-        module = target.removesuffix(".weight")
-        for which, size in (("A", (rank, shape[1])), ("B", (shape[0], rank))):
-            value = torch.empty(size, device="meta") if meta else torch.randn(size, generator=generator) * 0.1
-            out[f"{prefix}{module}.lora_{which}.default.weight"] = value
-    return out
-
-
-def release_ckpt(shapes: dict, seed: int, groups=animatex_ckpt.GROUPS, rank: int = 2) -> dict:
-    state = lora_state(shapes, rank, seed)
-    for group, tensors in addition_state(seed + 1, groups).items():
-        state.update({f"{group}.{k}": v for k, v in tensors.items()})
-    return state
 
 
 @pytest.fixture(scope="module")

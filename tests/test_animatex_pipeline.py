@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,10 @@ from a2bench.pose import PoseSequence
 from a2bench.videoio import probe_video, read_video
 from animatex.adapter import plan_frames, round_frames, round_size
 from animatex.pipeline import AnimateXPipeline, release_sigmas, sample_indices
+from animatex.testing import random_poses
 
 SIZE = (48, 64)  # (W, H)
 FRAMES = 9
-
-
-def make_pose(frames: int = 12, seed: int = 0) -> PoseSequence:
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0.2, 0.8, (frames, 130, 2))
-    points = np.concatenate([xy, np.ones((frames, 130, 1))], -1).astype(np.float32)
-    return PoseSequence(points, (64, 64), Fraction(15), points[0], (64, 64))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +44,7 @@ def image() -> np.ndarray:
 
 def run(pipe: AnimateXPipeline, image: np.ndarray, **kw):
     kw = {"num_frames": FRAMES, "size": SIZE, "steps": 2, "seed": 0, **kw}
-    return pipe(image, kw.pop("pose", make_pose()), "a person is dancing.", **kw)
+    return pipe(image, kw.pop("pose", random_poses()), "a person is dancing.", **kw)
 
 
 class Calls:
