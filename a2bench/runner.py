@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -44,6 +44,9 @@ from a2bench.models import MODELS, Adapter, Job
 from a2bench.paths import home
 from a2bench.results import Generation, ResultsDB, Run
 from a2bench.videoio import Video, VideoError, probe_video, read_video, write_video
+
+if TYPE_CHECKING:
+    from metrics.evaluate import Evaluation
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ def sample_content_hash(sample: Sample, protocol: str) -> str:
     return _hash(parts)
 
 
+def manifest_sha256(benchmark: Benchmark) -> str:
+    """The manifest hash a run records (sha256 of the canonical manifest text)."""
+    return hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()
+
+
 def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     """Generate, check, store and score; see the module docstring for the guarantees."""
     from metrics.evaluate import metric_names  # metrics pulls in torch networks; import on use
@@ -108,7 +116,7 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     samples = list(benchmark.samples[: options.limit])
     metrics = metric_names(options.metrics) if options.metrics != [] else []
     identity = adapter.identity()
-    manifest_sha = hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()
+    manifest_sha = manifest_sha256(benchmark)
     run_id = _hash([identity, manifest_sha, options.protocol, options.seed, [s.id for s in samples], metrics])[:12]
     folder = Path(options.out) if options.out else home() / "runs" / f"{adapter.name}-{run_id}"
     db = ResultsDB(options.db)
@@ -299,16 +307,30 @@ def _check_stored(db: ResultsDB, run: Run, samples: list[Sample]) -> dict[str, P
 def _score(
     benchmark: Benchmark, videos: dict[str, Path], protocol: str, metrics: list[str], device: str
 ) -> dict[str, dict[str, Any]]:
-    """Score intact videos against their targets, resized to the benchmark's size when they differ."""
-    from metrics.evaluate import evaluate
-
+    """Score intact videos against their targets."""
     if not videos:
         return {}
-    size = (benchmark.manifest.width, benchmark.manifest.height)
-    preds = {sid: (lambda p=path: resize_frames(read_video(p).frames, size)) for sid, path in videos.items()}
-    targets = {sid: (lambda s=benchmark[sid]: s.task(protocol).target.frames) for sid in videos}
-    evaluation = evaluate(preds, targets, metrics, device=None if device == "cpu" else device)
+    loaders = {sid: (lambda p=path: read_video(p).frames) for sid, path in videos.items()}
+    evaluation = score_videos(benchmark, loaders, protocol, metrics, device)
     return {name: value.to_json() for name, value in evaluation.metrics.items()}
+
+
+def score_videos(
+    benchmark: Benchmark,
+    videos: dict[str, Callable[[], np.ndarray]],
+    protocol: str,
+    metrics: Sequence[str] | str,
+    device: str,
+    progress: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """Score ``sample id → frames loader`` against the samples' targets, resized to the benchmark's size when
+    they differ: how ``a2bench run`` scores, and what ``a2bench validate --rescore`` repeats."""
+    from metrics.evaluate import evaluate
+
+    size = (benchmark.manifest.width, benchmark.manifest.height)
+    preds = {sid: (lambda load=load: resize_frames(load(), size)) for sid, load in videos.items()}
+    targets = {sid: (lambda s=benchmark[sid]: s.task(protocol).target.frames) for sid in videos}
+    return evaluate(preds, targets, metrics, device=None if device == "cpu" else device, progress=progress)
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:

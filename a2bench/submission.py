@@ -41,6 +41,7 @@ import a2bench
 from a2bench.data.benchmark import Benchmark, Sample
 from a2bench.data.manifest import SAMPLE_ID
 from a2bench.results import ResultsDB
+from a2bench.runner import manifest_sha256, score_videos
 
 FORMAT = "a2bench-submission"
 VERSION = 1
@@ -687,11 +688,6 @@ def _check_files(
 # step 3: against the benchmark ------------------------------------------------------------------
 
 
-def manifest_sha256(benchmark: Benchmark) -> str:
-    """The manifest hash a run records (sha256 of the canonical manifest text)."""
-    return hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()
-
-
 def expected_frames(sample: Sample, protocol: str) -> int:
     """Frames a model must generate for ``sample``: the driving pose's length (without decoding videos)."""
     if protocol != "cross" or sample.cross is None:
@@ -720,10 +716,11 @@ def _check_benchmark(
         report.problems.append(
             f"benchmark: the bundle is for {declared['name']} {declared['version']}, validating against {name}"
         )
-    if declared["manifest_sha256"] != manifest_sha256(benchmark):
+    manifest_sha = manifest_sha256(benchmark)
+    if declared["manifest_sha256"] != manifest_sha:
         report.problems.append(
             f"benchmark: manifest sha256 {declared['manifest_sha256'][:12]}… differs from {name}'s "
-            f"{manifest_sha256(benchmark)[:12]}…: the run used another copy or version of the benchmark"
+            f"{manifest_sha[:12]}…: the run used another copy or version of the benchmark"
         )
     protocol = declared["protocol"]
     if protocol not in benchmark.manifest.protocols:
@@ -773,13 +770,17 @@ def _check_video(
     limits: Limits,
 ) -> list[str]:
     """Probe (packets, size) before decoding, so a tiny file cannot expand into huge frames; then decode."""
-    from a2bench.videoio import VideoError, read_video_bytes
+    from a2bench.videoio import VideoError, probe_video_bytes, read_video_bytes
 
     try:
         data = _video_bytes(archive, info, sha256, limits)
-        packets, width, height = _probe_bytes(data, info.filename)
-    except (_MemberError, VideoError) as exc:
+    except _MemberError as exc:
         return [str(exc)]
+    try:
+        probe = probe_video_bytes(data, info.filename)
+    except VideoError as exc:
+        return [f"does not decode ({exc})"]
+    packets, width, height = probe.num_frames, probe.width, probe.height
     declared = (sample["num_frames"], sample["width"], sample["height"])
     if packets != frames:
         return [f"wrong frame count: {packets} frames, the benchmark sample needs {frames}"]
@@ -816,24 +817,6 @@ def _video_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, sha256: str, l
     return data
 
 
-def _probe_bytes(data: bytes, name: str) -> tuple[int, int, int]:
-    """``(video packets, width, height)`` of an in-memory video without decoding pictures
-    (a2bench.videoio probes paths only)."""
-    import av
-
-    from a2bench.videoio import VideoError
-
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.video:
-                raise VideoError(f"{name}: has no video stream")
-            stream = container.streams.video[0]
-            packets = sum(1 for packet in container.demux(stream) if packet.size > 0)
-            return packets, stream.codec_context.width, stream.codec_context.height
-    except av.FFmpegError as exc:
-        raise VideoError(f"does not decode: not a readable video ({exc})") from exc
-
-
 # step 4: re-score -------------------------------------------------------------------------------
 
 
@@ -848,9 +831,8 @@ def _rescore(
     report: ValidationReport,
     progress: Callable[[str], None] | None,
 ) -> None:
-    from a2bench.runner import resize_frames
     from a2bench.videoio import read_video_bytes
-    from metrics.evaluate import evaluate, metric_names
+    from metrics.evaluate import metric_names
 
     stored = doc["metrics"]
     try:
@@ -858,26 +840,19 @@ def _rescore(
     except (ValueError, LookupError) as exc:
         report.problems.append(f"rescore: {exc}")
         return
-    protocol = doc["benchmark"]["protocol"]
-    size = (benchmark.manifest.width, benchmark.manifest.height)
     ids = [s.id for s in benchmark.samples if doc["samples"].get(s.id, {}).get("status") == "ok"]
     if not ids:
         report.problems.append("rescore: no video to score")
         return
 
-    def prediction(sid: str):
+    def load(sid: str):
         member = f"videos/{sid}.mp4"
-        return lambda: resize_frames(
-            read_video_bytes(
-                _video_bytes(archive, members[member], doc["files"][member]["sha256"], limits), member
-            ).frames,
-            size,
-        )
+        data = _video_bytes(archive, members[member], doc["files"][member]["sha256"], limits)
+        return read_video_bytes(data, member).frames
 
-    preds = {sid: prediction(sid) for sid in ids}
-    targets = {sid: (lambda s=benchmark[sid]: s.task(protocol).target.frames) for sid in ids}
+    loaders = {sid: (lambda sid=sid: load(sid)) for sid in ids}
     try:
-        evaluation = evaluate(preds, targets, names, device=None if device == "cpu" else device, progress=progress)
+        evaluation = score_videos(benchmark, loaders, doc["benchmark"]["protocol"], names, device, progress)
     except Exception as exc:  # a metric's own failure (weights, decode) is reported, not raised
         report.problems.append(f"rescore: {type(exc).__name__}: {exc}")
         return

@@ -92,15 +92,23 @@ def read_video_bytes(data: bytes, name: str) -> Video:
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Frame count (exact: packets are counted), rate and size, without decoding pictures."""
-    path = Path(path)
+    return _probe(str(Path(path)), str(path))
+
+
+def probe_video_bytes(data: bytes, name: str) -> VideoInfo:
+    """:func:`probe_video` of an in-memory video; errors name ``name``."""
+    return _probe(io.BytesIO(data), name)
+
+
+def _probe(source: str | io.BytesIO, name: str) -> VideoInfo:
     try:
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, str(path))
+        with av.open(source) as container:
+            stream = _video_stream(container, name)
             count = sum(1 for packet in container.demux(stream) if packet.size > 0)
             ctx = stream.codec_context
-            return VideoInfo(count, _stream_fps(stream, str(path)), ctx.width, ctx.height, ctx.name)
+            return VideoInfo(count, _stream_fps(stream, name), ctx.width, ctx.height, ctx.name)
     except av.FFmpegError as exc:
-        raise VideoError(f"{path}: cannot be read as a video ({exc})") from exc
+        raise VideoError(f"{name}: cannot be read as a video ({exc})") from exc
 
 
 def write_video(

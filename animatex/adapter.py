@@ -95,7 +95,7 @@ class _AnimateX(Adapter):
         return [self._one(job) for job in jobs]
 
     def _one(self, job: Job) -> Video:
-        from PIL import Image
+        from a2bench.runner import resize_frames
 
         ipi = self.pipe.config.ipi
         generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)
@@ -108,10 +108,7 @@ class _AnimateX(Adapter):
         result = self.pipe(job.reference(), job.pose, job.prompt(), num_frames=generated, size=size,
                            steps=self.args["steps"], cfg=self.args["cfg"], seed=job.seed, indices=poses,
                            driving_frames=driving)  # fmt: skip
-        frames = result.frames[keep]
-        if size != job.size:
-            frames = np.stack([np.asarray(Image.fromarray(f).resize(job.size, Image.BICUBIC)) for f in frames])
-        return Video(frames, job.fps)
+        return Video(resize_frames(result.frames[keep], job.size), job.fps)
 
 
 def _cuda_available() -> bool:

@@ -126,11 +126,11 @@ def _rgb(image: Any) -> Image.Image:
     return Image.fromarray(array[..., :3])
 
 
-def _resize_frames(frames: np.ndarray, size: tuple[int, int], resample: int = Image.BILINEAR) -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 squashed to ``size = (W, H)`` (no crop), as the release resizes pose images."""
+def _resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(T, H, W, 3)`` uint8 squashed to ``size = (W, H)`` (bilinear, no crop), as the release resizes pose images."""
     if frames.shape[2] == size[0] and frames.shape[1] == size[1]:
         return frames
-    return np.stack([np.asarray(Image.fromarray(f).resize(size, resample)) for f in frames])
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
 
 
 def _set_tensor(module: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
@@ -224,10 +224,11 @@ class AnimateXPipeline:
         if config.has_ipi:
             from animatex.config import OpenCLIPConfig
             from animatex.ipi import OpenCLIPFrameEncoder
+            from animatex.testing import TINY_OPEN_CLIP_VISION as vision
 
-            vision = {"image_size": 28, "layers": 2, "width": 32, "head_width": 16, "patch_size": 14}
             open_clip = OpenCLIPFrameEncoder(
-                OpenCLIPConfig(image_size=28, embed_dim=config.ipi.clip_dim), vision_overrides=vision
+                OpenCLIPConfig(image_size=vision["image_size"], embed_dim=config.ipi.clip_dim),
+                vision_overrides=dict(vision),
             )
         # A fresh IPI and zero-initialised heads output zeros; randomise them so that the tiny IPI does something.
         if model.ipi is not None:
@@ -397,6 +398,17 @@ class AnimateXPipeline:
         return mean, std
 
     @torch.no_grad()
+    def encode_video(self, video: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The normalised VAE latent (distribution mode) of a ``(B, 3, T, H, W)`` video in [-1, 1]; normalised in
+        ``dtype`` (default: the VAE's)."""
+        vae_dtype = next(self.vae.parameters()).dtype
+        latent = self.vae.encode(video.to(self.device, vae_dtype)).latent_dist.mode()
+        if dtype is not None:
+            latent = latent.to(dtype)
+        mean, std = self._latent_stats(latent)
+        return (latent - mean) / std
+
+    @torch.no_grad()
     def encode_condition(self, reference: Image.Image, num_frames: int) -> torch.Tensor:
         """``y`` ``(1, 20, f, h, w)``: the first-frame mask (4 channels, ones at latent frame 0) and the normalised
         VAE latent (distribution mode) of ``[reference, num_frames − 1 grey frames]`` (spec §4.2)."""
@@ -404,10 +416,7 @@ class AnimateXPipeline:
         image = torch.from_numpy(np.array(reference)).permute(2, 0, 1).float() * (2 / 255) - 1
         video = torch.zeros(1, 3, num_frames, height, width)
         video[0, :, 0] = image
-        vae_dtype = next(self.vae.parameters()).dtype
-        latent = self.vae.encode(video.to(self.device, vae_dtype)).latent_dist.mode()
-        mean, std = self._latent_stats(latent)
-        latent = (latent - mean) / std
+        latent = self.encode_video(video)
         mask = torch.zeros(1, 4, *latent.shape[2:], device=self.device, dtype=latent.dtype)
         mask[:, :, 0] = 1
         return torch.cat([mask, latent], dim=1).to(self.dtype)

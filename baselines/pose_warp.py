@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
+from a2bench.data.benchmark import over_white
 from a2bench.models import Adapter, AdapterError, Argument, Job, register
-from a2bench.pose.keypoints import BODY, FACE, FEET, to_pixels
+from a2bench.pose.keypoints import BODY, BODY_NAMES, FACE, FEET, to_pixels
 from a2bench.pose.skeleton import BONES, GROUP_ANCHORS, NECK
 from a2bench.videoio import Video
 
@@ -46,8 +47,7 @@ class Part:
 def _parts() -> tuple[Part, ...]:
     parts = [Part("torso", "torso", TORSO, -1), Part("head", "head", HEAD, 0)]
     hands = {anchor: tuple(range(group.start, group.stop)) for group, anchor in GROUP_ANCHORS if group != FACE}
-    names = dict(enumerate(("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist")))
-    names.update({8: "r_hip", 9: "r_knee", 10: "r_ankle", 11: "l_hip", 12: "l_knee", 13: "l_ankle"})
+    names = {i: n.replace("right_", "r_").replace("left_", "l_") for i, n in enumerate(BODY_NAMES)}
     names.update({18: "l_toe", 19: "r_toe"})
     ends: dict[int, int] = {}  # joint -> index of the limb ending there
     for start, end in BONES:
@@ -109,7 +109,7 @@ class PoseWarp(Adapter):
 
     def _one(self, job: Job) -> Video:
         rgba = job.sample.reference_rgba()
-        rgb = job.reference()
+        rgb = over_white(rgba)  # the reference image as job.reference() gives it, read once
         height, width = rgb.shape[:2]
         ref = _reference_points(job, (width, height))
         rig = Rig.build(rgb, rgba[..., 3], ref, self.args)
@@ -189,10 +189,6 @@ class Rig:
         background = fill(image, known)
         return cls([Layer.crop(layer) for layer in layers], background, reference, soft, labels)
 
-    def transforms(self, points: np.ndarray) -> list[np.ndarray]:
-        """One ``2x3`` matrix per part mapping reference-image pixels to this frame's pixels."""
-        return part_transforms(self.reference, points)
-
     def render(self, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """The frame at driving keypoints ``points`` ``(130, 2)`` (pixel-index coordinates) as uint8."""
         width, height = size
@@ -200,7 +196,7 @@ class Rig:
         if background.shape[:2] != (height, width):
             background = cv2.resize(background, (width, height), interpolation=cv2.INTER_AREA)
         out = background.copy()
-        matrices = self.transforms(points)
+        matrices = part_transforms(self.reference, points)  # reference-image pixels -> this frame's, per part
         for index in DEPTH:
             layer = self.layers[index]
             if layer is None:

@@ -582,15 +582,17 @@ def run(args: argparse.Namespace, weights: Path) -> str:
 
     log("default set: one a2bench evaluate(...) call ...")
     ids = [f"v{i}" for i in range(len(gts))]
-    eval_s, evaluation = timed(
-        lambda: evaluate(
+
+    def evaluate_default(cache_dir: Path | bool) -> Any:
+        return evaluate(
             dict(zip(ids, preds, strict=True)),
             dict(zip(ids, gts, strict=True)),
             metrics=list(DEFAULT_SET),
             device="cpu",
-            cache_dir=False,
+            cache_dir=cache_dir,
         )
-    )
+
+    eval_s, evaluation = timed(lambda: evaluate_default(False))
     for row in rows:
         row.ours["evaluate"] = evaluation.metrics[row.metric].value
     reference_total = sum(row.ref_s for row in rows)
@@ -603,15 +605,8 @@ def run(args: argparse.Namespace, weights: Path) -> str:
     )
     log("default set again, ground-truth features cached ...")
     with tempfile.TemporaryDirectory() as cache:
-        run_cached = lambda: evaluate(  # noqa: E731
-            dict(zip(ids, preds, strict=True)),
-            dict(zip(ids, gts, strict=True)),
-            metrics=list(DEFAULT_SET),
-            device="cpu",
-            cache_dir=Path(cache),
-        )
-        run_cached()  # fills the cache (not timed)
-        cached_s, _ = timed(run_cached)
+        evaluate_default(Path(cache))  # fills the cache (not timed)
+        cached_s, _ = timed(lambda: evaluate_default(Path(cache)))
     cached = Row(
         "**default set, ground truth cached**",
         "the same, scoring a second model: ground-truth features from a2bench's feature cache",

@@ -20,7 +20,7 @@ from cdfvd.third_party.i3d.utils import preprocess_i3d
 from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
 from torch import nn
 
-from a2bench.weights import ResolvedWeight, WeightFile, load_state_dict, load_torchscript, register_weight
+from a2bench.weights import WeightFile, load_state_dict, load_torchscript, register_weight
 from metrics.base import METRICS, DistributionMetric, Recipe
 from metrics.frames import FrameError
 from metrics.nets.resnet3d import load_resnet3d50
@@ -87,13 +87,13 @@ class _VideoFD(DistributionMetric):
 
     @classmethod
     @abstractmethod
-    def build(cls) -> tuple[Any, ResolvedWeight]:
+    def build(cls) -> Any:
         """Construct the network from the registry's file (on the CPU)."""
 
 
 @lru_cache(maxsize=4)
 def _build(kind: type[_VideoFD], sha256: str, device: str) -> Any:
-    network, _ = kind.build()
+    network = kind.build()
     if isinstance(network, torch.jit.ScriptModule):
         return network.eval().to(device)
     return network.eval().to(device, memory_format=torch.channels_last_3d)  # oneDNN's fast layout for 3-D convs
@@ -120,9 +120,9 @@ class FIDVID(_VideoFD):
     )
 
     @classmethod
-    def build(cls) -> tuple[nn.Module, ResolvedWeight]:
-        checkpoint, resolved = load_state_dict(RESNET3D.name)
-        return load_resnet3d50(checkpoint.get("state_dict", checkpoint)), resolved
+    def build(cls) -> nn.Module:
+        checkpoint, _ = load_state_dict(RESNET3D.name)
+        return load_resnet3d50(checkpoint.get("state_dict", checkpoint))
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
@@ -137,10 +137,16 @@ class FIDVID(_VideoFD):
         return features.mean(0, keepdims=True)
 
 
-def _disco_i3d(state: dict[str, torch.Tensor]) -> nn.Module:
-    """cd-fvd's ``InceptionI3d`` with DisCo's two differences: BatchNorm eps 1e-3 and a [1, 7, 7] average pool."""
+def _i3d(state: dict[str, torch.Tensor]) -> nn.Module:
+    """cd-fvd's ``InceptionI3d`` (TATS/piergiaj layout) with ``i3d_pretrained_400.pt``'s weights."""
     model = InceptionI3d(400, in_channels=3)
     model.load_state_dict(state)
+    return model
+
+
+def _disco_i3d(state: dict[str, torch.Tensor]) -> nn.Module:
+    """cd-fvd's ``InceptionI3d`` with DisCo's two differences: BatchNorm eps 1e-3 and a [1, 7, 7] average pool."""
+    model = _i3d(state)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm3d):
             module.eps = 1e-3
@@ -170,9 +176,8 @@ class FVDDisco(_VideoFD):
     )
 
     @classmethod
-    def build(cls) -> tuple[nn.Module, ResolvedWeight]:
-        state, resolved = load_state_dict(I3D_400.name)
-        return _disco_i3d(state), resolved
+    def build(cls) -> nn.Module:
+        return _disco_i3d(load_state_dict(I3D_400.name)[0])
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
@@ -204,8 +209,8 @@ class FVD(_VideoFD):
     )
 
     @classmethod
-    def build(cls) -> tuple[Any, ResolvedWeight]:
-        return load_torchscript(I3D_TORCHSCRIPT.name)
+    def build(cls) -> Any:
+        return load_torchscript(I3D_TORCHSCRIPT.name)[0]
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
@@ -235,11 +240,8 @@ class FVDI3D400(_VideoFD):
     )
 
     @classmethod
-    def build(cls) -> tuple[nn.Module, ResolvedWeight]:
-        state, resolved = load_state_dict(I3D_400.name)
-        model = InceptionI3d(400, in_channels=3)
-        model.load_state_dict(state)
-        return model, resolved
+    def build(cls) -> nn.Module:
+        return _i3d(load_state_dict(I3D_400.name)[0])
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
@@ -269,8 +271,8 @@ class FVDVideoMAE(_VideoFD):
     )
 
     @classmethod
-    def build(cls) -> tuple[nn.Module, ResolvedWeight]:
-        checkpoint, resolved = load_state_dict(VIDEOMAE.name)
+    def build(cls) -> nn.Module:
+        checkpoint, _ = load_state_dict(VIDEOMAE.name)
         for key in ("model", "module"):  # the release nests the weights under one of these, as cd-fvd handles
             if key in checkpoint:
                 checkpoint = checkpoint[key]
@@ -285,7 +287,7 @@ class FVDVideoMAE(_VideoFD):
             use_mean_pooling=True,
         )
         model.load_state_dict(checkpoint)
-        return model, resolved
+        return model
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:

@@ -20,6 +20,12 @@ def _squared_error_sums(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.einsum("thwc,thwc->t", diff, diff, dtype=np.int64)
 
 
+def _mean_abs_diffs(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean |a − b| of 8-bit values, on the 0..255 scale, in float64."""
+    diff = np.abs(pred.astype(np.int16) - target.astype(np.int16)).reshape(len(pred), -1)
+    return diff.mean(axis=1, dtype=np.float64)
+
+
 def _psnr_from_mse(mse: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.where(mse == 0, PSNR_CAP, 20 * np.log10(255.0 / np.sqrt(mse)))
@@ -88,8 +94,7 @@ class L1(PairedMetric):
 
     def frame_scores(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         height, width = pred.shape[1:3]
-        diff = np.abs(pred.astype(np.int16) - target.astype(np.int16)).reshape(len(pred), -1)
-        return diff.mean(axis=1, dtype=np.float64) / float(height * width)
+        return _mean_abs_diffs(pred, target) / float(height * width)
 
 
 @METRICS.register("mae")
@@ -108,5 +113,4 @@ class MAE(PairedMetric):
     )
 
     def frame_scores(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-        diff = np.abs(pred.astype(np.int16) - target.astype(np.int16)).reshape(len(pred), -1)
-        return diff.mean(axis=1, dtype=np.float64) / 255.0
+        return _mean_abs_diffs(pred, target) / 255.0

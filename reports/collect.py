@@ -19,7 +19,6 @@ Rules (docs/reports.md):
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 import shlex
@@ -30,6 +29,7 @@ from typing import Any
 
 from a2bench.data.benchmark import Benchmark
 from a2bench.results import Generation, ResultsDB, ResultsError, Run, default_db
+from a2bench.runner import manifest_sha256
 from reports import stats
 
 
@@ -365,11 +365,6 @@ def _date(text: str | None) -> str:
 
 
 # -- finding each group's benchmark (for the gallery and the per-category plots) ------------------------
-def manifest_sha256(bench: Benchmark) -> str:
-    """The hash the runner records for a benchmark (``Run.manifest_sha256``)."""
-    return hashlib.sha256(bench.manifest.dumps().encode()).hexdigest()
-
-
 def _load_bench_arg(bench: str | None) -> Benchmark | None:
     """``--bench``: a folder or HF export is loaded (runs are then matched by manifest sha256); a name filters."""
     if bench is None or not Path(bench).exists():
@@ -394,10 +389,11 @@ class _BenchFinder:
     def __init__(self, given: Benchmark | None, runs: list[Run]) -> None:
         self._loaded: dict[str, tuple[Benchmark, str] | None] = {}
         self._given = given
+        self._given_sha = manifest_sha256(given) if given is not None else None
         self._paths = self._candidates(runs)  # any run's --bench may be another group's benchmark too
 
     def find(self, sha: str) -> tuple[Benchmark | None, str]:
-        if self._given is not None and manifest_sha256(self._given) == sha:
+        if self._given is not None and self._given_sha == sha:
             return self._given, f"Benchmark files: {self._given.location}"
         for path in self._paths:
             found = self._load(path)

@@ -174,7 +174,7 @@ def _caption(labels: list[str], width: int) -> np.ndarray:
     image = Image.new("RGB", (width * len(labels), height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for index, label in enumerate(labels):
-        size = smallest = height - 10
+        size = height - 10
         smallest = max(8, size - 3)  # shrink a little, then shorten: the HTML under the video has the full name
         font = _font(size)
         text = label

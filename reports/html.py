@@ -116,13 +116,11 @@ def _published_view(published: Published) -> dict[str, Any]:
     tables = []
     for table in published.tables:
         rows = []
-        for method, values in table.rows:
-            cells = []
-            for index, (column, value) in enumerate(zip(published.columns, values, strict=True)):
-                cells.append(
-                    {"text": format_value(column.metric, value), "sort": repr(value),
-                     "best": value == table.best(index, column)}
-                )  # fmt: skip
+        for method, marked in table.marked_rows(published.columns):
+            cells = [
+                {"text": format_value(column.metric, value), "sort": repr(value), "best": best}
+                for column, value, best in marked
+            ]
             rows.append({"method": method, "cells": cells})
         tables.append({"table": table.table, "title": table.title, "protocol": table.protocol, "rows": rows})
     return {

@@ -141,9 +141,7 @@ def _bars(entries: list[Entry], columns: list[Column], colours: dict[str, str], 
         if not has_ci:
             ax.text(0.99, 0.01, "one value per set: no CI", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
         _ticks(ax, "x", [*values, top])
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.spines[["top", "right"]].set_visible(False)
+        _style(ax, "x")
     for ax in axes[:, 0]:
         ax.set_yticks(y, [_label(e) for e in entries], fontsize=9)
     axes[0][0].set_ylim(len(entries) - 0.5, -0.5)  # first run on top (the axes share y)
@@ -183,9 +181,7 @@ def _distributions(entries: list[Entry], columns: list[Column], colours: dict[st
                        linewidth=0.4, zorder=3)  # fmt: skip
         ax.set_title(_title(column), fontsize=10)
         _ticks(ax, "x", [v for d in data for v in d])
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.spines[["top", "right"]].set_visible(False)
+        _style(ax, "x")
     axes[0][0].set_yticks(positions, [_label(e) for e in entries], fontsize=9)
     axes[0][0].set_ylim(len(entries) - 0.5, -0.5)
     for ax in axes[1:, 0]:
@@ -226,18 +222,13 @@ def _categories(group: Group, entries: list[Entry], columns: list[Column], colou
             )
             ax.set_title(f"{column.key} {column.arrow} by {facet}", fontsize=10)
             _ticks(ax, "y", [v for d in e_values for v in d])
-            ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-            ax.set_axisbelow(True)
-            ax.spines[["top", "right"]].set_visible(False)
+            _style(ax, "y")
     handles = [
         Patch(facecolor=colours[e.run.id], edgecolor="#333333", hatch=None if e.ranked else "///", label=_label(e))
         for e in entries
     ]
     fig.legend(handles=handles, loc="upper center", ncol=min(4, len(handles)), fontsize=9, frameon=False)
-    top = 1 - 0.75 / fig.get_figheight() * ((len(handles) + 3) // 4)
-    fig.tight_layout(rect=(0, 0, 1, top))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    _save(fig, path, top=1 - 0.75 / fig.get_figheight() * ((len(handles) + 3) // 4))
 
 
 def _ticks(ax: plt.Axes, axis: str, values: list[float]) -> None:
@@ -250,7 +241,15 @@ def _ticks(ax: plt.Axes, axis: str, values: list[float]) -> None:
         target.set_major_locator(MaxNLocator(nbins=4))  # these labels are long: fewer ticks, no overlap
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
-    fig.tight_layout()
+def _style(ax: plt.Axes, axis: str) -> None:
+    """Light grid lines along ``axis`` behind the data; no top or right frame."""
+    ax.grid(axis=axis, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _save(fig: plt.Figure, path: Path, top: float = 1.0) -> None:
+    """Lay out (leaving the figure's top above ``top`` free, for a legend), write the PNG and free the figure."""
+    fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

@@ -37,6 +37,16 @@ class PublishedTable:
         values = [v[index] for _, v in self.rows]
         return max(values) if column.higher_is_better else min(values)
 
+    def marked_rows(
+        self, columns: list[PublishedColumn]
+    ) -> list[tuple[str, list[tuple[PublishedColumn, float, bool]]]]:
+        """Each row as ``(method, [(column, value, is the column's best), ...])``."""
+        best = [self.best(index, column) for index, column in enumerate(columns)]
+        return [
+            (method, [(c, v, v == b) for c, v, b in zip(columns, values, best, strict=True)])
+            for method, values in self.rows
+        ]
+
 
 @dataclass(frozen=True)
 class Published:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from typing import Any
 
 from reports.collect import Column, Entry, Group, ReportData
@@ -52,6 +53,22 @@ def status_text(entry: Entry) -> str:
     return "ranked" if entry.ranked else entry.note
 
 
+def _document(
+    head: list[str],
+    data: ReportData,
+    published: Published | None,
+    group_lines: Callable[[Group], list[str]],
+    published_lines: Callable[[Published], list[str]],
+) -> str:
+    """``head``, then each group's table, then the published numbers, as one text (Markdown or LaTeX)."""
+    out = list(head)
+    for group in data.groups:
+        out += group_lines(group)
+    if published is not None:
+        out += published_lines(published)
+    return "\n".join(out).rstrip() + "\n"
+
+
 # -- Markdown ------------------------------------------------------------------------------------------
 def markdown(data: ReportData, published: Published | None) -> str:
     out = ["# a2bench leaderboard", ""]
@@ -61,11 +78,7 @@ def markdown(data: ReportData, published: Published | None) -> str:
         "and never ranked. `#` orders ranked runs by their mean rank over the table's metrics.",
         "",
     ]
-    for group in data.groups:
-        out += markdown_group(group)
-    if published is not None:
-        out += markdown_published(published)
-    return "\n".join(out).rstrip() + "\n"
+    return _document(out, data, published, markdown_group, markdown_published)
 
 
 def markdown_group(group: Group) -> list[str]:
@@ -117,11 +130,11 @@ def markdown_published(published: Published) -> list[str]:
     for table in published.tables:
         head = ["method"] + [f"{c.header} {c.arrow}" for c in published.columns]
         lines += [f"### {table.title}", "", _md_row(head), _md_row(["---"] + ["---:"] * len(published.columns))]
-        for method, values in table.rows:
+        for method, marked in table.marked_rows(published.columns):
             cells = [_md_escape(method)]
-            for index, (column, value) in enumerate(zip(published.columns, values, strict=True)):
+            for column, value, best in marked:
                 text = format_value(column.metric, value)
-                cells.append(f"**{text}**" if value == table.best(index, column) else text)
+                cells.append(f"**{text}**" if best else text)
             lines.append(_md_row(cells))
         lines.append("")
     return lines
@@ -217,11 +230,7 @@ def latex(data: ReportData, published: Published | None) -> str:
         "% \\dag incomplete or partial, \\ddag oracle (uses the ground truth).",
         "",
     ]
-    for group in data.groups:
-        out += latex_group(group)
-    if published is not None:
-        out += latex_published(published)
-    return "\n".join(out).rstrip() + "\n"
+    return _document(out, data, published, latex_group, latex_published)
 
 
 def latex_group(group: Group) -> list[str]:
@@ -276,11 +285,11 @@ def latex_published(published: Published) -> list[str]:
             "Method & " + " & ".join(_tex_pub_header(c) for c in published.columns) + r" \\",
             r"\midrule",
         ]
-        for method, values in table.rows:
+        for method, marked in table.marked_rows(published.columns):
             cells = [tex_escape(method)]
-            for index, (column, value) in enumerate(zip(published.columns, values, strict=True)):
+            for column, value, best in marked:
                 text = format_value(column.metric, value)
-                cells.append(rf"\textbf{{{text}}}" if value == table.best(index, column) else text)
+                cells.append(rf"\textbf{{{text}}}" if best else text)
             lines.append(" & ".join(cells) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return lines

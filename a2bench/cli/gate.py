@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from a2bench.cli.run import DB_OPTION
 from a2bench.gate import GateError, GateResult, Tolerance, compare, load_run, parse_metric_spec
 
 
@@ -36,11 +37,7 @@ class GateUsageError(click.ClickException):
     help="Gate this metric, worse by at most TOL (absolute, or N% of the baseline); repeatable or comma-separated. "
     "Default: every metric both runs have, tolerance 0.",
 )
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Results database [default: $A2BENCH_HOME/results.db].",
-)
+@DB_OPTION
 @click.option(
     "--confidence",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),

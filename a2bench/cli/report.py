@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from a2bench.cli.run import DB_OPTION
+
 
 def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
@@ -35,11 +37,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Comma-separated outputs: md, html (with plots and gallery), csv, tex, json.",
 )
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Results database [default: $A2BENCH_HOME/results.db].",
-)
+@DB_OPTION
 @click.option(
     "--gallery-samples",
     type=click.IntRange(min=0),

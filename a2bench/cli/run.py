@@ -19,7 +19,7 @@ from a2bench.registry import UnknownNameError
 from a2bench.results import ResultsDB, ResultsError
 from a2bench.weights import WeightsError
 
-_DB_OPTION = click.option(
+DB_OPTION = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Results database [default: $A2BENCH_HOME/results.db].",
@@ -47,7 +47,7 @@ def parse_model_args(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Adapter argument (repeatable).")
 @click.option("--metrics", help="Metric names or a set (default: the Animate-X table set; docs/metrics.md).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder for the videos.")
-@_DB_OPTION
+@DB_OPTION
 @click.option("--no-eval", is_flag=True, help="Generate and check only; score later by re-running without it.")
 def run_command(
     model: str,
@@ -148,7 +148,7 @@ def runs_command() -> None:
 
 
 @runs_command.command("list")
-@_DB_OPTION
+@DB_OPTION
 def runs_list(db: Path | None) -> None:
     """One line per run."""
     store = ResultsDB(db)
@@ -165,7 +165,7 @@ def runs_list(db: Path | None) -> None:
 
 @runs_command.command("show")
 @click.argument("run_id")
-@_DB_OPTION
+@DB_OPTION
 def runs_show(run_id: str, db: Path | None) -> None:
     """A run's provenance, metrics and failures (RUN_ID may be a unique prefix)."""
     store = ResultsDB(db)
@@ -182,7 +182,7 @@ def runs_show(run_id: str, db: Path | None) -> None:
 @click.argument("run_ids", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
-@_DB_OPTION
+@DB_OPTION
 def runs_export(run_ids: tuple[str, ...], fmt: str, out: Path | None, db: Path | None) -> None:
     """Export runs (all when none are named): JSON with everything, or CSV of per-sample values."""
     store = ResultsDB(db)

@@ -10,17 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from a2bench.cli.run import DB_OPTION
 from a2bench.results import ResultsDB, ResultsError
 
 
 @click.command("submit")
 @click.argument("run_id", metavar="RUN")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The bundle (.zip).")
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Results database [default: $A2BENCH_HOME/results.db].",
-)
+@DB_OPTION
 @click.option("--allow-incomplete", is_flag=True, help="Pack a run with failed samples (the bundle says so).")
 def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bool) -> None:
     """Pack RUN (an id or unique prefix) into a leaderboard bundle: bundle.json and one video per sample."""

@@ -88,9 +88,10 @@ def fetch_(names: tuple[str, ...], every: bool) -> None:
     """
     failed = False
     for name in _names(names, every):
-        if WEIGHTS.get(name).bundled or ((every or name not in names) and locate(name)):
+        spec = WEIGHTS.get(name)
+        if spec.bundled or ((every or name not in names) and locate(name)):
             continue
-        with click.progressbar(length=WEIGHTS.get(name).size or 0, label=name, file=sys.stderr) as bar:
+        with click.progressbar(length=spec.size or 0, label=name, file=sys.stderr) as bar:
             try:
                 resolved = fetch(name, lambda done, total: bar.update(done - bar.pos))
             except WeightsError as exc:
@@ -113,7 +114,7 @@ def verify(names: tuple[str, ...]) -> None:
         status, where = _status(name)
         if status == "missing" and not names:
             continue
-        bad |= status not in ("verified",)
+        bad |= status != "verified"
         click.echo(f"{status:9} {name} {where}")
     sys.exit(1 if bad else 0)
 

@@ -41,6 +41,13 @@ class Task:
     target_is_ground_truth: bool
 
 
+def over_white(rgba: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA composited over white as ``(H, W, 3)`` uint8 RGB."""
+    rgba = rgba.astype(np.float32)
+    alpha = rgba[..., 3:] / 255.0
+    return np.round(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+
+
 class Sample:
     """One character: reference image, ground-truth video, poses, prompt; files read on demand."""
 
@@ -87,9 +94,7 @@ class Sample:
 
     def reference(self) -> np.ndarray:
         """The reference image as ``(H, W, 3)`` uint8; an RGBA image is composited over white."""
-        rgba = self.reference_rgba().astype(np.float32)
-        alpha = rgba[..., 3:] / 255.0
-        return np.round(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        return over_white(self.reference_rgba())
 
     def video(self) -> Video:
         """The sample's video: ground truth of the self-driven protocol."""

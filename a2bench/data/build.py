@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from a2bench.data.benchmark import over_white
 from a2bench.data.errors import BenchmarkError
 from a2bench.data.index import SAMPLE_META, index_folder
 from a2bench.data.load import load_folder
@@ -481,9 +482,7 @@ def _build_sample(
 def read_image(path: Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 RGB: EXIF rotation applied, transparency composited over white."""
     with Image.open(path) as image:
-        rgba = np.asarray(ImageOps.exif_transpose(image).convert("RGBA")).astype(np.float32)
-    alpha = rgba[..., 3:] / 255.0
-    return np.round(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        return over_white(np.asarray(ImageOps.exif_transpose(image).convert("RGBA")))
 
 
 def conform(video: Video, fps: Fraction, size: tuple[int, int]) -> np.ndarray:

@@ -122,7 +122,7 @@ def from_openpose18(
 def to_openpose18(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The body group as OpenPose-18 pixels ``(T, 18, 2)`` (-1 where missing) and the stored scores."""
     body = np.asarray(frames)[:, BODY]
-    return _to_pixels(body, size)
+    return np.nan_to_num(to_pixels(body, size), nan=MISSING), body[..., 2].copy()
 
 
 def to_coco17(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +130,6 @@ def to_coco17(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np
     xy, score = to_openpose18(frames, size)
     order = [OPENPOSE_FROM_COCO.index(coco) for coco in range(17)]
     return xy[:, order], score[:, order]
-
-
-def _to_pixels(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    xy = to_pixels(points, size)
-    return np.nan_to_num(xy, nan=MISSING), points[..., 2].copy()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from a2bench.data import load_benchmark
 from a2bench.pose import PoseSequence, render_poses
 from a2bench.pose.epi import EPIConfig, augment
 from a2bench.pose.render import POSE_VIDEO
+from a2bench.runner import resize_frames
 
 ANIMATION, TI2V = 0, 1
 TASK_NAMES = {ANIMATION: "animation", TI2V: "ti2v"}
@@ -89,12 +89,6 @@ def clip_indices(available: int, num_frames: int, stride: int, rng: np.random.Ge
     from animatex.pipeline import sample_indices
 
     return sample_indices(available, num_frames, stride)
-
-
-def _squash(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if frames.shape[2] == size[0] and frames.shape[1] == size[1]:
-        return frames
-    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BICUBIC)) for f in frames])
 
 
 class AnimationDataset:
@@ -192,8 +186,8 @@ class AnimationDataset:
             index=int(index),
             sample_id=sample.id,
             task=self.tasks(int(index)),
-            video=_squash(video[idx], self.size),
-            reference=_squash(video[min(ref_frame, len(video) - 1)][None], self.size)[0],
+            video=resize_frames(video[idx], self.size),
+            reference=resize_frames(video[min(ref_frame, len(video) - 1)][None], self.size)[0],
             pose_video=render_poses(driving, self.size, **POSE_VIDEO),
             ref_pose=render_poses(reference_pose, self.size, **POSE_VIDEO)[0],
             keypoints=driving.frames.astype(np.float32),

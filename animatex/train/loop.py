@@ -158,10 +158,7 @@ def build_inputs(pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: tor
     num_frames = len(items[0].video)
     for item in items:
         video = torch.from_numpy(item.video).permute(3, 0, 1, 2)[None].float() * (2 / 255) - 1
-        vae_dtype = next(pipe.vae.parameters()).dtype
-        x0 = pipe.vae.encode(video.to(device, vae_dtype)).latent_dist.mode().float()
-        mean, std = pipe._latent_stats(x0)
-        x0 = (x0 - mean) / std
+        x0 = pipe.encode_video(video, torch.float32)
         draws = item_rng(seed, item.index, 3)
         u, drop_pose, drop_image = draws.random(3)
         generator = torch.Generator("cpu").manual_seed(int(draws.integers(2**62)))

@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from a2bench.models import Adapter, AdapterError, Argument, Job, Output, register
-from a2bench.runner import git_commit
+from a2bench.runner import git_commit, resize_frames
 from a2bench.videoio import Video, VideoError, read_video
 from baselines.command.inputs import INPUTS, write_inputs
 from baselines.command.template import (
@@ -417,10 +416,8 @@ class Command(Adapter):
                 frames = frames[: int(text)]
             except ValueError as exc:
                 raise TemplateError(f"{at}.keep_first: {text!r} is not an integer") from exc
-        if self.template.resize and (frames.shape[2], frames.shape[1]) != tuple(job.size):
-            frames = np.stack(
-                [np.asarray(Image.fromarray(f).resize(job.size, Image.Resampling.BICUBIC)) for f in frames]
-            )
+        if self.template.resize:
+            frames = resize_frames(frames, tuple(job.size))
         return Video(np.ascontiguousarray(frames), video.fps)
 
 
