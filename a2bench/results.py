@@ -158,7 +158,10 @@ class ResultsDB:
             raise ResultsError(f"{self.path}: not a usable a2bench results database ({exc})") from exc
         found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         if int(found) != SCHEMA_VERSION:
-            raise ResultsError(f"{self.path}: schema version {found}, this a2bench reads {SCHEMA_VERSION}")
+            raise ResultsError(
+                f"{self.path}: schema version {found}, this a2bench reads {SCHEMA_VERSION}; move the file aside "
+                "(or pass --db NEW_FILE) and run again: the videos of a run folder can be re-scored with --model folder"
+            )
 
     def close(self) -> None:
         self._conn.close()
