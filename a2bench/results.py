@@ -160,7 +160,7 @@ class ResultsDB:
         if int(found) != SCHEMA_VERSION:
             raise ResultsError(
                 f"{self.path}: schema version {found}, this a2bench reads {SCHEMA_VERSION}; move the file aside "
-                "(or pass --db NEW_FILE) and run again: the videos of a run folder can be re-scored with --model folder"
+                "(or pass --db NEW_FILE) and run the commands again"
             )
 
     def close(self) -> None:
