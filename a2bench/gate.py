@@ -196,8 +196,7 @@ def load_run(spec: str, db_path: Path | None) -> RunView:
     file, run_id = _split_spec(spec)
     if file is not None:
         return _from_file(file, run_id)
-    from a2bench.cli.run import export_run
-    from a2bench.results import ResultsDB, ResultsError, default_db
+    from a2bench.results import ResultsDB, ResultsError, default_db, export_run
 
     path = Path(db_path) if db_path is not None else default_db()
     if not path.is_file():

@@ -309,3 +309,20 @@ class ResultsDB:
         ):
             out.setdefault(metric, {})[sample_id] = value
         return out
+
+
+def export_run(store: ResultsDB, run_id: str) -> dict[str, Any]:
+    """A run as plain data: its row, aggregate metrics, and per-sample status and values."""
+    run = store.run(run_id)
+    per_sample = store.sample_metrics(run.id)
+    samples = {}
+    for sample_id, generation in store.run_generations(run.id).items():
+        samples[sample_id] = {
+            "status": generation.status,
+            "error": generation.error,
+            "video": generation.path,
+            "sha256": generation.sha256,
+            "seconds": generation.seconds,
+            "metrics": {m: values[sample_id] for m, values in per_sample.items() if sample_id in values},
+        }
+    return {**asdict(run), "metrics": store.metrics(run.id), "samples": samples}

@@ -11,9 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from a2bench.cli import main
-from a2bench.cli.run import export_run
 from a2bench.models import MODELS, Adapter, Argument, Job
-from a2bench.results import ResultsDB
+from a2bench.results import ResultsDB, export_run
 from a2bench.runner import RunOptions, run, sample_seed
 from a2bench.videoio import Video
 

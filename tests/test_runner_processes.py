@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from a2bench.cli.run import export_run
-from a2bench.results import ResultsDB
+from a2bench.results import ResultsDB, export_run
 from a2bench.runner import RunOptions, run
 from a2bench.videoio import read_video
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from a2bench.data.errors import BenchmarkError
 from a2bench.models import MODELS, AdapterError
 from a2bench.registry import UnknownNameError
-from a2bench.results import ResultsDB, ResultsError
+from a2bench.results import ResultsDB, ResultsError, export_run
 from a2bench.weights import WeightsError
 
 DB_OPTION = click.option(
@@ -210,22 +210,3 @@ def runs_export(run_ids: tuple[str, ...], fmt: str, out: Path | None, db: Path |
         write_atomic(out, text.encode())
     else:
         click.echo(text, nl=False)
-
-
-def export_run(store: ResultsDB, run_id: str) -> dict:
-    """A run as plain data: its row, aggregate metrics, and per-sample status and values."""
-    from dataclasses import asdict
-
-    run = store.run(run_id)
-    per_sample = store.sample_metrics(run.id)
-    samples = {}
-    for sample_id, generation in store.run_generations(run.id).items():
-        samples[sample_id] = {
-            "status": generation.status,
-            "error": generation.error,
-            "video": generation.path,
-            "sha256": generation.sha256,
-            "seconds": generation.seconds,
-            "metrics": {m: values[sample_id] for m, values in per_sample.items() if sample_id in values},
-        }
-    return {**asdict(run), "metrics": store.metrics(run.id), "samples": samples}
