@@ -20,8 +20,10 @@ Per job:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,7 +32,8 @@ from a2bench.videoio import Video
 from a2bench.weights import locate, weights_dir
 from animatex import weights as files
 
-TINY_HINT = "the small `animatex-tiny` model that runs on CPU is not trained yet; `--model pose-warp` runs on CPU today"
+TINY_HINT = "`--model animatex-tiny`, the small Animate-X++ trained here, runs on CPU"
+TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"  # config.json + model.safetensors (docs/animatex-tiny.md)
 
 
 def round_frames(count: int) -> int:
@@ -92,23 +95,24 @@ class _AnimateX(Adapter):
         self.pipe = AnimateXPipeline.from_release(self.variant, device=device)
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:
-        return [self._one(job) for job in jobs]
+        return [animate(self.pipe, job, round_size(job.size), self.args) for job in jobs]
 
-    def _one(self, job: Job) -> Video:
-        from a2bench.runner import resize_frames
 
-        ipi = self.pipe.config.ipi
-        generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)
-        poses, keep = plan_frames(job.num_frames, generated)
-        size = round_size(job.size)
-        driving = None
-        if ipi is not None and self.args.get("ipi_frames") == "driver":
-            driving = job.sample.benchmark[job.task.driver_id].video().frames
-            driving = driving[np.minimum(np.arange(job.num_frames), len(driving) - 1)]
-        result = self.pipe(job.reference(), job.pose, job.prompt(), num_frames=generated, size=size,
-                           steps=self.args["steps"], cfg=self.args["cfg"], seed=job.seed, indices=poses,
-                           driving_frames=driving)  # fmt: skip
-        return Video(resize_frames(result.frames[keep], job.size), job.fps)
+def animate(pipe: Any, job: Job, size: tuple[int, int], args: dict[str, Any]) -> Video:
+    """One job through an :class:`~animatex.pipeline.AnimateXPipeline` at ``size`` (the frame rule above), resized
+    back to the job's size. ``args``: ``steps``, ``cfg`` and, full model, ``ipi_frames``."""
+    from a2bench.runner import resize_frames
+
+    ipi = pipe.config.ipi
+    generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)
+    poses, keep = plan_frames(job.num_frames, generated)
+    driving = None
+    if ipi is not None and args.get("ipi_frames") == "driver":
+        driving = job.sample.benchmark[job.task.driver_id].video().frames
+        driving = driving[np.minimum(np.arange(job.num_frames), len(driving) - 1)]
+    result = pipe(job.reference(), job.pose, job.prompt(), num_frames=generated, size=size, steps=args["steps"],
+                  cfg=args["cfg"], seed=job.seed, indices=poses, driving_frames=driving)  # fmt: skip
+    return Video(resize_frames(result.frames[keep], job.size), job.fps)
 
 
 def _cuda_available() -> bool:
@@ -134,3 +138,42 @@ class AnimateXSimple(_AnimateX):
     fetch_group = "animatex-simple"
     weights = files.SIMPLE
     arguments: ClassVar[dict[str, Argument]] = {k: v for k, v in _AnimateX.arguments.items() if k != "ipi_frames"}
+
+
+@register
+class AnimateXTiny(Adapter):
+    """``animatex-tiny``: the small Animate-X++ trained here (docs/animatex-tiny.md), on CPU or GPU.
+
+    Generates 33 frames at 128 × 128 (its training size) by the frame rule above, resized to the benchmark's
+    size; its IPI sees the rendered pose frames (as it was trained), never the driving video's pixels.
+    """
+
+    name = "animatex-tiny"
+    description = "The small Animate-X++ trained here from scratch on synthetic characters (128 px, 33 frames); CPU."
+    arguments: ClassVar[dict[str, Argument]] = {
+        "steps": Argument(int, "sampling steps (default: the preset's, 20)"),
+        "cfg": Argument(float, "guidance scale (default: the preset's; 1 skips the negative branch)"),
+    }
+
+    def __init__(self, device: str = "cpu", **args: str) -> None:
+        super().__init__(device, **args)
+        self.path = TINY_DIR / "model.safetensors"
+        if not self.path.is_file():
+            raise AdapterError(f"model {self.name!r}: its weights {self.path} are missing from this installation "
+                               "(they ship with the source tree; reinstall from a full checkout)")  # fmt: skip
+        import torch
+
+        from animatex.pipeline import AnimateXPipeline
+
+        torch.set_flush_denormal(True)  # CPU: denormal floats are many times slower (no effect on the outputs' use)
+        self.pipe = AnimateXPipeline.from_pretrained(TINY_DIR, device=device)
+
+    def identity(self) -> dict[str, Any]:
+        out = super().identity()
+        out["weights"] = {"animatex-tiny/model.safetensors": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+        return out
+
+    def generate(self, jobs: Sequence[Job]) -> list[Video]:
+        s = self.pipe.config.sampling
+        args = {"steps": self.args["steps"] or s.num_inference_steps, "cfg": self.args["cfg"]}
+        return [animate(self.pipe, job, (s.width, s.height), args) for job in jobs]

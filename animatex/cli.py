@@ -6,6 +6,7 @@ import json
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -18,7 +19,7 @@ from a2bench.videoio import VideoError, read_video, write_video
 from a2bench.weights import WeightsError
 from animatex.config import get_preset
 
-VARIANTS = ("animatex", "animatex-simple", "tiny", "tiny-simple")
+VARIANTS = ("animatex", "animatex-simple", "animatex-tiny", "tiny", "tiny-simple")
 TINY_WARNING = (
     "WARNING: --variant {variant} uses RANDOM WEIGHTS at toy sizes. This is a plumbing check of the pipeline, "
     "not a model: the video is noise."
@@ -51,6 +52,12 @@ def main() -> None:
 @click.option("--align", is_flag=True, help="Re-target the driving pose to the character in --image (DWPose on it).")
 @click.option("--side-by-side", is_flag=True, help="Write reference | pose | result, as the release's script.")
 @click.option("--device", default=None, help="cuda or cpu (default: cuda when available).")
+@click.option("--offload", type=click.Choice(["none", "model", "group", "leaf"]), default="none", show_default=True,
+              help="Keep components on the CPU, each on --device only while it runs (model); the transformer one "
+                   "block (group) or one layer (leaf) at a time. For GPUs smaller than the model.")  # fmt: skip
+@click.option("--vae-tiling", is_flag=True, help="Tiled VAE encode/decode (less memory; slightly different seams).")
+@click.option("--compile", "compile_blocks", is_flag=True,
+              help="torch.compile the DiT blocks (slow first step; not with --offload leaf).")  # fmt: skip
 def infer(
     image_path: Path,
     driving: Path,
@@ -68,6 +75,9 @@ def infer(
     align: bool,
     side_by_side: bool,
     device: str | None,
+    offload: str,
+    vae_tiling: bool,
+    compile_blocks: bool,
 ) -> None:
     """Animate the character in --image with the motion of --driving and write --out."""
     import torch
@@ -83,12 +93,19 @@ def infer(
         width, height = parse_size(size) if size else (sampling.width, sampling.height)
         image = np.asarray(Image.open(image_path).convert("RGB"))
         pose, driving_frames = _driving_pose(driving, image, align, device)
+        load_on = device if offload == "none" else "cpu"  # offloading: the modules stay on the CPU
         if tiny:
-            pipe = AnimateXPipeline.tiny(seed=0, variant=variant, device=device)
+            pipe = AnimateXPipeline.tiny(seed=0, variant=variant, device=load_on)
+        elif variant == "animatex-tiny":
+            from animatex.adapter import TINY_DIR
+
+            torch.set_flush_denormal(True)
+            pipe = AnimateXPipeline.from_pretrained(TINY_DIR, device=load_on)
         else:
             if not device.startswith("cuda"):
                 click.echo("note: the 14B model on CPU is impractically slow", err=True)
-            pipe = AnimateXPipeline.from_release(variant, device=device)
+            pipe = AnimateXPipeline.from_release(variant, device=load_on)
+        _efficiency(pipe, device, offload, vae_tiling, compile_blocks)
         result = pipe(image, pose, prompt, negative_prompt, num_frames=frames, size=(width, height), steps=steps,
                       cfg=cfg, seed=seed, stride=stride, driving_frames=driving_frames)  # fmt: skip
     except (PoseError, VideoError, WeightsError, ValueError, OSError) as exc:
@@ -101,6 +118,18 @@ def infer(
         video = _side_by_side(image, pose, idx, video)
     write_video(out, video, rate)
     click.echo(f"{out}: {len(video)} frames, {video.shape[2]}x{video.shape[1]}, {float(rate):g} fps")
+
+
+def _efficiency(pipe: Any, device: str, offload: str, vae_tiling: bool, compile_blocks: bool) -> None:
+    """The efficiency options, in the order the pipeline requires (compile before group offloading)."""
+    if vae_tiling:
+        pipe.enable_vae_tiling()
+    if compile_blocks:
+        pipe.compile()
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device)
+    elif offload in ("group", "leaf"):
+        pipe.enable_group_offload(device, level="block" if offload == "group" else "leaf")
 
 
 def _driving_pose(driving: Path, image: np.ndarray, align: bool, device: str) -> tuple[PoseSequence, np.ndarray | None]:
@@ -155,29 +184,48 @@ def convert(variant: str, out: Path, dtype: str) -> None:
     click.echo(path)
 
 
-@main.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="Training config (YAML; see configs/animatex-tiny.yaml).")  # fmt: skip
-@click.option("--resume", default=None, help="A checkpoint folder, or 'latest' (the newest in train.output_dir).")
-@click.option("--steps", type=int, default=None, help="Override train.steps.")
-@click.option("--output-dir", default=None, help="Override train.output_dir.")
-@click.option("--benchmark", default=None, help="Override data.benchmark.")
-def train(config_path: Path, resume: str | None, steps: int | None, output_dir: str | None, benchmark: str | None):
-    """Train Animate-X++ (LoRA + pose encoders + IPI) as --config says; run it under `accelerate launch` for
-    several processes. Writes checkpoints, log.csv and loss.png to train.output_dir."""
-    from animatex.config import ConfigError
+def _config_options(fn):
+    help_set = "Override one config value (YAML value), e.g. --set train.steps=10; repeatable."
+    fn = click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help=help_set)(fn)
+    fn = click.option("--benchmark", default=None, help="Override data.benchmark.")(fn)
+    return click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        required=True, help="Training config (YAML; see configs/).")(fn)  # fmt: skip
+
+
+def _load_training_config(config_path: Path, settings: tuple[str, ...], benchmark: str | None, **train: Any):
+    import yaml
+
     from animatex.train.config import load_config
 
     overrides: dict = {}
-    if steps is not None:
-        overrides.setdefault("train", {})["steps"] = steps
-    if output_dir is not None:
-        overrides.setdefault("train", {})["output_dir"] = output_dir
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise click.BadParameter(f"{setting!r}: expected SECTION.KEY=VALUE", param_hint="--set")
+        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+    for name, value in train.items():
+        if value is not None:
+            overrides.setdefault("train", {})[name] = value
     if benchmark is not None:
-        overrides["data"] = {"benchmark": benchmark}
+        overrides.setdefault("data", {})["benchmark"] = benchmark
+    return load_config(config_path, overrides)
+
+
+@main.command()
+@_config_options
+@click.option("--resume", default=None, help="A checkpoint folder, or 'latest' (the newest in train.output_dir).")
+@click.option("--steps", type=int, default=None, help="Override train.steps.")
+@click.option("--output-dir", default=None, help="Override train.output_dir.")
+def train(config_path: Path, settings: tuple[str, ...], benchmark: str | None, resume: str | None, steps: int | None,
+          output_dir: str | None):  # fmt: skip
+    """Train Animate-X++ (LoRA + pose encoders + IPI; a small preset from scratch) as --config says; run it under
+    `accelerate launch` for several processes. Writes checkpoints, log.csv and loss.png to train.output_dir."""
+    from animatex.config import ConfigError
+
     try:
-        cfg = load_config(config_path, overrides)
-        if cfg.model.weights == "random":
+        cfg = _load_training_config(config_path, settings, benchmark, steps=steps, output_dir=output_dir)
+        if cfg.model.preset in ("tiny", "tiny-simple"):
             warning = f"WARNING: {cfg.model.preset!r} starts from RANDOM WEIGHTS (a check of the code, not a model)"
             click.secho(warning, fg="red", bold=True, err=True)
         from animatex.train.loop import train as run_training
@@ -187,6 +235,22 @@ def train(config_path: Path, resume: str | None, steps: int | None, output_dir: 
         raise click.ClickException(str(exc)) from exc
     if result.losses:
         click.echo(f"{result.output_dir}: {len(result.losses)} steps, last loss {result.losses[-1][1]:.6f}")
+
+
+@main.command("train-vae")
+@_config_options
+def train_vae(config_path: Path, settings: tuple[str, ...], benchmark: str | None) -> None:
+    """Train a small preset's VAE from scratch (the config's `vae` section, data from its `data` section); point
+    model.vae of the main training at the vae.safetensors it writes."""
+    from animatex.config import ConfigError
+
+    try:
+        cfg = _load_training_config(config_path, settings, benchmark)
+        from animatex.train.vae import train_vae as run
+
+        run(cfg, echo=click.echo)
+    except (ConfigError, FileNotFoundError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ preset                 what it is
 ``animatex-simple``    the release's "simple version" (``animate-x++_simple.ckpt``): no IPI
 ``tiny``               the full model's code paths with a few layers and small widths (CPU, seconds)
 ``tiny-simple``        ``tiny`` without the IPI
+``animatex-tiny``      the small model trained here from scratch on synthetic characters (64 px, CPU)
 =====================  =========================================================================
 
 The release's numbers and where they come from are in docs/animatex.md ("Model").
@@ -338,7 +339,52 @@ _TINY_SIMPLE = _TINY.replace(
     name="tiny-simple", ipi=None, open_clip=None, sampling=dataclasses.replace(_TINY_SAMPLING, guidance_scale=5.0)
 )
 
-PRESETS: dict[str, AnimateXConfig] = {c.name: c for c in (_ANIMATEX, _ANIMATEX_SIMPLE, _TINY, _TINY_SIMPLE)}
+# animatex-tiny: the small model trained here from scratch on a 2-core CPU (docs/animatex-tiny.md). Same
+# architecture and code paths at 64 x 64, 33 frames (9 latent frames of 4 x 4 tokens); its VAE, text and image
+# encoders are small models of the same kinds (animatex.components "animatex-tiny"). The IPI sees the rendered
+# pose frames.
+_ANIMATEX_TINY = AnimateXConfig(
+    name="animatex-tiny",
+    transformer=TransformerConfig(
+        num_attention_heads=4,
+        attention_head_dim=32,  # RoPE t/h/w = 12/10/10
+        text_dim=64,
+        freq_dim=64,
+        ffn_dim=512,
+        num_layers=6,  # IPI before blocks 2 and 3
+        image_dim=64,
+        added_kv_proj_dim=128,
+    ),
+    pose_video=PoseVideoEncoderConfig(out_channels=128),
+    ipi=IPIConfig(
+        d_model=64,
+        nhead=4,
+        dim_feedforward=128,
+        dim=64,
+        depth=2,
+        dim_head=16,
+        heads=4,
+        clip_dim=64,
+        output_dim=64,
+        num_frames=33,
+        latent_frames=9,
+        out_dim=128,
+    ),
+    open_clip=OpenCLIPConfig(image_size=64, embed_dim=64),
+    sampling=SamplingConfig(
+        num_inference_steps=20,
+        shift=3.0,
+        guidance_scale=2.0,
+        num_frames=33,
+        height=64,
+        width=64,
+        negative_prompt="",
+    ),
+)
+
+PRESETS: dict[str, AnimateXConfig] = {
+    c.name: c for c in (_ANIMATEX, _ANIMATEX_SIMPLE, _TINY, _TINY_SIMPLE, _ANIMATEX_TINY)
+}
 
 
 def get_preset(name: str) -> AnimateXConfig:

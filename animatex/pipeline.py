@@ -19,10 +19,12 @@ builds every component with random weights at tiny sizes (no network, CPU, secon
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -35,10 +37,13 @@ from PIL import Image
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers
 from a2bench.pose import PoseSequence, render_poses
 from a2bench.pose.render import POSE_VIDEO
+from animatex.components import ByteTokenizer, ComponentsConfig, build_components, get_components
 from animatex.config import CLIP_MEAN, CLIP_STD, AnimateXConfig, ConfigError, get_preset
 from animatex.transformer import AnimateXModel
 
 __all__ = ["AnimateXOutput", "AnimateXPipeline", "ByteTokenizer", "release_sigmas", "sample_indices"]
+
+SMALL_FORMAT = "animatex-small/1"
 
 
 def sample_indices(available: int, num_frames: int, stride: int = 1) -> np.ndarray:
@@ -81,26 +86,6 @@ class AnimateXOutput:
     frames: Any
     fps: Fraction
     indices: np.ndarray
-
-
-class ByteTokenizer:
-    """A dependency-free stand-in for the umT5 tokenizer in the ``tiny`` pipeline: UTF-8 bytes → ids.
-
-    Id 0 is padding and 1 the end-of-sequence token, as in T5; byte ``b`` is ``2 + b % (vocab_size − 2)``.
-    Called like a ``transformers`` tokenizer with the arguments the pipeline uses.
-    """
-
-    def __init__(self, vocab_size: int = 64) -> None:
-        self.vocab_size = vocab_size
-
-    def __call__(self, texts: Sequence[str], *, max_length: int, **_: Any) -> dict[str, torch.Tensor]:
-        ids = torch.zeros(len(texts), max_length, dtype=torch.long)
-        mask = torch.zeros(len(texts), max_length, dtype=torch.long)
-        for row, text in enumerate(texts):
-            tokens = [2 + b % (self.vocab_size - 2) for b in text.encode("utf-8")][: max_length - 1] + [1]
-            ids[row, : len(tokens)] = torch.tensor(tokens)
-            mask[row, : len(tokens)] = 1
-        return {"input_ids": ids, "attention_mask": mask}
 
 
 def clean_prompt(text: str) -> str:
@@ -173,6 +158,8 @@ class AnimateXPipeline:
         self.model, self.vae, self.text_encoder, self.tokenizer = model, vae, text_encoder, tokenizer
         self.image_encoder, self.scheduler, self.open_clip = image_encoder, scheduler, open_clip
         self.max_sequence_length = max_sequence_length
+        self.components: ComponentsConfig | None = None  # set for pipelines built from_components
+        self.metadata: dict[str, Any] = {}  # from_pretrained: the saved run's metadata
         self.device, self.dtype = torch.device(device), dtype
 
     @property
@@ -182,62 +169,105 @@ class AnimateXPipeline:
     # ------------------------------------------------------------------------------------------ construction
 
     @classmethod
+    def from_components(
+        cls,
+        config: str | AnimateXConfig,
+        components: str | ComponentsConfig,
+        *,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> AnimateXPipeline:
+        """A small pipeline with random weights: the model ``config`` (preset name or config) and the other
+        components of :mod:`animatex.components` (name or config), all built after ``torch.manual_seed(seed)``."""
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        config = config if isinstance(config, AnimateXConfig) else get_preset(config)
+        components = components if isinstance(components, ComponentsConfig) else get_components(components)
+        torch.manual_seed(seed)
+        model = AnimateXModel(config)
+        parts = build_components(config, components)
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift)
+        pipe = cls(model, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["image_encoder"], scheduler,
+                   parts["open_clip"], max_sequence_length=components.max_sequence_length)  # fmt: skip
+        pipe.components = components
+        return pipe.to(device)
+
+    @classmethod
     def tiny(cls, seed: int = 0, variant: str = "tiny", device: str = "cpu") -> AnimateXPipeline:
         """Every component with random weights at tiny sizes (``tiny`` or ``tiny-simple`` preset): a plumbing
         check that runs on CPU in seconds, **not a model** (its videos are noise)."""
-        from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
-        from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
-
-        config = get_preset(variant)
-        if config.transformer.num_layers > 8:
+        if variant not in ("tiny", "tiny-simple"):
             raise ConfigError(f"{variant!r} is not a tiny preset (use 'tiny' or 'tiny-simple')")
-        torch.manual_seed(seed)
-        t = config.transformer
-        model = AnimateXModel(config)
-        vae = AutoencoderKLWan(base_dim=8, z_dim=t.out_channels, num_res_blocks=1)
-        text_encoder = UMT5EncoderModel(
-            UMT5Config(
-                vocab_size=64,
-                d_model=t.text_dim,
-                d_kv=8,
-                d_ff=64,
-                num_layers=2,
-                num_heads=4,
-                relative_attention_num_buckets=8,
-                relative_attention_max_distance=16,
-                feed_forward_proj="gated-gelu",
-                layer_norm_epsilon=1e-6,
-            )
-        )
-        image_encoder = CLIPVisionModel(
-            CLIPVisionConfig(
-                hidden_size=t.image_dim,
-                intermediate_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                image_size=28,
-                patch_size=14,
-                layer_norm_eps=1e-5,
-            )
-        )
-        open_clip = None
-        if config.has_ipi:
-            from animatex.config import OpenCLIPConfig
-            from animatex.ipi import OpenCLIPFrameEncoder
-            from animatex.testing import TINY_OPEN_CLIP_VISION as vision
-
-            open_clip = OpenCLIPFrameEncoder(
-                OpenCLIPConfig(image_size=vision["image_size"], embed_dim=config.ipi.clip_dim),
-                vision_overrides=dict(vision),
-            )
-        # A fresh IPI and zero-initialised heads output zeros; randomise them so that the tiny IPI does something.
-        if model.ipi is not None:
-            for p in model.ipi.parameters():
+        pipe = cls.from_components(variant, "tiny", seed=seed)
+        # A fresh IPI and zero-initialised heads output zeros; randomise them (on CPU: the same weights on every
+        # device) so that the tiny IPI does something.
+        if pipe.model.ipi is not None:
+            for p in pipe.model.ipi.parameters():
                 if p.abs().sum() == 0 and p.ndim > 1:
                     torch.nn.init.normal_(p, std=0.02)
-        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift)
-        pipe = cls(model, vae, text_encoder, ByteTokenizer(64), image_encoder, scheduler, open_clip,
-                   max_sequence_length=16)  # fmt: skip
+        return pipe.to(device)
+
+    def component_modules(self) -> dict[str, torch.nn.Module]:
+        """The pipeline's modules by component name (``model``, ``vae``, ``text_encoder``, ``image_encoder`` and,
+        full variant, ``open_clip``)."""
+        modules = {"model": self.model, "vae": self.vae, "text_encoder": self.text_encoder,
+                   "image_encoder": self.image_encoder, "open_clip": self.open_clip}  # fmt: skip
+        return {name: module for name, module in modules.items() if module is not None}
+
+    def save_pretrained(self, folder: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write a small pipeline (one built :meth:`from_components`) to ``folder``: ``config.json`` (the model
+        config, the components config and ``metadata``) and ``model.safetensors`` (``<component>.<key>``, float32).
+        """
+        from safetensors.torch import save_file
+
+        if self.components is None:
+            raise ConfigError("save_pretrained needs a pipeline built from components (from_components/tiny)")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for name, module in self.component_modules().items():
+            for key, tensor in module.state_dict().items():
+                if name == "text_encoder" and key == "encoder.embed_tokens.weight":
+                    continue  # tied to shared.weight (stored once)
+                tensors[f"{name}.{key}"] = tensor.detach().float().cpu().contiguous()
+        doc = {"format": SMALL_FORMAT, "model": self.config.to_dict(), "components": self.components.to_dict(),
+               "metadata": dict(metadata or {})}  # fmt: skip
+        tmp = folder / "model.safetensors.tmp"
+        save_file(tensors, str(tmp), metadata={"format": SMALL_FORMAT})
+        tmp.replace(folder / "model.safetensors")
+        (folder / "config.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str = "cpu") -> AnimateXPipeline:
+        """Load a small pipeline written by :meth:`save_pretrained` (every key checked: a missing or unexpected
+        one is an error naming it)."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        config_file, weights_file = folder / "config.json", folder / "model.safetensors"
+        for path in (config_file, weights_file):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: not found (a folder written by AnimateXPipeline.save_pretrained)")
+        doc = json.loads(config_file.read_text())
+        if doc.get("format") != SMALL_FORMAT:
+            raise ValueError(f"{config_file}: format {doc.get('format')!r}, expected {SMALL_FORMAT!r}")
+        config = AnimateXConfig.from_dict(doc["model"])
+        pipe = cls.from_components(config, ComponentsConfig.from_dict(doc["components"]), device="cpu")
+        state = load_file(str(weights_file))
+        for name, module in pipe.component_modules().items():
+            part = {k.removeprefix(name + "."): v for k, v in state.items() if k.startswith(name + ".")}
+            if name == "text_encoder" and "shared.weight" in part:
+                part["encoder.embed_tokens.weight"] = part["shared.weight"]
+            missing, unexpected = module.load_state_dict(part, strict=False)
+            if missing or unexpected:
+                raise ValueError(f"{weights_file}: component {name!r} has missing keys {missing[:5]} and unexpected "
+                                 f"keys {unexpected[:5]}")  # fmt: skip
+        known = tuple(n + "." for n in pipe.component_modules())
+        stray = sorted(k for k in state if not k.startswith(known))
+        if stray:
+            raise ValueError(f"{weights_file}: keys of no component: {stray[:5]}")
+        pipe.metadata = dict(doc.get("metadata", {}))
         return pipe.to(device)
 
     @classmethod
@@ -355,17 +385,199 @@ class AnimateXPipeline:
 
     def to(self, device: str | torch.device) -> AnimateXPipeline:
         """Move every module to ``device``."""
+        if self._offload is not None:
+            raise ConfigError(
+                f"{self._offload} offloading is enabled: it decides where the modules live; call to() first"
+            )
         self.device = torch.device(device)
         for module in (self.model, self.vae, self.text_encoder, self.image_encoder, self.open_clip):
             if module is not None:
                 module.to(self.device).eval()
         return self
 
+    # ------------------------------------------------------------------------------------------ efficiency
+    # docs/animatex.md "Efficiency options". Rules: one offload mode per pipeline, enabled after to() (the modules
+    # then live on OFFLOAD_DEVICE and self.device is the execution device); compile() before group/leaf offload
+    # (their hooks wrap each block's forward, compiled first); leaf offload never with compile (its hooks sit on
+    # every layer inside the compiled blocks); no CUDA-graph compile modes with group/leaf offload (the weights
+    # move every step). VAE tiling combines with everything.
+
+    OFFLOAD_DEVICE = torch.device("cpu")
+    _CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+    _TILE_OPTIONS = ("tile_sample_min_height", "tile_sample_min_width", "tile_sample_stride_height",
+                     "tile_sample_stride_width")  # fmt: skip
+    # Class defaults, so that __init__ does not need to know about them.
+    _offload: str | None = None  # None, "model", "group" (block level) or "leaf"
+    _compile_options: dict[str, Any] | None = None
+    _onload_counts: dict[int, int] | None = None
+
+    @property
+    def offload(self) -> str | None:
+        """The offloading mode: ``None``, ``"model"``, ``"group"`` (block level) or ``"leaf"``."""
+        return self._offload
+
+    @property
+    def compiled(self) -> bool:
+        return self._compile_options is not None
+
+    def enable_vae_tiling(self, **tile_options: int) -> AnimateXPipeline:
+        """Tiled VAE encode and decode (diffusers' ``AutoencoderKLWan.enable_tiling``): frames larger than a tile
+        are processed as overlapping spatial tiles (all frames of a tile at once, the causal cache per tile), and
+        the overlaps are blended linearly. Peak VAE memory then scales with the tile, not the frame.
+
+        ``tile_options`` (pixels, multiples of the VAE's 8× spatial compression): ``tile_sample_min_height`` and
+        ``tile_sample_min_width`` (tile size, default 256), ``tile_sample_stride_height`` and
+        ``tile_sample_stride_width`` (tile step, default 192, at most the tile size; tile − step is the blended
+        overlap). **Tiles change the output slightly**: each tile's convolutions see only the tile, and seams are
+        blended, so the video is close to, not equal to, the untiled one (the release tiles its decode too, with its
+        own blending).
+        """
+        unknown = sorted(set(tile_options) - set(self._TILE_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown VAE tile options {unknown}; use {', '.join(self._TILE_OPTIONS)}")
+        ratio = int(self.vae.spatial_compression_ratio)
+        for key, value in tile_options.items():
+            if not isinstance(value, int) or value <= 0 or value % ratio:
+                raise ConfigError(f"{key}={value!r}: a positive multiple of the VAE's compression, {ratio}")
+        merged = {key: tile_options.get(key, getattr(self.vae, key)) for key in self._TILE_OPTIONS}
+        for axis in ("height", "width"):
+            if merged[f"tile_sample_stride_{axis}"] > merged[f"tile_sample_min_{axis}"]:
+                raise ConfigError(f"the tile stride must not exceed the tile size ({axis}: {merged})")
+        self.vae.enable_tiling(**merged)
+        return self
+
+    def disable_vae_tiling(self) -> AnimateXPipeline:
+        """Back to one-piece VAE encode and decode (the default)."""
+        self.vae.disable_tiling()
+        return self
+
+    @property
+    def vae_tiling(self) -> bool:
+        return bool(getattr(self.vae, "use_tiling", False))
+
+    def _execution_device(self, device: str | torch.device, what: str) -> torch.device:
+        """``device`` as a ``torch.device``; a :class:`ConfigError` if torch cannot use it here."""
+        device = torch.device(device)
+        if self._offload is not None:
+            raise ConfigError(f"{what}: {self._offload} offloading is already enabled (one offload mode per pipeline)")
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ConfigError(f"{what}: execution device {device}, but torch sees no CUDA device here")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise ConfigError(f"{what}: {device} does not exist ({torch.cuda.device_count()} CUDA devices)")
+        elif device.type != "cpu":
+            try:
+                torch.empty(0, device=device)
+            except (RuntimeError, AssertionError) as exc:
+                raise ConfigError(f"{what}: torch cannot use device {device} here ({exc})") from exc
+        return device
+
+    def _offloadable(self) -> list[torch.nn.Module]:
+        """The units moved by model offloading: each component, and the model's parts one by one (the pose
+        encoders and the IPI are not worth moving the transformer for)."""
+        units = [self.model.transformer, self.model.pose_video_encoder, self.model.ref_pose_encoder, self.model.ipi,
+                 self.vae, self.text_encoder, self.image_encoder, self.open_clip]  # fmt: skip
+        return [m for m in units if m is not None]
+
+    def enable_model_cpu_offload(self, device: str | torch.device = "cuda") -> AnimateXPipeline:
+        """Keep every component on the CPU and move each one to ``device`` only while it runs (text encoder, Wan
+        CLIP, OpenCLIP, VAE, pose encoders, IPI; the transformer for the whole denoising loop), then back.
+
+        The GPU then holds one component at a time: the transformer (about 33 GB in bf16 at 14B) plus activations.
+        Costs one host↔device copy of each component per video (a few seconds at 14B); results are unchanged.
+        ``self.device`` stays ``device``. Call after :meth:`to` (the modules' dtype stays theirs).
+        """
+        device = self._execution_device(device, "enable_model_cpu_offload")
+        for module in self._offloadable():
+            module.to(self.OFFLOAD_DEVICE)
+        self._offload, self.device, self._onload_counts = "model", device, {}
+        return self
+
+    def enable_group_offload(
+        self,
+        device: str | torch.device = "cuda",
+        level: str = "block",
+        use_stream: bool = True,
+        num_blocks_per_group: int = 1,
+    ) -> AnimateXPipeline:
+        """The transformer through diffusers' group offloading, the other components as in model offloading.
+
+        ``level="block"``: ``num_blocks_per_group`` ``WanTransformerBlock`` s on ``device`` at a time (plus the
+        small non-block layers during the forward); ``level="leaf"``: one layer at a time (≈ sequential offload;
+        the least memory, the most transfers). ``use_stream`` (CUDA only, ignored elsewhere) prefetches the next
+        group on a side stream while the current one computes; it keeps a pinned CPU copy of the weights (about
+        33 GB of host memory at 14B) and diffusers then uses one block per group. Results are unchanged.
+        Call after :meth:`to`, and after :meth:`compile` if compiling (``level="leaf"`` cannot be compiled).
+        """
+        if level not in ("block", "leaf"):
+            raise ConfigError(f"level must be 'block' or 'leaf', got {level!r}")
+        if num_blocks_per_group < 1:
+            raise ConfigError(f"num_blocks_per_group must be >= 1, got {num_blocks_per_group}")
+        device = self._execution_device(device, "enable_group_offload")
+        options = self._compile_options
+        if options is not None and level == "leaf":
+            raise ConfigError("leaf offloading of a compiled pipeline: its hooks on every layer would break the "
+                              "compiled blocks into pieces; use level='block' or do not compile")  # fmt: skip
+        if options is not None and options.get("mode") in self._CUDA_GRAPH_MODES:
+            raise ConfigError(f"compile mode {options['mode']!r} records CUDA graphs, which keep weight addresses "
+                              "fixed; group offloading moves the weights every step")  # fmt: skip
+        for module in self._offloadable():
+            module.to(self.OFFLOAD_DEVICE)
+        self.model.transformer.enable_group_offload(
+            onload_device=device,
+            offload_device=self.OFFLOAD_DEVICE,
+            offload_type=f"{level}_level",
+            num_blocks_per_group=num_blocks_per_group if level == "block" else None,
+            use_stream=use_stream and device.type == "cuda",
+        )
+        self._offload, self.device, self._onload_counts = ("group" if level == "block" else "leaf"), device, {}
+        return self
+
+    def compile(self, **torch_compile_kwargs: Any) -> AnimateXPipeline:
+        """Regional compilation: ``torch.compile(block.forward, **torch_compile_kwargs)`` for each DiT block
+        (:meth:`AnimateXTransformer.compile_repeated_blocks`; the pose/IPI hooks stay eager, all blocks share one
+        graph). Compiles on the first call (about 20 s for the 14B blocks with inductor on an H100; a new frame
+        count or size compiles again). Call before :meth:`enable_group_offload`.
+        """
+        if self._compile_options is not None:
+            raise ConfigError("the pipeline is already compiled")
+        if self._offload in ("group", "leaf"):
+            raise ConfigError(f"compile() after {self._offload} offloading: call compile() first (the offloading "
+                              "hooks wrap the blocks' forward and must stay outside the compiled graph)")  # fmt: skip
+        self.model.transformer.compile_repeated_blocks(**torch_compile_kwargs)
+        self._compile_options = dict(torch_compile_kwargs)
+        return self
+
+    @contextlib.contextmanager
+    def _onloaded(self, *modules: torch.nn.Module | None) -> Iterator[None]:
+        """Under model or group offloading: ``modules`` on the execution device while the block runs, back on
+        :attr:`OFFLOAD_DEVICE` after (counted, so a nested use keeps a module there until the outer one ends). The
+        group-offloaded transformer is left to diffusers' hooks. Without offloading: nothing."""
+        if self._offload is None:
+            yield
+            return
+        moved = [
+            m
+            for m in modules
+            if m is not None and not (m is self.model.transformer and self._offload in ("group", "leaf"))
+        ]
+        counts = self._onload_counts
+        for module in moved:
+            if counts.get(id(module), 0) == 0:
+                module.to(self.device)
+            counts[id(module)] = counts.get(id(module), 0) + 1
+        try:
+            yield
+        finally:
+            for module in reversed(moved):
+                counts[id(module)] -= 1
+                if counts[id(module)] == 0:
+                    module.to(self.OFFLOAD_DEVICE)
+
     # ------------------------------------------------------------------------------------------ encoders
 
-    @torch.no_grad()
-    def encode_prompt(self, prompt: str) -> torch.Tensor:
-        """umT5 embeddings ``(1, max_sequence_length, text_dim)``, zero past the prompt's length (as the release)."""
+    def prompt_tokens(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ids, attention mask)``, each ``(1, max_sequence_length)``, of the cleaned prompt (as the release)."""
         tokens = self.tokenizer(
             [clean_prompt(prompt)],
             padding="max_length",
@@ -375,21 +587,39 @@ class AnimateXPipeline:
             return_attention_mask=True,
             return_tensors="pt",
         )
-        ids, mask = tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device)
-        hidden = self.text_encoder(ids, attention_mask=mask).last_hidden_state
+        return tokens["input_ids"], tokens["attention_mask"]
+
+    def text_features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """umT5 embeddings ``(B, L, text_dim)`` of token ids, zero past each prompt's length (as the release)."""
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with self._onloaded(self.text_encoder):
+            hidden = self.text_encoder(ids, attention_mask=mask).last_hidden_state
         return (hidden * mask[..., None].to(hidden.dtype)).to(self.dtype)
 
     @torch.no_grad()
-    def encode_image(self, reference: Image.Image) -> torch.Tensor:
-        """Wan CLIP tokens ``(1, 257, 1280)`` of the reference already squashed to the output size (spec §2.4):
-        [-1, 1] → bicubic to the encoder's size (no antialias) → [0, 1] → CLIP mean/std → ``hidden_states[-2]``."""
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """umT5 embeddings ``(1, max_sequence_length, text_dim)``, zero past the prompt's length (as the release)."""
+        return self.text_features(*self.prompt_tokens(prompt))
+
+    def image_pixels(self, reference: Image.Image) -> torch.Tensor:
+        """The image encoder's input ``(1, 3, S, S)`` (CPU, float32) of the reference already squashed to the output
+        size (spec §2.4): [-1, 1] → bicubic to the encoder's size (no antialias) → [0, 1] → CLIP mean/std."""
         size = self.image_encoder.config.image_size
         x = torch.from_numpy(np.array(reference)).permute(2, 0, 1)[None].float() * (2 / 255) - 1
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
-        x = (x * 0.5 + 0.5 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+        return (x * 0.5 + 0.5 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Wan CLIP tokens ``(B, 257, 1280)`` (``hidden_states[-2]``) of :meth:`image_pixels` output."""
         weight_dtype = next(self.image_encoder.parameters()).dtype
-        out = self.image_encoder(x.to(self.device, weight_dtype), output_hidden_states=True)
+        with self._onloaded(self.image_encoder):
+            out = self.image_encoder(pixels.to(self.device, weight_dtype), output_hidden_states=True)
         return out.hidden_states[-2].to(self.dtype)
+
+    @torch.no_grad()
+    def encode_image(self, reference: Image.Image) -> torch.Tensor:
+        """Wan CLIP tokens ``(1, 257, 1280)`` of the reference (:meth:`image_pixels`, :meth:`image_features`)."""
+        return self.image_features(self.image_pixels(reference))
 
     def _latent_stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.vae.config
@@ -402,22 +632,25 @@ class AnimateXPipeline:
         """The normalised VAE latent (distribution mode) of a ``(B, 3, T, H, W)`` video in [-1, 1]; normalised in
         ``dtype`` (default: the VAE's)."""
         vae_dtype = next(self.vae.parameters()).dtype
-        latent = self.vae.encode(video.to(self.device, vae_dtype)).latent_dist.mode()
+        with self._onloaded(self.vae):
+            latent = self.vae.encode(video.to(self.device, vae_dtype)).latent_dist.mode()
         if dtype is not None:
             latent = latent.to(dtype)
         mean, std = self._latent_stats(latent)
         return (latent - mean) / std
 
     @torch.no_grad()
-    def encode_condition(self, reference: Image.Image, num_frames: int) -> torch.Tensor:
-        """``y`` ``(1, 20, f, h, w)``: the first-frame mask (4 channels, ones at latent frame 0) and the normalised
-        VAE latent (distribution mode) of ``[reference, num_frames − 1 grey frames]`` (spec §4.2)."""
-        width, height = reference.size
-        image = torch.from_numpy(np.array(reference)).permute(2, 0, 1).float() * (2 / 255) - 1
-        video = torch.zeros(1, 3, num_frames, height, width)
-        video[0, :, 0] = image
+    def encode_condition(self, reference: Image.Image | Sequence[Image.Image], num_frames: int) -> torch.Tensor:
+        """``y`` ``(B, 20, f, h, w)``: the first-frame mask (4 channels, ones at latent frame 0) and the normalised
+        VAE latent (distribution mode) of ``[reference, num_frames − 1 grey frames]`` (spec §4.2); one row per
+        reference (a list of same-size images is encoded as one batch)."""
+        references = [reference] if isinstance(reference, Image.Image) else list(reference)
+        width, height = references[0].size
+        video = torch.zeros(len(references), 3, num_frames, height, width)
+        for row, image in enumerate(references):
+            video[row, :, 0] = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() * (2 / 255) - 1
         latent = self.encode_video(video)
-        mask = torch.zeros(1, 4, *latent.shape[2:], device=self.device, dtype=latent.dtype)
+        mask = torch.zeros(latent.shape[0], 4, *latent.shape[2:], device=self.device, dtype=latent.dtype)
         mask[:, :, 0] = 1
         return torch.cat([mask, latent], dim=1).to(self.dtype)
 
@@ -427,18 +660,21 @@ class AnimateXPipeline:
 
         As the release, both inputs are rounded through bf16 before the (fp32) IPI when the pipeline runs in bf16.
         """
-        clip = self.open_clip.encode_frames(driving_frames)[None]
+        with self._onloaded(self.open_clip):
+            clip = self.open_clip.encode_frames(driving_frames)[None]
         points = torch.as_tensor(np.asarray(keypoints, np.float32))[None].to(self.device)
         if self.dtype == torch.bfloat16:
             clip, points = clip.bfloat16().float(), points.bfloat16().float()
-        return self.model.encode_ipi(points, clip).to(self.dtype)
+        with self._onloaded(self.model.ipi):
+            return self.model.encode_ipi(points, clip).to(self.dtype)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latents → ``(T, H, W, 3)`` uint8 by the release's truncation ``uint8(clip((x + 1)·127.5, 0, 255))``."""
         mean, std = self._latent_stats(latents)
         vae_dtype = next(self.vae.parameters()).dtype
-        video = self.vae.decode((latents * std + mean).to(vae_dtype)).sample.clamp(-1, 1)
+        with self._onloaded(self.vae):
+            video = self.vae.decode((latents * std + mean).to(vae_dtype)).sample.clamp(-1, 1)
         video = ((video[0].float() + 1) * 127.5).clamp(0, 255).permute(1, 2, 3, 0)
         return video.to(torch.uint8).cpu().numpy()
 
@@ -570,20 +806,23 @@ class AnimateXPipeline:
         y = self.encode_condition(reference, num_frames)
         # 6. pose video grid, reference pose features
         pose_video_t = torch.from_numpy(pose_video).permute(3, 0, 1, 2)[None].to(self.device)
-        pose_grid = self.model.encode_pose_video(pose_video_t).to(self.dtype)
+        with self._onloaded(self.model.pose_video_encoder):
+            pose_grid = self.model.encode_pose_video(pose_video_t).to(self.dtype)
         ref_pose_t = torch.from_numpy(ref_pose_image).permute(2, 0, 1)[None].to(self.device)
-        ref_features = self.model.encode_ref_pose(ref_pose_t).to(self.dtype)
-        # 7. denoising
+        with self._onloaded(self.model.ref_pose_encoder):
+            ref_features = self.model.encode_ref_pose(ref_pose_t).to(self.dtype)
+        # 7. denoising (under model offloading the transformer is on the device for the whole loop)
         self.scheduler.set_timesteps(sigmas=release_sigmas(steps), device=self.device)
-        for step, t in enumerate(self.scheduler.timesteps):
-            noise_pred = self._forward(latents, t, context, image_tokens, y, ref_features, pose_grid, ipi)
-            if cfg != 1.0:
-                # negative branch: the same y (with the reference pose) and IPI, no pose-video tokens
-                uncond = self._forward(latents, t, negative, image_tokens, y, ref_features, None, ipi)
-                noise_pred = uncond + cfg * (noise_pred - uncond)
-            latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
-            if callback is not None:
-                callback(step, latents)
+        with self._onloaded(self.model.transformer):
+            for step, t in enumerate(self.scheduler.timesteps):
+                noise_pred = self._forward(latents, t, context, image_tokens, y, ref_features, pose_grid, ipi)
+                if cfg != 1.0:
+                    # negative branch: the same y (with the reference pose) and IPI, no pose-video tokens
+                    uncond = self._forward(latents, t, negative, image_tokens, y, ref_features, None, ipi)
+                    noise_pred = uncond + cfg * (noise_pred - uncond)
+                latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
+                if callback is not None:
+                    callback(step, latents)
         rate = Fraction(fps if fps is not None else s.fps).limit_denominator(1001)
         if output_type == "latent":
             return AnimateXOutput(latents, rate, idx)

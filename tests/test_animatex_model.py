@@ -138,11 +138,11 @@ def reference_forward(wan, hidden, timestep, text, image, pose_grid=None, ipi=No
 
 
 def test_presets_and_did_you_mean() -> None:
-    assert set(PRESETS) == {"animatex", "animatex-simple", "tiny", "tiny-simple"}
+    assert set(PRESETS) == {"animatex", "animatex-simple", "tiny", "tiny-simple", "animatex-tiny"}
     assert get_preset("animatex").has_ipi and not get_preset("animatex-simple").has_ipi
     with pytest.raises(ConfigError, match="Did you mean 'animatex-simple'"):
         get_preset("animatex_simpel")
-    with pytest.raises(ConfigError, match="Known: animatex, animatex-simple, tiny, tiny-simple"):
+    with pytest.raises(ConfigError, match="Known: animatex, animatex-simple, tiny, tiny-simple, animatex-tiny"):
         get_preset("zzz")
 
 

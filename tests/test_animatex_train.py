@@ -39,10 +39,15 @@ def _cfg(bench: Path, out: Path, **changes: dict) -> TrainConfig:
 
 
 def test_config_file_and_unknown_keys(tmp_path: Path) -> None:
-    cfg = load_config(ROOT / "configs" / "animatex-tiny.yaml")
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
     assert cfg.train.trainable == ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
     assert cfg.data.ti2v_ratio == 0.2 and cfg.dropout.pose == 0.05 and cfg.dropout.image == 0.1
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    small = load_config(ROOT / "configs" / "animatex-tiny.yaml")  # the trained small model: everything from scratch
+    assert small.model.preset == "animatex-tiny" and small.train.export and small.data.ipi_frames == "pose"
+    assert set(small.train.trainable) >= {"transformer", "text_encoder", "image_encoder", "open_clip", "ipi"}
+    with pytest.raises(ConfigError, match="not a LoRA"):
+        small.replace(train={"trainable": ["lora"]})
     with pytest.raises(ConfigError, match="did you mean 'steps'"):
         TrainConfig.from_dict({"train": {"stpes": 3}})
     with pytest.raises(ConfigError, match="did you mean 'dropout'"):
@@ -102,11 +107,11 @@ def _one_step(cfg: TrainConfig) -> tuple[dict, dict, dict]:
     _reset_accelerate()
     torch.manual_seed(cfg.train.seed)
     pipe = loop.build_pipeline(cfg)
-    loop.setup_trainable(pipe.model, cfg)
+    loop.setup_trainable(pipe.model, cfg, pipe)
     before = {n: p.detach().clone() for n, p in pipe.model.named_parameters()}
     trainable = {n for n, p in pipe.model.named_parameters() if p.requires_grad}
     data = AnimationDataset(cfg.data.benchmark, 9, (48, 64), epi=cfg.data.epi, ti2v_ratio=cfg.data.ti2v_ratio)
-    module = loop.TrainModule(pipe.model).train()
+    module = loop.TrainModule(pipe).train()
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.01)
     inputs = loop.build_inputs(pipe, [data[0]], cfg, torch.device("cpu"))
     loop.compute_loss(module, inputs).backward()

@@ -42,7 +42,10 @@ def bench() -> None:
 @click.option("--size", default="256x256", show_default=True, help="Frame size WIDTHxHEIGHT (even, >= 64).")
 @click.option("--seed", default=0, show_default=True, help="Seed; the same options give identical files.")
 @click.option("--fps", default=15, show_default=True, help="Frame rate of the videos.")
-def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that render samples (default: up to 4); the files do not depend on it.")  # fmt: skip
+def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int,
+         workers: int | None) -> None:  # fmt: skip
     """Generate the built-in synthetic benchmark NAME (only `synth` so far).
 
     Without --out the benchmark is cached under $A2BENCH_HOME by (generator version, options), so
@@ -53,7 +56,7 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
     width, height = parse_size(size)
     options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps}
     try:
-        path = generate(out, SynthOptions(**options)) if out else cached_synth(**options)
+        path = generate(out, SynthOptions(**options), workers) if out else cached_synth(workers=workers, **options)
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(path)

@@ -84,12 +84,13 @@ class _Plan:
     driver: str | None
 
 
-def cached_synth(**options: int) -> Path:
-    """The synth benchmark for ``options`` under ``$A2BENCH_HOME``, generated on first use."""
+def cached_synth(workers: int | None = None, **options: int) -> Path:
+    """The synth benchmark for ``options`` under ``$A2BENCH_HOME``, generated on first use (``workers``
+    processes; the files do not depend on it)."""
     opts = SynthOptions(**options)
     dest = home() / "benchmarks" / f"synth-{opts.key}"
     if not (dest / "manifest.json").is_file():
-        generate(dest, opts)
+        generate(dest, opts, workers)
     return dest
 
 

@@ -17,6 +17,10 @@ from typing import Any
 from animatex.config import ConfigError, get_preset
 
 TRAINABLE_GROUPS = ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
+# Besides the groups above and AnimateXModel sub-module names: the pipeline's encoders (small pipelines trained
+# from scratch; the release keeps them frozen).
+ENCODER_GROUPS = ("text_encoder", "image_encoder", "open_clip")
+SMALL_PRESETS = {"tiny": "tiny", "tiny-simple": "tiny", "animatex-tiny": "animatex-tiny"}  # preset → components
 # diffusers' Wan names of the release's LoRA targets q, k, v, o (self and cross attention), ffn.0 and ffn.2.
 DEFAULT_LORA_TARGETS = (
     "attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0",
@@ -29,10 +33,12 @@ DEFAULT_LORA_TARGETS = (
 class ModelSection:
     """Which model to start from.
 
-    ``preset``: an :mod:`animatex.config` preset. ``weights``: ``random`` (tiny presets only: every component
-    with random weights, :meth:`AnimateXPipeline.tiny`) or ``release`` (the official files from the weights
-    registry). ``dtype``: the frozen components' dtype (``release``: the release's per component). ``ipi_dropout``
-    overrides the IPI keypoint encoder's dropout (``None``: the preset's, 0.1).
+    ``preset``: an :mod:`animatex.config` preset. ``weights``: ``random`` (the small presets ``tiny``,
+    ``tiny-simple``, ``animatex-tiny``: every component with random weights, :meth:`AnimateXPipeline.from_components`)
+    or ``release`` (the official files from the weights registry). ``dtype``: the frozen components' dtype
+    (``release``: the release's per component). ``ipi_dropout`` overrides the IPI keypoint encoder's dropout
+    (``None``: the preset's, 0.1). ``vae``: a VAE trained by ``animatex train-vae`` (its ``vae.safetensors``) in
+    place of the random one (small presets).
     """
 
     preset: str = "tiny"
@@ -40,6 +46,7 @@ class ModelSection:
     seed: int = 0
     dtype: str = "fp32"
     ipi_dropout: float | None = None
+    vae: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +85,13 @@ class LoraSection:
 @dataclass(frozen=True)
 class DropoutSection:
     """Condition dropout per item, as UniAnimate-DiT: ``pose`` zeroes the pose-video tokens and the reference-pose
-    features; ``image`` zeroes ``y`` (reference latent + mask) and the CLIP image tokens."""
+    features; ``image`` zeroes ``y`` (reference latent + mask) and the CLIP image tokens. ``text`` (not in
+    UniAnimate-DiT, default 0) replaces the prompt by the preset's negative prompt, so that a model trained from
+    scratch learns the negative branch of classifier-free guidance."""
 
     pose: float = 0.05
     image: float = 0.1
+    text: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,12 @@ class TrainSection:
     everything else is frozen. ``batch_size`` is per process and micro-step; the global batch is
     ``batch_size × processes × grad_accum``. ``shift``: the flow-matching shift of the training sigmas
     (default the preset's, 5). ``checkpoint_every``: steps between checkpoints (0: only at the end).
+    ``num_workers``: data-loading processes (0: items are built in the training process). ``export``: also
+    write the whole pipeline (``AnimateXPipeline.save_pretrained``) to ``output_dir/pipeline`` at the end (small
+    presets). ``max_seconds`` (0: none): stop after the step that passes this wall time, with a checkpoint (and
+    the export), as if ``steps`` had been that step; the log and the export's metadata say where it stopped.
+    ``latent_cache``: keep the frozen VAE's encodings of clips and references on the device for the run (small
+    benchmarks; see ``LatentCache``).
     """
 
     output_dir: str = "runs/animatex-train"
@@ -112,17 +128,47 @@ class TrainSection:
     log_every: int = 1
     trainable: tuple[str, ...] = TRAINABLE_GROUPS
     num_workers: int = 0
+    export: bool = False
+    max_seconds: float = 0.0
+    latent_cache: bool = False
+
+
+@dataclass(frozen=True)
+class VaeSection:
+    """``animatex train-vae``: the small pipelines' VAE, trained from scratch on clips of the training data.
+
+    Loss: L1 + MSE of the reconstruction of ``num_frames``-frame clips at ``data.size``, plus ``kl_weight`` × the
+    posterior's KL divergence to N(0, 1) per latent element. Writes ``output_dir/vae.safetensors`` with its config
+    (including the latent channels' mean and std over ``stats_clips`` clips, which the pipeline normalises latents
+    with). ``max_seconds`` (0: none) stops after the step that passes this wall time. ``init``: start from the
+    weights of an earlier ``vae.safetensors`` of the same components (continue a run, e.g. at another size).
+    """
+
+    output_dir: str = "runs/animatex-vae"
+    steps: int = 1000
+    batch_size: int = 4
+    num_frames: int = 9
+    lr: float = 3.0e-4
+    kl_weight: float = 1.0e-4
+    warmup_steps: int = 50
+    seed: int = 0
+    log_every: int = 50
+    stats_clips: int = 64
+    max_seconds: float = 0.0
+    init: str | None = None
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The whole ``animatex train`` configuration (sections ``model``, ``data``, ``lora``, ``dropout``, ``train``)."""
+    """The whole ``animatex train`` configuration (sections ``model``, ``data``, ``lora``, ``dropout``, ``train``;
+    ``vae`` for ``animatex train-vae``)."""
 
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     lora: LoraSection = field(default_factory=LoraSection)
     dropout: DropoutSection = field(default_factory=DropoutSection)
     train: TrainSection = field(default_factory=TrainSection)
+    vae: VaeSection = field(default_factory=VaeSection)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -234,8 +280,11 @@ def _problems(cfg: TrainConfig) -> list[str]:
     m, d, t = cfg.model, cfg.data, cfg.train
     if m.weights not in ("random", "release"):
         out.append(f"model.weights must be 'random' or 'release', got {m.weights!r}")
-    if m.weights == "random" and not m.preset.startswith("tiny"):
-        out.append(f"model.weights 'random' is for the tiny presets; {m.preset!r} needs weights: release")
+    if m.weights == "random" and m.preset not in SMALL_PRESETS:
+        out.append(f"model.weights 'random' is for the small presets ({', '.join(SMALL_PRESETS)}); "
+                   f"{m.preset!r} needs weights: release")  # fmt: skip
+    if m.vae is not None and m.weights != "random":
+        out.append("model.vae (a trained small VAE) is for model.weights: random")
     if m.dtype not in ("fp32", "bf16", "fp16", "release"):
         out.append(f"model.dtype must be fp32, bf16, fp16 or release, got {m.dtype!r}")
     frames = d.num_frames or preset.sampling.num_frames
@@ -257,7 +306,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
         EPIConfig.from_dict(d.epi)
     except (ValueError, TypeError) as exc:
         out.append(f"data.epi: {exc}")
-    for name, p in (("dropout.pose", cfg.dropout.pose), ("dropout.image", cfg.dropout.image)):
+    for name, p in (("dropout.pose", cfg.dropout.pose), ("dropout.image", cfg.dropout.image),
+                    ("dropout.text", cfg.dropout.text)):  # fmt: skip
         if not 0 <= p <= 1:
             out.append(f"{name} {p} must be in [0, 1]")
     if cfg.lora.rank < 1 or not cfg.lora.targets:
@@ -267,16 +317,25 @@ def _problems(cfg: TrainConfig) -> list[str]:
     for key in ("steps", "batch_size", "grad_accum", "log_every"):
         if getattr(t, key) < 1:
             out.append(f"train.{key} must be >= 1")
-    if t.checkpoint_every < 0 or t.warmup_steps < 0:
-        out.append("train.checkpoint_every and train.warmup_steps must be >= 0")
+    if t.export and m.weights != "random":
+        out.append("train.export writes small pipelines only (model.weights: random)")
+    if t.export and "lora" in t.trainable:
+        out.append("train.export saves plain weights: train the small transformer fully ('transformer'), not a LoRA")
+    v = cfg.vae
+    if v.num_frames % 4 != 1 or min(v.steps, v.batch_size, v.log_every, v.stats_clips) < 1:
+        out.append("vae: num_frames must be 4k + 1 and steps, batch_size, log_every, stats_clips >= 1")
+    if t.checkpoint_every < 0 or t.warmup_steps < 0 or t.num_workers < 0:
+        out.append("train.checkpoint_every, train.warmup_steps and train.num_workers must be >= 0")
     if not t.trainable:
         out.append("train.trainable is empty: nothing would train")
     for name in t.trainable:
-        if name in ("pose_video_encoder", "ref_pose_encoder", "ipi", "lora") or name.startswith("transformer."):
+        if name in (*TRAINABLE_GROUPS, *ENCODER_GROUPS, "transformer") or name.startswith("transformer."):
+            if name in ENCODER_GROUPS and m.weights != "random":
+                out.append(f"train.trainable: {name!r} trains only in the small presets (model.weights: random)")
             if name == "ipi" and preset.ipi is None:
                 out.append(f"train.trainable names 'ipi' but {m.preset!r} has no IPI")
             continue
-        close = difflib.get_close_matches(name, TRAINABLE_GROUPS, n=1)
+        close = difflib.get_close_matches(name, (*TRAINABLE_GROUPS, *ENCODER_GROUPS, "transformer"), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         out.append(f"train.trainable: unknown group {name!r}{hint} (lora, a sub-module name, or transformer.<name>)")
     return out

@@ -32,7 +32,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from torch import nn
 
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers/peft/accelerate
 from animatex.config import ConfigError, get_preset
-from animatex.train.config import TrainConfig
+from animatex.train.config import ENCODER_GROUPS, SMALL_PRESETS, TrainConfig
 from animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -59,7 +59,15 @@ def build_pipeline(cfg: TrainConfig) -> Any:
 
     m = cfg.model
     if m.weights == "random":
-        pipe = AnimateXPipeline.tiny(seed=m.seed, variant=m.preset)
+        if m.preset in ("tiny", "tiny-simple"):
+            pipe = AnimateXPipeline.tiny(seed=m.seed, variant=m.preset)
+        else:
+            pipe = AnimateXPipeline.from_components(m.preset, SMALL_PRESETS[m.preset], seed=m.seed)
+        if m.vae is not None:
+            from animatex.train.vae import load_trained_vae
+
+            pipe.vae, vae_config = load_trained_vae(m.vae)
+            pipe.components = pipe.components.replace(vae=vae_config)
         dtype = DTYPES.get(m.dtype, torch.float32)
         if dtype != torch.float32:
             for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, pipe.model.transformer):
@@ -74,10 +82,15 @@ def build_pipeline(cfg: TrainConfig) -> Any:
     return pipe
 
 
-def setup_trainable(model: nn.Module, cfg: TrainConfig) -> list[tuple[str, int, int]]:
+def setup_trainable(model: nn.Module, cfg: TrainConfig, pipe: Any = None) -> list[tuple[str, int, int]]:
     """Add the LoRA (when ``lora`` is listed), freeze everything, unfreeze the ``train.trainable`` groups (in
-    fp32). Returns ``(group, tensors, parameters)`` rows."""
+    fp32). The encoder groups (``text_encoder``, ``image_encoder``, ``open_clip``) are ``pipe``'s modules.
+    Returns ``(group, tensors, parameters)`` rows."""
     groups = cfg.train.trainable
+    encoders = {name: getattr(pipe, name, None) for name in ENCODER_GROUPS}
+    for module in encoders.values():
+        if module is not None:
+            module.requires_grad_(False)
     if "lora" in groups:
         from peft import LoraConfig
 
@@ -93,6 +106,10 @@ def setup_trainable(model: nn.Module, cfg: TrainConfig) -> list[tuple[str, int, 
             params = [p for n, p in model.named_parameters() if ".lora_A." in n or ".lora_B." in n]
             if not params:
                 raise ConfigError(f"lora.targets {list(cfg.lora.targets)} matched no module of the transformer")
+        elif group in ENCODER_GROUPS:
+            if encoders[group] is None:
+                raise ConfigError(f"train.trainable: this pipeline has no {group!r}")
+            params = list(encoders[group].parameters())
         else:
             try:
                 params = list(model.get_submodule(group).parameters())
@@ -106,19 +123,48 @@ def setup_trainable(model: nn.Module, cfg: TrainConfig) -> list[tuple[str, int, 
     return rows
 
 
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-
-
 class TrainModule(nn.Module):
-    """The trainable forward (pose encoders, IPI, transformer) as one module, so that DDP/FSDP wrap all of it."""
+    """The trainable forward as one module, so that DDP/FSDP wrap all of it: the pipeline's text and image
+    encoders (features of the prompt, the reference and the IPI's frames; frozen ones run without gradient), the
+    pose encoders, the IPI and the transformer."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, pipe: Any) -> None:
         super().__init__()
-        self.model = model
+        self.model = pipe.model
+        self.text_encoder, self.image_encoder, self.open_clip = pipe.text_encoder, pipe.image_encoder, pipe.open_clip
+        self._pipe = (pipe,)  # the pipeline's feature methods; a tuple, so not a submodule
+
+    def train(self, mode: bool = True) -> TrainModule:
+        """Train mode for the model and the trainable encoders; frozen encoders stay in eval mode (no dropout)."""
+        super().train(mode)
+        for encoder in (self.text_encoder, self.image_encoder, self.open_clip):
+            if encoder is not None and not any(p.requires_grad for p in encoder.parameters()):
+                encoder.eval()
+        return self
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The trainable parameters: the model's under their :class:`AnimateXModel` names, the encoders' under
+        ``text_encoder.``, ``image_encoder.``, ``open_clip.``."""
+        return {n.removeprefix("model."): p.detach().cpu().contiguous()
+                for n, p in self.named_parameters() if p.requires_grad}  # fmt: skip
+
+    def load_trainable(self, weights: dict[str, torch.Tensor]) -> None:
+        """The inverse of :meth:`trainable_state` (the other parameters are left as they are)."""
+        prefixed = {(k if k.startswith(tuple(g + "." for g in ENCODER_GROUPS)) else "model." + k): v
+                    for k, v in weights.items()}  # fmt: skip
+        self.load_state_dict(prefixed, strict=False)
+
+    def _features(self, encoder: nn.Module | None, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        trainable = encoder is not None and any(p.requires_grad for p in encoder.parameters())
+        with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
+            return compute()
 
     def forward(self, inputs: dict[str, Any]) -> torch.Tensor:
-        model, dtype = self.model, inputs["latents"].dtype
+        pipe, model, dtype = self._pipe[0], self.model, inputs["latents"].dtype
+        context = self._features(self.text_encoder, lambda: pipe.text_features(inputs["prompt_ids"],
+                                                                               inputs["prompt_mask"]))  # fmt: skip
+        image_tokens = self._features(self.image_encoder, lambda: pipe.image_features(inputs["ref_pixels"]))
+        image_tokens = image_tokens * inputs["image_keep"].to(image_tokens.dtype).view(-1, 1, 1)
         pose_keep, ipi_keep = inputs["pose_keep"], inputs["ipi_keep"]
         pose_grid = ref_features = ipi = None
         if bool(pose_keep.any()):
@@ -126,12 +172,15 @@ class TrainModule(nn.Module):
             pose_grid = model.encode_pose_video(inputs["pose_video"]) * keep.view(-1, 1, 1, 1, 1)
             ref_features = model.encode_ref_pose(inputs["ref_pose"]) * keep.view(-1, 1, 1, 1, 1)
         if model.ipi is not None and bool(ipi_keep.any()):
-            ipi = model.encode_ipi(inputs["keypoints"], inputs["clip"]) * ipi_keep.to(dtype).view(-1, 1, 1)
+            pixels = inputs["clip_pixels"]
+            clip = self._features(self.open_clip, lambda: self.open_clip(pixels.flatten(0, 1)))
+            clip = clip.unflatten(0, pixels.shape[:2]).float()
+            ipi = model.encode_ipi(inputs["keypoints"], clip) * ipi_keep.to(dtype).view(-1, 1, 1)
         return model.transformer(
             inputs["latents"],
             inputs["timestep"],
-            inputs["context"],
-            inputs["image_tokens"],
+            context,
+            image_tokens,
             return_dict=False,
             condition=inputs["y"],
             ref_pose_features=ref_features,
@@ -143,22 +192,57 @@ class TrainModule(nn.Module):
 # ------------------------------------------------------------------------------------------------ step
 
 
+class LatentCache:
+    """The frozen VAE's encodings by key (a clip's frames, a reference frame), kept on the device.
+
+    The VAE is frozen and deterministic (distribution mode), so an encoding depends only on which frames of which
+    sample it encodes; ``train.latent_cache`` keeps them for the rest of the run (small benchmarks: a few hundred
+    MB for synth-train), which removes the VAE from most steps. Off by default: numerically the same up to the
+    VAE's batch composition (float rounding).
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.store: dict[tuple, torch.Tensor] = {}
+
+    def get(self, keys: list[tuple], encode: Callable[[list[int]], torch.Tensor]) -> torch.Tensor:
+        """The encodings of ``keys`` stacked; ``encode(positions)`` computes the missing ones in one batch."""
+        missing = [i for i, key in enumerate(keys) if key not in self.store] if self.enabled else list(range(len(keys)))
+        fresh = encode(missing) if missing else None
+        if not self.enabled:
+            return fresh
+        for row, i in enumerate(missing):
+            self.store[keys[i]] = fresh[row]
+        return torch.stack([self.store[key] for key in keys])
+
+
 def shifted_sigma(u: float, shift: float) -> float:
     """The release's time shift ``shift·u / (1 + (shift − 1)·u)``."""
     return shift * u / (1 + (shift - 1) * u)
 
 
 @torch.no_grad()
-def build_inputs(pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """Frozen encodings, noise, σ and dropout masks of a micro-batch (see the module docstring)."""
+def build_inputs(
+    pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: torch.device, cache: LatentCache | None = None
+) -> dict[str, Any]:
+    """Frozen encodings, encoder inputs, noise, σ and dropout masks of a micro-batch (see the module docstring)."""
     shift = cfg.train.shift if cfg.train.shift is not None else pipe.config.sampling.shift
     seed = cfg.train.seed
-    rows: dict[str, list] = {k: [] for k in ("latents", "target", "sigma", "context", "image_tokens", "y", "clip",
-                                             "pose_keep", "ipi_keep")}  # fmt: skip
+    rows: dict[str, list] = {k: [] for k in ("latents", "target", "sigma", "prompt_ids", "prompt_mask", "ref_pixels",
+                                             "image_keep", "y", "clip_pixels", "pose_keep", "ipi_keep")}  # fmt: skip
     num_frames = len(items[0].video)
-    for item in items:
-        video = torch.from_numpy(item.video).permute(3, 0, 1, 2)[None].float() * (2 / 255) - 1
-        x0 = pipe.encode_video(video, torch.float32)
+    references = [Image.fromarray(item.reference) for item in items]
+    cache = cache if cache is not None else LatentCache(enabled=False)
+
+    def clip_latents(batch: list[int]) -> torch.Tensor:  # one VAE batch per micro-batch
+        videos = torch.from_numpy(np.stack([items[i].video for i in batch])).permute(0, 4, 1, 2, 3).float()
+        return pipe.encode_video(videos * (2 / 255) - 1, torch.float32)
+
+    x0s = cache.get([("clip", i.sample_id, *map(int, i.frames)) for i in items], clip_latents)
+    ys = cache.get([("reference", i.sample_id, i.reference_frame, num_frames) for i in items],
+                   lambda batch: pipe.encode_condition([references[i] for i in batch], num_frames))  # fmt: skip
+    for item, x0, y, reference in zip(items, x0s, ys, references, strict=True):
+        x0, y = x0[None], y[None]
         draws = item_rng(seed, item.index, 3)
         u, drop_pose, drop_image = draws.random(3)
         generator = torch.Generator("cpu").manual_seed(int(draws.integers(2**62)))
@@ -167,23 +251,25 @@ def build_inputs(pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: tor
         rows["latents"].append((1 - sigma) * x0 + sigma * noise)
         rows["target"].append(noise - x0)
         rows["sigma"].append(sigma)
-        reference = Image.fromarray(item.reference)
         keep_image = float(drop_image >= cfg.dropout.image)
-        rows["context"].append(pipe.encode_prompt(item.prompt))
-        rows["image_tokens"].append(pipe.encode_image(reference) * keep_image)
-        rows["y"].append(pipe.encode_condition(reference, num_frames) * keep_image)
+        drop_text = item_rng(seed, item.index, 4).random() < cfg.dropout.text
+        ids, mask = pipe.prompt_tokens(pipe.config.sampling.negative_prompt if drop_text else item.prompt)
+        rows["prompt_ids"].append(ids)
+        rows["prompt_mask"].append(mask)
+        rows["ref_pixels"].append(pipe.image_pixels(reference))
+        rows["image_keep"].append(keep_image)
+        rows["y"].append(y * keep_image)
         animation = item.task == ANIMATION
         rows["pose_keep"].append(animation and drop_pose >= cfg.dropout.pose)
         rows["ipi_keep"].append(animation)
         if pipe.open_clip is not None:
             frames = item.video if cfg.data.ipi_frames == "video" else item.pose_video
-            rows["clip"].append(pipe.open_clip.encode_frames(frames)[None].float())
-    out = {k: torch.cat(v) for k, v in rows.items() if v and isinstance(v[0], torch.Tensor)}
+            rows["clip_pixels"].append(pipe.open_clip.preprocess(frames)[None])
+    out = {k: torch.cat(v).to(device) for k, v in rows.items() if v and isinstance(v[0], torch.Tensor)}
     out["timestep"] = torch.tensor(rows["sigma"], device=device) * pipe.scheduler.config.num_train_timesteps
     out["sigma"] = torch.tensor(rows["sigma"])
-    out["pose_keep"] = torch.tensor(rows["pose_keep"], device=device)
-    out["ipi_keep"] = torch.tensor(rows["ipi_keep"], device=device)
-    out["clip"] = out.get("clip")
+    for key in ("image_keep", "pose_keep", "ipi_keep"):
+        out[key] = torch.tensor(rows[key], device=device)
     out["pose_video"] = torch.from_numpy(np.stack([i.pose_video for i in items])).permute(0, 4, 1, 2, 3).to(device)
     out["ref_pose"] = torch.from_numpy(np.stack([i.ref_pose for i in items])).permute(0, 3, 1, 2).to(device)
     out["keypoints"] = torch.from_numpy(np.stack([i.keypoints for i in items])).to(device)
@@ -248,13 +334,14 @@ def train(
     main = accelerator.is_main_process
     log = echo if main else (lambda _: None)
     out_dir = Path(t.output_dir)
+    torch.set_flush_denormal(True)  # CPU: denormal floats in small layers are many times slower
     torch.manual_seed(t.seed)  # the same initial LoRA on every process
     pipe = build_pipeline(cfg)
     preset = get_preset(cfg.model.preset)
     num_frames = cfg.data.num_frames or preset.sampling.num_frames
     size = tuple(cfg.data.size) if cfg.data.size else (preset.sampling.width, preset.sampling.height)
-    rows = setup_trainable(pipe.model, cfg)
-    total = sum(p.numel() for p in pipe.model.parameters())
+    rows = setup_trainable(pipe.model, cfg, pipe)
+    total = sum(p.numel() for m in pipe.component_modules().values() if m is not pipe.vae for p in m.parameters())
     log(f"trainable parameters ({cfg.model.preset}):")
     for group, tensors, count in rows:
         log(f"  {group:<24} {tensors:>6} tensors {count:>14,d}")
@@ -267,13 +354,13 @@ def train(
                                seed=d.seed, exclude=d.exclude)  # fmt: skip
     device = accelerator.device
     pipe.to(device)
-    module = TrainModule(pipe.model).train()
+    module = TrainModule(pipe).train()
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
     warmup = t.warmup_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     module, optimizer = accelerator.prepare(module, optimizer)
-    inner = accelerator.unwrap_model(module).model
+    inner = accelerator.unwrap_model(module)
 
     start = 0
     if resume is not None:
@@ -282,10 +369,10 @@ def train(
             raise FileNotFoundError(f"no checkpoint to resume at {resume} (output_dir {out_dir})")
         state = json.loads((path / "state.json").read_text())
         weights = load_file(str(path / "trainable.safetensors"))
-        missing = sorted(set(trainable_state(inner)) - set(weights))
+        missing = sorted(set(inner.trainable_state()) - set(weights))
         if missing:
             raise ValueError(f"{path}: checkpoint lacks trainable parameters {missing[:3]}… (another config?)")
-        inner.load_state_dict(weights, strict=False)
+        inner.load_trainable(weights)
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
         rng_file = path / f"rng-{rank}.pt"
@@ -307,14 +394,19 @@ def train(
     losses: list[tuple[int, float]] = []
     checkpoints: list[Path] = []
     fields = ["step", "loss", "lr", "sigma", "ti2v", "epi", "seconds"]
+    batches = item_batches(dataset, range(start, t.steps), t.grad_accum, global_batch, rank * per_process,
+                           per_process, t.num_workers)  # fmt: skip
+    cache = LatentCache(enabled=t.latent_cache)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: the VAE's 3-D convolutions pick their fastest kernels
+    run_began = time.perf_counter()
     for step in range(start, t.steps):
         began = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         stats = torch.zeros(3, device=device)  # sigma sum, ti2v count, epi count
-        for micro in range(t.grad_accum):
-            first = (step * t.grad_accum + micro) * global_batch + rank * per_process
-            items = [dataset[first + j] for j in range(per_process)]
-            inputs = build_inputs(pipe, items, cfg, device)
+        for _ in range(t.grad_accum):
+            items = next(batches)
+            inputs = build_inputs(pipe, items, cfg, device, cache)
             with accelerator.accumulate(module), accelerator.autocast():
                 loss = compute_loss(module, inputs)
                 accelerator.backward(loss)
@@ -337,18 +429,64 @@ def train(
                "sigma": f"{float(stats[0]) / items_in_step:.4f}", "ti2v": int(stats[1]), "epi": int(stats[2]),
                "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
         history.append(row)
-        if (step + 1) % t.log_every == 0 or step + 1 == t.steps:
+        # max_seconds: every process stops after the same step (the slowest one's clock decides)
+        late = torch.tensor(float(0 < t.max_seconds <= time.perf_counter() - run_began), device=device)
+        out_of_time = bool(accelerator.reduce(late, "sum") > 0)
+        last = step + 1 == t.steps or out_of_time
+        logged = (step + 1) % t.log_every == 0 or last
+        if logged:
             log(f"step {step + 1}/{t.steps} loss {mean_loss:.6f} lr {row['lr']} ({row['seconds']} s)")
-        last = step + 1 == t.steps
-        if (t.checkpoint_every and (step + 1) % t.checkpoint_every == 0) or last:
+        if out_of_time and step + 1 < t.steps:
+            log(f"train.max_seconds ({t.max_seconds:g} s) reached: stopping after step {step + 1}")
+        saved = (t.checkpoint_every and (step + 1) % t.checkpoint_every == 0) or last
+        if saved:
             checkpoints.append(_save(accelerator, out_dir, step + 1, inner, optimizer, scheduler, cfg, save_file))
-        if main:
+        if main and (logged or saved):
             _write_csv(log_path, fields, history)
+        if last:
+            break
     accelerator.wait_for_everyone()
     if main and plot and history:
         plot_losses(history, out_dir / "loss.png")
+    if main and t.export:
+        log(
+            f"pipeline written to {pipe.save_pretrained(out_dir / 'pipeline', metadata=_export_metadata(cfg, history))}"
+        )
     accelerator.end_training()
     return TrainResult(losses, out_dir, checkpoints)
+
+
+def item_batches(
+    dataset: AnimationDataset, steps: range, grad_accum: int, global_batch: int, offset: int, size: int, workers: int
+) -> Iterator[list[ClipItem]]:
+    """This process's micro-batches of ``steps``, in order: step ``s``, micro-step ``m`` takes the items
+    ``(s·grad_accum + m)·global_batch + offset + j`` for ``j < size``. With ``workers > 0`` a DataLoader builds them
+    in that many processes (the same items: an item is a pure function of its index)."""
+    indices = [[(s * grad_accum + m) * global_batch + offset + j for j in range(size)]
+               for s in steps for m in range(grad_accum)]  # fmt: skip
+    if workers == 0:
+        return ([dataset[i] for i in batch] for batch in indices)
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(dataset, batch_sampler=indices, collate_fn=list, num_workers=workers, prefetch_factor=4,
+                        worker_init_fn=_single_threaded)  # fmt: skip
+    return iter(loader)
+
+
+def _single_threaded(_: int) -> None:
+    """Data workers use one thread each (many workers × many threads oversubscribe the cores)."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _export_metadata(cfg: TrainConfig, history: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = sum(float(r["seconds"]) for r in history)
+    tail = [float(r["loss"]) for r in history[-100:]]
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"steps": len(history), "train_seconds": round(seconds, 1), "final_loss_mean100": sum(tail) / len(tail),
+            "device": device, "config": cfg.to_dict()}  # fmt: skip
 
 
 def _save(accelerator, out_dir, step, inner, optimizer, scheduler, cfg, save_file) -> Path:
@@ -356,7 +494,7 @@ def _save(accelerator, out_dir, step, inner, optimizer, scheduler, cfg, save_fil
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         path.mkdir(parents=True, exist_ok=True)
-        save_file(trainable_state(inner), str(path / "trainable.safetensors"))
+        save_file(inner.trainable_state(), str(path / "trainable.safetensors"))
         torch.save(optimizer.state_dict(), path / "optimizer.pt")
         torch.save(scheduler.state_dict(), path / "scheduler.pt")
     accelerator.wait_for_everyone()
@@ -378,7 +516,7 @@ def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Non
     tmp.replace(path)
 
 
-def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
+def plot_losses(rows: list[dict[str, Any]], path: Path, ylabel: str = "flow-matching MSE") -> Path:
     """The loss curve (and a 10-step running mean) as a PNG."""
     import matplotlib
 
@@ -393,7 +531,7 @@ def plot_losses(rows: list[dict[str, Any]], path: Path) -> Path:
         smooth = np.convolve(values, np.ones(10) / 10, mode="valid")
         ax.plot(steps[9:], smooth, lw=1.5, label="mean of 10")
     ax.set_xlabel("step")
-    ax.set_ylabel("flow-matching MSE")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

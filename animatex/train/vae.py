@@ -1,0 +1,172 @@
+"""``animatex train-vae``: the small pipelines' Wan-style VAE, trained from scratch (docs/animatex.md "Training").
+
+The 14B release uses Wan's VAE as it is; a small pipeline trained here (``animatex-tiny``) needs its own. This
+trains diffusers' ``AutoencoderKLWan`` of the preset's components (:mod:`animatex.components`) on clips of the
+training benchmark (bf16 autocast on CUDA): L1 + MSE of the reconstruction from a posterior sample, plus
+``kl_weight`` × the KL divergence to N(0, 1) per latent element. After training it measures the latent channels'
+mean and standard deviation (distribution mode, over ``stats_clips`` clips) and stores them in the VAE's config
+(``latents_mean``/``latents_std``, which the pipeline normalises latents with, as for Wan's VAE), so the DiT sees
+latents of unit scale.
+
+Output (``vae.output_dir``): ``vae.safetensors`` (the state dict; the config as JSON in the header's metadata),
+``log.csv`` and ``loss.png``. Clip ``i`` is seeded by ``(vae.seed, i)``: a pure function of the step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers
+from a2bench.runner import resize_frames
+from animatex.components import get_components
+from animatex.config import get_preset
+from animatex.train.config import SMALL_PRESETS, TrainConfig
+from animatex.train.data import AnimationDataset, clip_indices, item_rng
+
+FORMAT = "animatex-vae/1"
+
+
+def clip_batch(dataset: AnimationDataset, first: int, count: int, num_frames: int, seed: int) -> torch.Tensor:
+    """``(count, 3, num_frames, H, W)`` clips in [-1, 1] at the dataset's size: item ``first + j`` takes a random
+    clip of a sample (the dataset's per-epoch order)."""
+    clips = []
+    for index in range(first, first + count):
+        sample = dataset.sample_for(index)
+        video = dataset._video(sample)
+        idx = clip_indices(len(video), num_frames, 1, item_rng(seed, index, 5))
+        clips.append(resize_frames(video[idx], dataset.size))
+    x = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3).float()
+    return x * (2 / 255) - 1
+
+
+def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool = True) -> Path:
+    """Train the VAE of ``cfg.model.preset``'s components on ``cfg.data``; returns the ``vae.safetensors`` path."""
+    from diffusers import AutoencoderKLWan
+    from safetensors.torch import save_file
+
+    from animatex.train.loop import _write_csv, plot_losses
+
+    v, d = cfg.vae, cfg.data
+    if cfg.model.preset not in SMALL_PRESETS:
+        raise ValueError(
+            f"train-vae trains the small presets' VAE ({', '.join(SMALL_PRESETS)}), not {cfg.model.preset!r}"
+        )
+    preset = get_preset(cfg.model.preset)
+    size = tuple(d.size) if d.size else (preset.sampling.width, preset.sampling.height)
+    vae_config = dict(get_components(SMALL_PRESETS[cfg.model.preset]).vae)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_flush_denormal(True)  # CPU: denormal floats in small convolutions are many times slower
+    torch.manual_seed(v.seed)
+    vae = AutoencoderKLWan(**vae_config)
+    if v.init is not None:
+        start, start_config = load_trained_vae(v.init)
+        if {k: start_config.get(k) for k in vae_config} != vae_config:
+            raise ValueError(f"vae.init {v.init}: another architecture ({start_config}) than {vae_config}")
+        vae.load_state_dict(start.state_dict())
+        echo(f"VAE initialised from {v.init}")
+    vae = vae.to(device).train()
+    count = sum(p.numel() for p in vae.parameters())
+    echo(f"VAE {vae_config}: {count:,d} parameters, {v.steps} steps of {v.batch_size} clips of {v.num_frames} "
+         f"frames at {size[0]}x{size[1]} on {device}")  # fmt: skip
+    dataset = AnimationDataset(d.benchmark, v.num_frames, size, seed=d.seed, exclude=d.exclude)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=v.lr, weight_decay=0.0)
+    warmup = v.warmup_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    out_dir = Path(v.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+    generator = torch.Generator(device).manual_seed(v.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: fastest 3-D convolution kernels
+    autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")  # tensor cores on GPU
+    run_began = time.perf_counter()
+    for step in range(v.steps):
+        began = time.perf_counter()
+        x = clip_batch(dataset, step * v.batch_size, v.batch_size, v.num_frames, v.seed).to(device)
+        with autocast:
+            posterior = vae.encode(x).latent_dist
+            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator, device=device)
+            reconstruction = vae.decode(z).sample.float()
+        l1 = (reconstruction - x).abs().mean()
+        mse = (reconstruction - x).square().mean()
+        kl = 0.5 * (posterior.mean.square() + posterior.var - 1 - posterior.logvar).mean()  # per latent element
+        loss = l1 + mse + v.kl_weight * kl
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"VAE step {step + 1}: the loss is {float(loss)}")
+        psnr = float(10 * torch.log10(4 / mse.detach()))  # [-1, 1] pixels: peak-to-peak 2
+        loss, l1, kl = loss.detach(), l1.detach(), kl.detach()
+        history.append({"step": step + 1, "loss": f"{float(loss):.6g}", "l1": f"{float(l1):.6g}",
+                        "psnr": f"{psnr:.3f}", "kl": f"{float(kl):.6g}",
+                        "seconds": f"{time.perf_counter() - began:.3f}"})  # fmt: skip
+        out_of_time = 0 < v.max_seconds <= time.perf_counter() - run_began
+        if (step + 1) % v.log_every == 0 or step + 1 == v.steps or out_of_time:
+            echo(f"vae step {step + 1}/{v.steps} loss {float(loss):.5f} psnr {psnr:.2f} dB")
+            _write_csv(out_dir / "log.csv", list(history[0]), history)
+        if out_of_time:
+            echo(f"vae.max_seconds ({v.max_seconds:g} s) reached: stopping after step {step + 1}")
+            break
+    vae.eval()
+    mean, std = latent_stats(vae, dataset, v, device)
+    vae_config |= {"latents_mean": mean, "latents_std": std}
+    metadata = {"format": FORMAT, "config": json.dumps(vae_config), "steps": str(len(history)),
+                "seconds": f"{sum(float(r['seconds']) for r in history):.1f}", "device": str(device)}  # fmt: skip
+    path = out_dir / "vae.safetensors"
+    state = {k: t.detach().float().cpu().contiguous() for k, t in vae.state_dict().items()}
+    save_file(state, str(out_dir / "vae.safetensors.tmp"), metadata=metadata)
+    (out_dir / "vae.safetensors.tmp").replace(path)
+    if plot:
+        plot_losses(history, out_dir / "loss.png", ylabel="L1 + MSE (+ KL)")
+    echo(f"VAE written to {path} (latent mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()})")
+    return path
+
+
+@torch.no_grad()
+def latent_stats(vae: Any, dataset: AnimationDataset, v: Any, device: torch.device) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of the latent (distribution mode) over ``v.stats_clips`` clips."""
+    total = total_sq = None
+    count = 0
+    first = 10**9  # clips drawn apart from the training stream's indices
+    for start in range(0, v.stats_clips, v.batch_size):
+        n = min(v.batch_size, v.stats_clips - start)
+        z = vae.encode(clip_batch(dataset, first + start, n, v.num_frames, v.seed).to(device)).latent_dist.mode()
+        z = z.double().transpose(0, 1).flatten(1)
+        total = z.sum(1) if total is None else total + z.sum(1)
+        total_sq = z.square().sum(1) if total_sq is None else total_sq + z.square().sum(1)
+        count += z.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean.square()).clamp_min(1e-12).sqrt()
+    return [round(float(x), 6) for x in mean], [round(float(x), 6) for x in std]
+
+
+def load_trained_vae(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """``(AutoencoderKLWan, its config)`` from a ``vae.safetensors`` written by :func:`train_vae` (strict)."""
+    from diffusers import AutoencoderKLWan
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no trained VAE here (write one with `animatex train-vae --config FILE`)")
+    try:
+        with safe_open(str(path), "pt") as fh:
+            metadata = fh.metadata() or {}
+    except Exception as exc:  # safetensors' own error type for a damaged or foreign file
+        raise ValueError(f"{path}: not a safetensors file written by `animatex train-vae` ({exc})") from exc
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a VAE written by `animatex train-vae` (format {metadata.get('format')!r})")
+    config = json.loads(metadata["config"])
+    vae = AutoencoderKLWan(**config)
+    vae.load_state_dict(load_file(str(path)), strict=True)
+    return vae.eval(), config

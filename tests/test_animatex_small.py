@@ -1,0 +1,172 @@
+"""Small pipelines trained from scratch: components, save/load, ``train-vae``, training the encoders, the export,
+the latent cache, and the shipped ``animatex-tiny`` model through ``a2bench run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
+from animatex.components import ByteTokenizer, get_components
+from animatex.config import ConfigError, get_preset
+from animatex.pipeline import AnimateXPipeline
+from animatex.train.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _flush_denormals() -> None:
+    torch.set_flush_denormal(True)
+
+
+def _reset_accelerate() -> None:
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def _cfg(bench: Path, out: Path, **changes: dict) -> TrainConfig:
+    base = {
+        "model": {"preset": "tiny", "weights": "random", "ipi_dropout": 0.0},
+        "data": {"benchmark": str(bench), "epi": {"probability": 1.0}},
+        "dropout": {"pose": 0.0, "image": 0.0},
+        "train": {"output_dir": str(out), "steps": 2, "checkpoint_every": 0, "lr": 1e-3, "warmup_steps": 0},
+        "vae": {"output_dir": str(out / "vae"), "steps": 2, "batch_size": 2, "log_every": 1, "stats_clips": 3},
+    }
+    for section, values in changes.items():
+        base[section] = {**base.get(section, {}), **values}
+    return TrainConfig.from_dict(base)
+
+
+def test_byte_tokenizer_and_component_checks() -> None:
+    tokens = ByteTokenizer(258)(["aé"], max_length=6)
+    assert tokens["input_ids"].tolist() == [[2 + 97, 2 + 0xC3, 2 + 0xA9, 1, 0, 0]]
+    assert tokens["attention_mask"].tolist() == [[1, 1, 1, 1, 0, 0]]
+    wrong = get_components("tiny").replace(text_encoder={**get_components("tiny").text_encoder, "d_model": 8})
+    with pytest.raises(ConfigError, match="text_dim"):
+        AnimateXPipeline.from_components("tiny", wrong)
+    with pytest.raises(ConfigError, match="known: tiny, animatex-tiny"):
+        get_components("tinny")
+
+
+def test_save_and_load_pretrained_round_trip(tmp_path: Path) -> None:
+    pipe = AnimateXPipeline.tiny(3)
+    pipe.save_pretrained(tmp_path / "p", metadata={"steps": 7})
+    again = AnimateXPipeline.from_pretrained(tmp_path / "p")
+    assert again.metadata == {"steps": 7} and again.config == pipe.config
+    for name, module in pipe.component_modules().items():
+        other = again.component_modules()[name].state_dict()
+        assert all(torch.equal(t, other[k]) for k, t in module.state_dict().items()), name
+    rng = np.random.default_rng(0)
+    pose = rng.integers(0, 255, (9, 64, 48, 3), dtype=np.uint8)
+    image = rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)
+    points = rng.uniform(0, 1, (9, 18, 3)).astype(np.float32)
+    a = pipe(image, pose, "a cat", keypoints=points, steps=2).frames
+    assert np.array_equal(a, again(image, pose, "a cat", keypoints=points, steps=2).frames)
+
+
+def test_from_pretrained_names_bad_files(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
+        AnimateXPipeline.from_pretrained(tmp_path / "nothing")
+    folder = AnimateXPipeline.tiny(0).save_pretrained(tmp_path / "p")
+    state = load_file(str(folder / "model.safetensors"))
+    state.pop("vae.decoder.conv_out.bias")
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"conv_out\.bias"):
+        AnimateXPipeline.from_pretrained(folder)
+
+
+def test_train_vae_writes_a_loadable_vae_with_latent_stats(tiny_synth: Path, tmp_path: Path) -> None:
+    from animatex.train.vae import load_trained_vae, train_vae
+
+    cfg = _cfg(tiny_synth, tmp_path, data={"size": [48, 64]})
+    path = train_vae(cfg, echo=lambda _: None, plot=False)
+    _, config = load_trained_vae(path)
+    assert len(config["latents_mean"]) == len(config["latents_std"]) == 16
+    assert all(s > 0 for s in config["latents_std"])
+    assert (tmp_path / "vae" / "log.csv").read_text().count("\n") == 3
+    again = train_vae(cfg.replace(vae={"init": str(path), "steps": 1}), echo=lambda _: None, plot=False)
+    assert again == path
+    bad = cfg.replace(model={"preset": "animatex-tiny"}, vae={"init": str(path)})
+    with pytest.raises(ValueError, match="another architecture"):
+        train_vae(bad, echo=lambda _: None, plot=False)
+    with pytest.raises(ValueError, match="train-vae"):
+        load_trained_vae(tmp_path / "vae" / "log.csv")
+
+
+def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> None:
+    """From-scratch training (the small presets): the encoders train, the whole pipeline is exported, loadable."""
+    from animatex.train.loop import build_pipeline, train
+
+    groups = ["transformer", "pose_video_encoder", "ref_pose_encoder", "ipi", "text_encoder", "image_encoder",
+              "open_clip"]  # fmt: skip
+    cfg = _cfg(tiny_synth, tmp_path, dropout={"text": 0.5},
+               train={"trainable": groups, "export": True, "latent_cache": True})  # fmt: skip
+    _reset_accelerate()
+    torch.manual_seed(0)
+    start = build_pipeline(cfg)
+    result = train(cfg, echo=lambda _: None, plot=False)
+    trained = AnimateXPipeline.from_pretrained(result.output_dir / "pipeline")
+    assert trained.metadata["steps"] == 2
+    for name in ("text_encoder", "image_encoder", "open_clip", "model"):
+        before = start.component_modules()[name].state_dict()
+        after = trained.component_modules()[name].state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before), f"{name} did not train"
+    assert all(torch.equal(t, trained.vae.state_dict()[k]) for k, t in start.vae.state_dict().items())  # frozen
+    with pytest.raises(ConfigError, match="not a LoRA"):
+        cfg.replace(train={"trainable": ["lora"], "export": True})
+    with pytest.raises(ConfigError, match="small presets"):
+        TrainConfig.from_dict({"model": {"preset": "animatex", "weights": "release"},
+                               "train": {"trainable": ["text_encoder"]}})  # fmt: skip
+
+
+def test_latent_cache_and_workers_give_the_same_losses(tiny_synth: Path, tmp_path: Path) -> None:
+    from animatex.train.loop import train
+
+    losses = []
+    for i, train_changes in enumerate(({}, {"latent_cache": True, "num_workers": 2})):
+        _reset_accelerate()
+        cfg = _cfg(tiny_synth, tmp_path / str(i), train={"steps": 3, "batch_size": 2, **train_changes})
+        losses.append([loss for _, loss in train(cfg, echo=lambda _: None, plot=False).losses])
+    # The same items and draws; the numbers differ only by float rounding (measured 1.5e-5 relative).
+    assert np.allclose(losses[0], losses[1], rtol=1e-4, atol=0), losses
+
+
+def test_max_seconds_stops_with_a_checkpoint(tiny_synth: Path, tmp_path: Path) -> None:
+    from animatex.train.loop import train
+
+    _reset_accelerate()
+    cfg = _cfg(tiny_synth, tmp_path, train={"steps": 50, "max_seconds": 1e-9})
+    result = train(cfg, echo=lambda _: None, plot=False)
+    assert [s for s, _ in result.losses] == [1] and result.checkpoints[-1].name == "step-1"
+
+
+def test_animatex_tiny_preset_and_shipped_weights() -> None:
+    from animatex.adapter import TINY_DIR
+
+    cfg = get_preset("animatex-tiny")
+    assert (cfg.sampling.width, cfg.sampling.height, cfg.sampling.num_frames) == (64, 64, 33)
+    pipe = AnimateXPipeline.from_pretrained(TINY_DIR)
+    assert pipe.config == cfg and pipe.metadata["steps"] > 0
+    size = (ROOT / "animatex" / "assets" / "animatex-tiny" / "model.safetensors").stat().st_size
+    assert size < 50 * 2**20
+
+
+def test_animatex_tiny_runs_in_a2bench(tiny_synth: Path, tmp_path: Path) -> None:
+    from a2bench.models import MODELS
+    from a2bench.runner import RunOptions, run
+
+    adapter = MODELS.get("animatex-tiny")(steps="2")
+    assert adapter.identity()["weights"]["animatex-tiny/model.safetensors"]
+    options = RunOptions(model="animatex-tiny", model_args={"steps": "2"}, bench=str(tiny_synth), limit=2,
+                         metrics=["pixel"], out=tmp_path / "run", db=tmp_path / "r.db")  # fmt: skip
+    result = run(options)
+    assert result.generated == 2 and not result.failed
