@@ -89,3 +89,27 @@ def character_pose(seed: int, motion: str, size: tuple[int, int] = (256, 256), f
     program = sample_motion(motion, rng)
     points = np.stack([body_points(spec, program(t / 15), size) for t in range(frames)])
     return normalised(points, body_points(spec, REST, size), size, 15)
+
+
+def reset_accelerate() -> None:
+    """Forget accelerate's process-wide state, so that several trainings can run in one test process."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def train_config(bench: Path, out: Path, **changes: dict):
+    """A one-step training config of the ``tiny`` preset on ``bench`` (sections updated by ``changes``)."""
+    from animatex.train.config import TrainConfig
+
+    base = {
+        "model": {"preset": "tiny", "weights": "random", "ipi_dropout": 0.0},
+        "data": {"benchmark": str(bench), "epi": {"probability": 1.0}},
+        "dropout": {"pose": 0.0, "image": 0.0},
+        "train": {"output_dir": str(out), "steps": 1, "checkpoint_every": 0, "lr": 1e-3, "warmup_steps": 0},
+        "vae": {"output_dir": str(out / "vae"), "steps": 2, "batch_size": 2, "log_every": 1, "stats_clips": 3},
+    }
+    for section, values in changes.items():
+        base[section] = {**base.get(section, {}), **values}
+    return TrainConfig.from_dict(base)

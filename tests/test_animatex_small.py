@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import reset_accelerate, train_config
 
 import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
 from animatex.components import ByteTokenizer, get_components
@@ -21,26 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _flush_denormals() -> None:
     torch.set_flush_denormal(True)
-
-
-def _reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-
-
-def _cfg(bench: Path, out: Path, **changes: dict) -> TrainConfig:
-    base = {
-        "model": {"preset": "tiny", "weights": "random", "ipi_dropout": 0.0},
-        "data": {"benchmark": str(bench), "epi": {"probability": 1.0}},
-        "dropout": {"pose": 0.0, "image": 0.0},
-        "train": {"output_dir": str(out), "steps": 2, "checkpoint_every": 0, "lr": 1e-3, "warmup_steps": 0},
-        "vae": {"output_dir": str(out / "vae"), "steps": 2, "batch_size": 2, "log_every": 1, "stats_clips": 3},
-    }
-    for section, values in changes.items():
-        base[section] = {**base.get(section, {}), **values}
-    return TrainConfig.from_dict(base)
 
 
 def test_byte_tokenizer_and_component_checks() -> None:
@@ -87,7 +68,7 @@ def test_from_pretrained_names_bad_files(tmp_path: Path) -> None:
 def test_train_vae_writes_a_loadable_vae_with_latent_stats(tiny_synth: Path, tmp_path: Path) -> None:
     from animatex.train.vae import load_trained_vae, train_vae
 
-    cfg = _cfg(tiny_synth, tmp_path, data={"size": [48, 64]})
+    cfg = train_config(tiny_synth, tmp_path, data={"size": [48, 64]})
     path = train_vae(cfg, echo=lambda _: None, plot=False)
     _, config = load_trained_vae(path)
     assert len(config["latents_mean"]) == len(config["latents_std"]) == 16
@@ -108,9 +89,9 @@ def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> N
 
     groups = ["transformer", "pose_video_encoder", "ref_pose_encoder", "ipi", "text_encoder", "image_encoder",
               "open_clip"]  # fmt: skip
-    cfg = _cfg(tiny_synth, tmp_path, dropout={"text": 0.5},
-               train={"trainable": groups, "export": True, "latent_cache": True})  # fmt: skip
-    _reset_accelerate()
+    cfg = train_config(tiny_synth, tmp_path, dropout={"text": 0.5},
+               train={"trainable": groups, "export": True, "latent_cache": True, "steps": 2})  # fmt: skip
+    reset_accelerate()
     torch.manual_seed(0)
     start = build_pipeline(cfg)
     result = train(cfg, echo=lambda _: None, plot=False)
@@ -133,8 +114,8 @@ def test_latent_cache_and_workers_give_the_same_losses(tiny_synth: Path, tmp_pat
 
     losses = []
     for i, train_changes in enumerate(({}, {"latent_cache": True, "num_workers": 2})):
-        _reset_accelerate()
-        cfg = _cfg(tiny_synth, tmp_path / str(i), train={"steps": 3, "batch_size": 2, **train_changes})
+        reset_accelerate()
+        cfg = train_config(tiny_synth, tmp_path / str(i), train={"steps": 3, "batch_size": 2, **train_changes})
         losses.append([loss for _, loss in train(cfg, echo=lambda _: None, plot=False).losses])
     # The same items and draws; the numbers differ only by float rounding (measured 1.5e-5 relative).
     assert np.allclose(losses[0], losses[1], rtol=1e-4, atol=0), losses
@@ -143,8 +124,8 @@ def test_latent_cache_and_workers_give_the_same_losses(tiny_synth: Path, tmp_pat
 def test_max_seconds_stops_with_a_checkpoint(tiny_synth: Path, tmp_path: Path) -> None:
     from animatex.train.loop import train
 
-    _reset_accelerate()
-    cfg = _cfg(tiny_synth, tmp_path, train={"steps": 50, "max_seconds": 1e-9})
+    reset_accelerate()
+    cfg = train_config(tiny_synth, tmp_path, train={"steps": 50, "max_seconds": 1e-9})
     result = train(cfg, echo=lambda _: None, plot=False)
     assert [s for s, _ in result.losses] == [1] and result.checkpoints[-1].name == "step-1"
 

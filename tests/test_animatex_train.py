@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import reset_accelerate, train_config
 
 import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
 from animatex.config import ConfigError
@@ -17,25 +18,6 @@ from animatex.train.config import TrainConfig, load_config
 from animatex.train.data import ANIMATION, TI2V, AnimationDataset, TaskSampler
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-
-
-def _cfg(bench: Path, out: Path, **changes: dict) -> TrainConfig:
-    base = {
-        "model": {"preset": "tiny", "weights": "random", "ipi_dropout": 0.0},
-        "data": {"benchmark": str(bench), "epi": {"probability": 1.0}},
-        "dropout": {"pose": 0.0, "image": 0.0},
-        "train": {"output_dir": str(out), "steps": 1, "checkpoint_every": 0, "lr": 1e-3, "warmup_steps": 0},
-    }
-    for section, values in changes.items():
-        base[section] = {**base.get(section, {}), **values}
-    return TrainConfig.from_dict(base)
 
 
 def test_config_file_and_unknown_keys(tmp_path: Path) -> None:
@@ -104,7 +86,7 @@ def test_dataset_item(tiny_synth: Path) -> None:
 def _one_step(cfg: TrainConfig) -> tuple[dict, dict, dict]:
     from animatex.train import loop
 
-    _reset_accelerate()
+    reset_accelerate()
     torch.manual_seed(cfg.train.seed)
     pipe = loop.build_pipeline(cfg)
     loop.setup_trainable(pipe.model, cfg, pipe)
@@ -125,7 +107,7 @@ POSE = ("pose_video_encoder.", "ref_pose_encoder.", "ipi.")
 
 
 def test_animation_step_trains_exactly_the_trainable_set(tiny_synth: Path, tmp_path: Path) -> None:
-    sets, grads, before = _one_step(_cfg(tiny_synth, tmp_path, data={"ti2v_ratio": 0.0}))
+    sets, grads, before = _one_step(train_config(tiny_synth, tmp_path, data={"ti2v_ratio": 0.0}))
     trainable, changed = sets["trainable"], sets["changed"]
     assert any(".lora_B." in n for n in trainable) and all(n.startswith(POSE) or "lora_" in n for n in trainable)
     assert {n.split(".")[0] for n in trainable} == {"transformer", "pose_video_encoder", "ref_pose_encoder", "ipi"}
@@ -137,7 +119,7 @@ def test_animation_step_trains_exactly_the_trainable_set(tiny_synth: Path, tmp_p
 
 
 def test_ti2v_step_leaves_pose_encoders_alone(tiny_synth: Path, tmp_path: Path) -> None:
-    sets, grads, _ = _one_step(_cfg(tiny_synth, tmp_path, data={"ti2v_ratio": 1.0}))
+    sets, grads, _ = _one_step(train_config(tiny_synth, tmp_path, data={"ti2v_ratio": 1.0}))
     trainable, changed = sets["trainable"], sets["changed"]
     pose = {n for n in trainable if n.startswith(POSE)}
     assert pose and all(grads[n] is None for n in pose) and not (changed & pose)
@@ -150,12 +132,12 @@ def test_resume_reproduces_the_loss_curve(tiny_synth: Path, tmp_path: Path) -> N
     common = {"steps": 4, "checkpoint_every": 2, "warmup_steps": 2}
     dropout = {"pose": 0.3, "image": 0.3}
     model = {"ipi_dropout": 0.1}  # the IPI's dropout draws from the restored torch RNG
-    _reset_accelerate()
-    full = train(_cfg(tiny_synth, tmp_path / "a", train=common, dropout=dropout, model=model), plot=False)
-    _reset_accelerate()
-    part = _cfg(tiny_synth, tmp_path / "b", train={**common, "steps": 2}, dropout=dropout, model=model)
+    reset_accelerate()
+    full = train(train_config(tiny_synth, tmp_path / "a", train=common, dropout=dropout, model=model), plot=False)
+    reset_accelerate()
+    part = train_config(tiny_synth, tmp_path / "b", train={**common, "steps": 2}, dropout=dropout, model=model)
     train(part, plot=False)
-    _reset_accelerate()
+    reset_accelerate()
     rest = train(part.replace(train={"steps": 4}), resume="latest", plot=True)
     assert [s for s, _ in rest.losses] == [3, 4]
     for (_, a), (_, b) in zip(full.losses[2:], rest.losses, strict=True):
@@ -172,7 +154,7 @@ def test_two_processes_match_one(tiny_synth: Path, tmp_path: Path) -> None:
     import yaml
 
     def run(processes: int, batch: int, out: Path) -> list[float]:
-        cfg = _cfg(tiny_synth, out, train={"steps": 2, "batch_size": batch}, data={"ti2v_ratio": 0.5})
+        cfg = train_config(tiny_synth, out, train={"steps": 2, "batch_size": batch}, data={"ti2v_ratio": 0.5})
         path = out.with_suffix(".yaml")
         path.write_text(yaml.safe_dump(cfg.to_dict()))
         # accelerate 1.15's `--cpu --num_processes 2` starts ONE process; torchrun (`--multi_gpu`) with
