@@ -15,13 +15,13 @@ import argparse
 import json
 import statistics
 
-import cv2
 import numpy as np
 import torch
 
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers
 from a2bench.data import load_benchmark
 from a2bench.pose.keypoints import BODY
+from a2bench.runner import resize_frames
 from a2bench.synth import cached_synth
 from a2bench.synth.backgrounds import SCENES
 from animatex.adapter import TINY_DIR
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, text in (("moving", prompt), ("static", prompt[: -len(motion)] + STATIC)):
             frames = pipe(sample.reference(), pose, text, steps=args.steps, seed=0).frames
             values[name] = frame_difference(frames, mask)
-        truth = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in sample.video().frames])
+        truth = resize_frames(sample.video().frames, size)  # as the runner resizes a model's frames
         values["ground_truth"] = frame_difference(truth, mask)
         rows.append({"sample": sample.id, "motion": motion, "background_pixels": int(mask.sum()), **values})
         print(f"{sample.id}  moving {values['moving']:.4f}  static {values['static']:.4f}  "

@@ -146,7 +146,8 @@ class AnimationDataset:
             self._poses[sample.id] = pose
         return self._poses[sample.id]
 
-    def _video(self, sample: Any) -> np.ndarray:
+    def video(self, sample: Any) -> np.ndarray:
+        """The sample's decoded video frames ``(T, H, W, 3)`` at their own size (cached per sample)."""
         if sample.id not in self._videos:
             frames = sample.video().frames
             if not self.cache:
@@ -179,7 +180,7 @@ class AnimationDataset:
 
     def __getitem__(self, index: int) -> ClipItem:
         sample, idx, ref_frame, _, driving, applied, ops = self.driving(index)
-        pose, video = self._pose(sample), self._video(sample)
+        pose, video = self._pose(sample), self.video(sample)
         idx = np.minimum(idx, len(video) - 1)
         reference_pose = PoseSequence(pose.frames[ref_frame][None], pose.size, pose.fps)
         return ClipItem(

@@ -429,9 +429,10 @@ def train(
                "sigma": f"{float(stats[0]) / items_in_step:.4f}", "ti2v": int(stats[1]), "epi": int(stats[2]),
                "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
         history.append(row)
-        # max_seconds: every process stops after the same step (the slowest one's clock decides)
-        late = torch.tensor(float(0 < t.max_seconds <= time.perf_counter() - run_began), device=device)
-        out_of_time = bool(accelerator.reduce(late, "sum") > 0)
+        out_of_time = False
+        if t.max_seconds > 0:  # every process stops after the same step (the slowest one's clock decides)
+            late = torch.tensor(float(t.max_seconds <= time.perf_counter() - run_began), device=device)
+            out_of_time = bool(accelerator.reduce(late, "sum") > 0)
         last = step + 1 == t.steps or out_of_time
         logged = (step + 1) % t.log_every == 0 or last
         if logged:
@@ -442,7 +443,7 @@ def train(
         if saved:
             checkpoints.append(_save(accelerator, out_dir, step + 1, inner, optimizer, scheduler, cfg, save_file))
         if main and (logged or saved):
-            _write_csv(log_path, fields, history)
+            write_csv(log_path, fields, history)
         if last:
             break
     accelerator.wait_for_everyone()
@@ -507,7 +508,8 @@ def _save(accelerator, out_dir, step, inner, optimizer, scheduler, cfg, save_fil
     return path
 
 
-def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` to ``path`` atomically (a temporary sibling, then a rename)."""
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)

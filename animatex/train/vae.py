@@ -39,7 +39,7 @@ def clip_batch(dataset: AnimationDataset, first: int, count: int, num_frames: in
     clips = []
     for index in range(first, first + count):
         sample = dataset.sample_for(index)
-        video = dataset._video(sample)
+        video = dataset.video(sample)
         idx = clip_indices(len(video), num_frames, 1, item_rng(seed, index, 5))
         clips.append(resize_frames(video[idx], dataset.size))
     x = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3).float()
@@ -51,7 +51,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     from diffusers import AutoencoderKLWan
     from safetensors.torch import save_file
 
-    from animatex.train.loop import _write_csv, plot_losses
+    from animatex.train.loop import plot_losses, write_csv
 
     v, d = cfg.vae, cfg.data
     if cfg.model.preset not in SMALL_PRESETS:
@@ -113,7 +113,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
         out_of_time = 0 < v.max_seconds <= time.perf_counter() - run_began
         if (step + 1) % v.log_every == 0 or step + 1 == v.steps or out_of_time:
             echo(f"vae step {step + 1}/{v.steps} loss {float(loss):.5f} psnr {psnr:.2f} dB")
-            _write_csv(out_dir / "log.csv", list(history[0]), history)
+            write_csv(out_dir / "log.csv", list(history[0]), history)
         if out_of_time:
             echo(f"vae.max_seconds ({v.max_seconds:g} s) reached: stopping after step {step + 1}")
             break
