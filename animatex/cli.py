@@ -193,9 +193,7 @@ def _config_options(fn):
 
 
 def _load_training_config(config_path: Path, settings: tuple[str, ...], benchmark: str | None, **train: Any):
-    import yaml
-
-    from animatex.train.config import load_config
+    from animatex.train.config import load_config, parse_yaml
 
     overrides: dict = {}
     for setting in settings:
@@ -203,7 +201,7 @@ def _load_training_config(config_path: Path, settings: tuple[str, ...], benchmar
         section, dot, name = key.partition(".")
         if not sep or not dot:
             raise click.BadParameter(f"{setting!r}: expected SECTION.KEY=VALUE", param_hint="--set")
-        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+        overrides.setdefault(section, {})[name] = parse_yaml(value)
     for name, value in train.items():
         if value is not None:
             overrides.setdefault("train", {})[name] = value

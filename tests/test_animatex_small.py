@@ -104,6 +104,15 @@ def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> N
     assert all(torch.equal(t, trained.vae.state_dict()[k]) for k, t in start.vae.state_dict().items())  # frozen
     with pytest.raises(ConfigError, match="not a LoRA"):
         cfg.replace(train={"trainable": ["lora"], "export": True})
+    # model.weights: the exported folder continues training from exactly its weights.
+    again = build_pipeline(cfg.replace(model={"weights": str(result.output_dir / "pipeline")}))
+    for name, module in trained.component_modules().items():
+        state = again.component_modules()[name].state_dict()
+        assert all(torch.equal(t, state[k]) for k, t in module.state_dict().items()), name
+    with pytest.raises(ConfigError, match=r"'tiny' pipeline, but model\.preset is 'animatex-tiny'"):
+        build_pipeline(cfg.replace(model={"weights": str(result.output_dir / "pipeline"), "preset": "animatex-tiny"}))
+    with pytest.raises(ConfigError, match=r"has no config\.json"):
+        cfg.replace(model={"weights": str(tmp_path / "no-pipeline")})
     with pytest.raises(ConfigError, match="small presets"):
         TrainConfig.from_dict({"model": {"preset": "animatex", "weights": "release"},
                                "train": {"trainable": ["text_encoder"]}})  # fmt: skip

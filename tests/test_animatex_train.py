@@ -42,6 +42,20 @@ def test_config_file_and_unknown_keys(tmp_path: Path) -> None:
         TrainConfig.from_dict({"model": {"preset": "animatex"}})
 
 
+def test_yaml_booleans_and_the_learning_rate_schedule(tmp_path: Path) -> None:
+    from animatex.train.loop import lr_factor
+
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  mixed_precision: no\n  export: false\n")  # YAML 1.1 would read `no` as false
+    cfg = load_config(path, {"train": {"lr_schedule": "linear", "steps": 110, "warmup_steps": 10}})
+    assert cfg.train.mixed_precision == "no" and cfg.train.export is False
+    factors = [lr_factor(s, cfg.train) for s in (0, 9, 10, 60, 109, 110)]
+    assert np.allclose(factors, [0.1, 1.0, 1.0, 0.5, 0.01, 0.0])
+    assert lr_factor(60, cfg.replace(train={"lr_schedule": "constant"}).train) == 1.0
+    with pytest.raises(ConfigError, match="lr_schedule must be one of constant, linear"):
+        cfg.replace(train={"lr_schedule": "cosine"})
+
+
 def test_task_sampler_ratio() -> None:
     n = 4000
     for ratio in (0.0, 0.2, 0.5, 1.0):

@@ -75,6 +75,7 @@ def test_render_poses_draws_every_frame_at_the_sequence_size() -> None:
     assert video.shape == (2, SIZE[1], SIZE[0], 3)
     np.testing.assert_array_equal(video[0], draw_pose(frames[0], SIZE))
     assert not np.array_equal(video[0], video[1])
+    np.testing.assert_array_equal(render_poses(PoseSequence(frames, SIZE, 15), workers=1), video)  # no threads
 
 
 def test_pose_render_cli_writes_the_rendered_frames(tiny_synth, tmp_path) -> None:

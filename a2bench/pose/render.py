@@ -183,8 +183,14 @@ def render_poses(
     scale_widths: bool = False,
     workers: int = 2,
 ) -> np.ndarray:
-    """Every frame of ``poses`` drawn at ``size`` (default: the sequence's own) as ``(T, H, W, 3)`` uint8."""
+    """Every frame of ``poses`` drawn at ``size`` (default: the sequence's own) as ``(T, H, W, 3)`` uint8.
+
+    ``workers`` threads draw the frames; ``workers=1`` draws them in this thread (faster for small frames, where
+    OpenCV's calls are too short to release the GIL for long, and in data-loader processes)."""
     size = size or poses.size
+    if workers <= 1:
+        return np.stack([draw_pose(kp, size, convention=convention, face=face, scale_widths=scale_widths)
+                         for kp in poses.frames])  # fmt: skip
     with ThreadPoolExecutor(max_workers=workers) as pool:
         frames = pool.map(
             lambda kp: draw_pose(kp, size, convention=convention, face=face, scale_widths=scale_widths), poses.frames

@@ -20,6 +20,7 @@ TRAINABLE_GROUPS = ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
 # Besides the groups above and AnimateXModel sub-module names: the pipeline's encoders (small pipelines trained
 # from scratch; the release keeps them frozen).
 ENCODER_GROUPS = ("text_encoder", "image_encoder", "open_clip")
+LR_SCHEDULES = ("constant", "linear")
 SMALL_PRESETS = {"tiny": "tiny", "tiny-simple": "tiny", "animatex-tiny": "animatex-tiny"}  # preset → components
 # diffusers' Wan names of the release's LoRA targets q, k, v, o (self and cross attention), ffn.0 and ffn.2.
 DEFAULT_LORA_TARGETS = (
@@ -34,8 +35,10 @@ class ModelSection:
     """Which model to start from.
 
     ``preset``: an :mod:`animatex.config` preset. ``weights``: ``random`` (the small presets ``tiny``,
-    ``tiny-simple``, ``animatex-tiny``: every component with random weights, :meth:`AnimateXPipeline.from_components`)
-    or ``release`` (the official files from the weights registry). ``dtype``: the frozen components' dtype
+    ``tiny-simple``, ``animatex-tiny``: every component with random weights, :meth:`AnimateXPipeline.from_components`),
+    ``release`` (the official files from the weights registry) or the folder of a small pipeline written by
+    :meth:`AnimateXPipeline.save_pretrained` (continue training it, e.g. ``animatex/assets/animatex-tiny``; its
+    model must be ``preset``'s). ``dtype``: the frozen components' dtype
     (``release``: the release's per component). ``ipi_dropout`` overrides the IPI keypoint encoder's dropout
     (``None``: the preset's, 0.1). ``vae``: a VAE trained by ``animatex train-vae`` (its ``vae.safetensors``) in
     place of the random one (small presets).
@@ -47,6 +50,11 @@ class ModelSection:
     dtype: str = "fp32"
     ipi_dropout: float | None = None
     vae: str | None = None
+
+    @property
+    def small(self) -> bool:
+        """Whether this is a small pipeline (random or saved), whose encoders can train and which can export."""
+        return self.weights != "release"
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,8 @@ class TrainSection:
     presets). ``max_seconds`` (0: none): stop after the step that passes this wall time, with a checkpoint (and
     the export), as if ``steps`` had been that step; the log and the export's metadata say where it stopped.
     ``latent_cache``: keep the frozen VAE's encodings of clips and references on the device for the run (small
-    benchmarks; see ``LatentCache``).
+    benchmarks; see ``LatentCache``). ``lr_schedule``: after the linear warm-up, ``constant`` or ``linear`` (down
+    to 0 at ``steps``; a resumed run continues the same curve).
     """
 
     output_dir: str = "runs/animatex-train"
@@ -119,6 +128,7 @@ class TrainSection:
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 0
+    lr_schedule: str = "constant"
     max_grad_norm: float = 1.0
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
@@ -194,13 +204,32 @@ class TrainConfig:
         return TrainConfig.from_dict(data)
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML with YAML 1.2's booleans: only ``true``/``false`` are booleans, so ``mixed_precision: no`` (and
+    ``--set train.mixed_precision=no``) stay the string ``"no"``."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))  # fmt: skip
+    return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: plain data only
+
+
 def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> TrainConfig:
     """Read a YAML training config (``overrides``: ``{section: {key: value}}`` applied on top)."""
     import yaml
 
     text = Path(path).read_text()
     try:
-        data = yaml.safe_load(text) or {}
+        data = parse_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
@@ -278,13 +307,14 @@ def _problems(cfg: TrainConfig) -> list[str]:
     except ConfigError as exc:
         return [str(exc)]
     m, d, t = cfg.model, cfg.data, cfg.train
-    if m.weights not in ("random", "release"):
-        out.append(f"model.weights must be 'random' or 'release', got {m.weights!r}")
-    if m.weights == "random" and m.preset not in SMALL_PRESETS:
-        out.append(f"model.weights 'random' is for the small presets ({', '.join(SMALL_PRESETS)}); "
+    if m.small and m.weights != "random" and not (Path(m.weights) / "config.json").is_file():
+        out.append(f"model.weights must be 'random', 'release' or a folder written by save_pretrained; "
+                   f"{m.weights!r} has no config.json")  # fmt: skip
+    if m.small and m.preset not in SMALL_PRESETS:
+        out.append(f"model.weights {m.weights!r} is for the small presets ({', '.join(SMALL_PRESETS)}); "
                    f"{m.preset!r} needs weights: release")  # fmt: skip
-    if m.vae is not None and m.weights != "random":
-        out.append("model.vae (a trained small VAE) is for model.weights: random")
+    if m.vae is not None and not m.small:
+        out.append("model.vae (a trained small VAE) is for the small presets")
     if m.dtype not in ("fp32", "bf16", "fp16", "release"):
         out.append(f"model.dtype must be fp32, bf16, fp16 or release, got {m.dtype!r}")
     frames = d.num_frames or preset.sampling.num_frames
@@ -317,21 +347,23 @@ def _problems(cfg: TrainConfig) -> list[str]:
     for key in ("steps", "batch_size", "grad_accum", "log_every"):
         if getattr(t, key) < 1:
             out.append(f"train.{key} must be >= 1")
-    if t.export and m.weights != "random":
-        out.append("train.export writes small pipelines only (model.weights: random)")
+    if t.export and not m.small:
+        out.append("train.export writes small pipelines only (model.weights: random or a saved folder)")
     if t.export and "lora" in t.trainable:
         out.append("train.export saves plain weights: train the small transformer fully ('transformer'), not a LoRA")
     v = cfg.vae
     if v.num_frames % 4 != 1 or min(v.steps, v.batch_size, v.log_every, v.stats_clips) < 1:
         out.append("vae: num_frames must be 4k + 1 and steps, batch_size, log_every, stats_clips >= 1")
+    if t.lr_schedule not in LR_SCHEDULES:
+        out.append(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
     if t.checkpoint_every < 0 or t.warmup_steps < 0 or t.num_workers < 0:
         out.append("train.checkpoint_every, train.warmup_steps and train.num_workers must be >= 0")
     if not t.trainable:
         out.append("train.trainable is empty: nothing would train")
     for name in t.trainable:
         if name in (*TRAINABLE_GROUPS, *ENCODER_GROUPS, "transformer") or name.startswith("transformer."):
-            if name in ENCODER_GROUPS and m.weights != "random":
-                out.append(f"train.trainable: {name!r} trains only in the small presets (model.weights: random)")
+            if name in ENCODER_GROUPS and not m.small:
+                out.append(f"train.trainable: {name!r} trains only in the small presets, not the release")
             if name == "ipi" and preset.ipi is None:
                 out.append(f"train.trainable names 'ipi' but {m.preset!r} has no IPI")
             continue

@@ -147,9 +147,9 @@ class AnimationDataset:
         return self._poses[sample.id]
 
     def video(self, sample: Any) -> np.ndarray:
-        """The sample's decoded video frames ``(T, H, W, 3)`` at their own size (cached per sample)."""
+        """The sample's decoded video frames ``(T, H, W, 3)`` resized to ``size`` (cached per sample)."""
         if sample.id not in self._videos:
-            frames = sample.video().frames
+            frames = resize_frames(sample.video().frames, self.size)
             if not self.cache:
                 return frames
             self._videos[sample.id] = frames
@@ -187,10 +187,10 @@ class AnimationDataset:
             index=int(index),
             sample_id=sample.id,
             task=self.tasks(int(index)),
-            video=resize_frames(video[idx], self.size),
-            reference=resize_frames(video[min(ref_frame, len(video) - 1)][None], self.size)[0],
-            pose_video=render_poses(driving, self.size, **POSE_VIDEO),
-            ref_pose=render_poses(reference_pose, self.size, **POSE_VIDEO)[0],
+            video=video[idx],
+            reference=video[min(ref_frame, len(video) - 1)],
+            pose_video=render_poses(driving, self.size, workers=1, **POSE_VIDEO),
+            ref_pose=render_poses(reference_pose, self.size, workers=1, **POSE_VIDEO)[0],
             keypoints=driving.frames.astype(np.float32),
             prompt=sample.prompt(),
             frames=idx,

@@ -58,8 +58,13 @@ def build_pipeline(cfg: TrainConfig) -> Any:
     from animatex.pipeline import AnimateXPipeline
 
     m = cfg.model
-    if m.weights == "random":
-        if m.preset in ("tiny", "tiny-simple"):
+    if m.small:
+        if m.weights != "random":
+            pipe = AnimateXPipeline.from_pretrained(m.weights)
+            if pipe.config.name != m.preset:
+                raise ConfigError(f"model.weights {m.weights}: a {pipe.config.name!r} pipeline, but model.preset is "
+                                  f"{m.preset!r}; set the preset it was trained with")  # fmt: skip
+        elif m.preset in ("tiny", "tiny-simple"):
             pipe = AnimateXPipeline.tiny(seed=m.seed, variant=m.preset)
         else:
             pipe = AnimateXPipeline.from_components(m.preset, SMALL_PRESETS[m.preset], seed=m.seed)
@@ -216,6 +221,16 @@ class LatentCache:
         return torch.stack([self.store[key] for key in keys])
 
 
+def lr_factor(step: int, t: Any) -> float:
+    """The learning rate of ``step`` (from 0) as a fraction of ``train.lr``: linear warm-up over
+    ``warmup_steps``, then ``constant`` or ``linear`` decay to 0 at ``steps``."""
+    if step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    if t.lr_schedule == "linear":
+        return max(0.0, (t.steps - step) / max(1, t.steps - t.warmup_steps))
+    return 1.0
+
+
 def shifted_sigma(u: float, shift: float) -> float:
     """The release's time shift ``shift·u / (1 + (shift − 1)·u)``."""
     return shift * u / (1 + (shift - 1) * u)
@@ -357,8 +372,7 @@ def train(
     module = TrainModule(pipe).train()
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
-    warmup = t.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, t))
     module, optimizer = accelerator.prepare(module, optimizer)
     inner = accelerator.unwrap_model(module)
 

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers
-from a2bench.runner import resize_frames
 from animatex.components import get_components
 from animatex.config import get_preset
 from animatex.train.config import SMALL_PRESETS, TrainConfig
@@ -41,7 +40,7 @@ def clip_batch(dataset: AnimationDataset, first: int, count: int, num_frames: in
         sample = dataset.sample_for(index)
         video = dataset.video(sample)
         idx = clip_indices(len(video), num_frames, 1, item_rng(seed, index, 5))
-        clips.append(resize_frames(video[idx], dataset.size))
+        clips.append(video[idx])
     x = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3).float()
     return x * (2 / 255) - 1
 
