@@ -144,33 +144,41 @@ class AnimateXSimple(_AnimateX):
 class AnimateXTiny(Adapter):
     """``animatex-tiny``: the small Animate-X++ trained here (docs/animatex-tiny.md), on CPU or GPU.
 
-    Generates 33 frames at 128 × 128 (its training size) by the frame rule above, resized to the benchmark's
+    Generates 33 frames at 64 × 64 (its training size) by the frame rule above, resized to the benchmark's
     size; its IPI sees the rendered pose frames (as it was trained), never the driving video's pixels.
+    ``weights`` runs another small pipeline of the same kind (a folder written by
+    :meth:`AnimateXPipeline.save_pretrained`, e.g. a training run's ``pipeline/``); its hash is in the run's
+    identity like the shipped one's.
     """
 
     name = "animatex-tiny"
-    description = "The small Animate-X++ trained here from scratch on synthetic characters (128 px, 33 frames); CPU."
+    description = "The small Animate-X++ trained here from scratch on synthetic characters (64 px, 33 frames); CPU."
     arguments: ClassVar[dict[str, Argument]] = {
         "steps": Argument(int, "sampling steps (default: the preset's, 20)"),
         "cfg": Argument(float, "guidance scale (default: the preset's; 1 skips the negative branch)"),
+        "weights": Argument(str, "a save_pretrained folder to run instead of the shipped weights"),
     }
 
     def __init__(self, device: str = "cpu", **args: str) -> None:
         super().__init__(device, **args)
-        self.path = TINY_DIR / "model.safetensors"
+        folder = Path(self.args["weights"]) if self.args["weights"] else TINY_DIR
+        self.path = folder / "model.safetensors"
         if not self.path.is_file():
-            raise AdapterError(f"model {self.name!r}: its weights {self.path} are missing from this installation "
-                               "(they ship with the source tree; reinstall from a full checkout)")  # fmt: skip
+            shipped = "they ship with the source tree; reinstall from a full checkout"
+            own = "--model-arg weights= takes a folder written by AnimateXPipeline.save_pretrained"
+            where = shipped if folder == TINY_DIR else own
+            raise AdapterError(f"model {self.name!r}: its weights {self.path} are missing ({where})")
         import torch
 
         from animatex.pipeline import AnimateXPipeline
 
         torch.set_flush_denormal(True)  # CPU: denormal floats are many times slower (no effect on the outputs' use)
-        self.pipe = AnimateXPipeline.from_pretrained(TINY_DIR, device=device)
+        self.pipe = AnimateXPipeline.from_pretrained(folder, device=device)
+        self.weights_name = "animatex-tiny/model.safetensors" if folder == TINY_DIR else str(self.path)
 
     def identity(self) -> dict[str, Any]:
         out = super().identity()
-        out["weights"] = {"animatex-tiny/model.safetensors": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+        out["weights"] = {self.weights_name: hashlib.sha256(self.path.read_bytes()).hexdigest()}
         return out
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:

@@ -69,13 +69,17 @@ def test_train_vae_writes_a_loadable_vae_with_latent_stats(tiny_synth: Path, tmp
     from animatex.train.vae import load_trained_vae, train_vae
 
     cfg = train_config(tiny_synth, tmp_path, data={"size": [48, 64]})
-    path = train_vae(cfg, echo=lambda _: None, plot=False)
+    first: list[str] = []
+    path = train_vae(cfg, echo=first.append, plot=False)
+    assert not any("WARNING" in line for line in first)  # 9-frame clips: the model's length
     _, config = load_trained_vae(path)
     assert len(config["latents_mean"]) == len(config["latents_std"]) == 16
     assert all(s > 0 for s in config["latents_std"])
     assert (tmp_path / "vae" / "log.csv").read_text().count("\n") == 3
-    again = train_vae(cfg.replace(vae={"init": str(path), "steps": 1}), echo=lambda _: None, plot=False)
+    lines: list[str] = []
+    again = train_vae(cfg.replace(vae={"init": str(path), "steps": 1, "num_frames": 5}), echo=lines.append, plot=False)
     assert again == path
+    assert any(line.startswith("WARNING: vae.num_frames 5 < the 9 frames") for line in lines), lines  # short clips
     bad = cfg.replace(model={"preset": "animatex-tiny"}, vae={"init": str(path)})
     with pytest.raises(ValueError, match="another architecture"):
         train_vae(bad, echo=lambda _: None, plot=False)
@@ -151,11 +155,13 @@ def test_animatex_tiny_preset_and_shipped_weights() -> None:
 
 
 def test_animatex_tiny_runs_in_a2bench(tiny_synth: Path, tmp_path: Path) -> None:
-    from a2bench.models import MODELS
+    from a2bench.models import MODELS, AdapterError
     from a2bench.runner import RunOptions, run
 
     adapter = MODELS.get("animatex-tiny")(steps="2")
     assert adapter.identity()["weights"]["animatex-tiny/model.safetensors"]
+    with pytest.raises(AdapterError, match=r"no-such-run/model\.safetensors are missing \(--model-arg weights="):
+        MODELS.get("animatex-tiny")(weights=str(tmp_path / "no-such-run"))
     options = RunOptions(model="animatex-tiny", model_args={"steps": "2"}, bench=str(tiny_synth), limit=2,
                          metrics=["pixel"], out=tmp_path / "run", db=tmp_path / "r.db")  # fmt: skip
     result = run(options)

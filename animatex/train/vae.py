@@ -74,6 +74,14 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     count = sum(p.numel() for p in vae.parameters())
     echo(f"VAE {vae_config}: {count:,d} parameters, {v.steps} steps of {v.batch_size} clips of {v.num_frames} "
          f"frames at {size[0]}x{size[1]} on {device}")  # fmt: skip
+    clip_frames = d.num_frames or preset.sampling.num_frames
+    if v.num_frames < clip_frames:
+        echo(
+            f"WARNING: vae.num_frames {v.num_frames} < the {clip_frames} frames the model encodes and decodes: the "
+            "causal VAE is not trained on the later 4-frame chunks and can fail there (animatex-tiny's first VAE, "
+            "trained on 9- then 5-frame clips, fell below 10 dB from frame 13 of 33); train or fine-tune it at the "
+            "model's length"
+        )
     dataset = AnimationDataset(d.benchmark, v.num_frames, size, seed=d.seed, exclude=d.exclude)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=v.lr, weight_decay=0.0)
     warmup = v.warmup_steps
