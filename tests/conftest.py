@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ os.environ["A2BENCH_HOME"] = tempfile.mkdtemp(prefix="a2bench-home-")  # never t
 import torch
 
 torch.set_flush_denormal(True)
+atexit.register(shutil.rmtree, os.environ["A2BENCH_HOME"], ignore_errors=True)  # nor a leftover in /tmp
 
 TINY = {"samples": 4, "frames": 12, "width": 64, "height": 64, "seed": 3}
 

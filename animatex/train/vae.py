@@ -79,8 +79,8 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
         echo(
             f"WARNING: vae.num_frames {v.num_frames} < the {clip_frames} frames the model encodes and decodes: the "
             "causal VAE is not trained on the later 4-frame chunks and can fail there (animatex-tiny's first VAE, "
-            "trained on 9- then 5-frame clips, fell below 10 dB from frame 13 of 33); train or fine-tune it at the "
-            "model's length"
+            "trained on 9- then 5-frame clips, reconstructed frames 10-33 of 33 at 9 dB); train or fine-tune it at "
+            "the model's length"
         )
     dataset = AnimationDataset(d.benchmark, v.num_frames, size, seed=d.seed, exclude=d.exclude)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=v.lr, weight_decay=0.0)
