@@ -174,11 +174,13 @@ class AnimateXTiny(Adapter):
 
         torch.set_flush_denormal(True)  # CPU: denormal floats are many times slower (no effect on the outputs' use)
         self.pipe = AnimateXPipeline.from_pretrained(folder, device=device)
-        self.weights_name = "animatex-tiny/model.safetensors" if folder == TINY_DIR else str(self.path)
+        self.folder, self.label = folder, "animatex-tiny" if folder == TINY_DIR else str(folder)
 
     def identity(self) -> dict[str, Any]:
+        """The base identity plus the sha256 of the weights and of ``config.json`` (its sampling defaults)."""
         out = super().identity()
-        out["weights"] = {self.weights_name: hashlib.sha256(self.path.read_bytes()).hexdigest()}
+        out["weights"] = {f"{self.label}/{name}": hashlib.sha256((self.folder / name).read_bytes()).hexdigest()
+                          for name in ("model.safetensors", "config.json")}  # fmt: skip
         return out
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:

@@ -159,7 +159,7 @@ def test_animatex_tiny_runs_in_a2bench(tiny_synth: Path, tmp_path: Path) -> None
     from a2bench.runner import RunOptions, run
 
     adapter = MODELS.get("animatex-tiny")(steps="2")
-    assert adapter.identity()["weights"]["animatex-tiny/model.safetensors"]
+    assert set(adapter.identity()["weights"]) == {"animatex-tiny/model.safetensors", "animatex-tiny/config.json"}
     with pytest.raises(AdapterError, match=r"no-such-run/model\.safetensors are missing \(--model-arg weights="):
         MODELS.get("animatex-tiny")(weights=str(tmp_path / "no-such-run"))
     options = RunOptions(model="animatex-tiny", model_args={"steps": "2"}, bench=str(tiny_synth), limit=2,
