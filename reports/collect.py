@@ -298,7 +298,7 @@ def _entry(
         ids = sorted(samples)
         if ids:
             weights = [entry.frames.get(sid, 1) for sid in ids]
-            entry.ci[key] = stats.bootstrap_ci([samples[s] for s in ids], weights)
+            entry.ci[key] = stats.bootstrap_ci([samples[s] for s in ids], weights=weights)
         else:
             entry.ci[key] = None
     return entry

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-CONFIDENCE = 0.95
-RESAMPLES = 2000
-SEED = 0
+from a2bench.gate import bootstrap_ci
+
+__all__ = ["bootstrap_ci", "weighted_mean"]  # the gate's bootstrap (one implementation), with frame weights
 
 
 def weighted_mean(values: Sequence[float], weights: Sequence[float] | None = None) -> float:
@@ -24,33 +24,3 @@ def weighted_mean(values: Sequence[float], weights: Sequence[float] | None = Non
     v = np.asarray(values, dtype=np.float64)
     w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
     return float((v * w).sum() / w.sum())
-
-
-def bootstrap_ci(
-    values: Sequence[float],
-    weights: Sequence[float] | None = None,
-    *,
-    confidence: float = CONFIDENCE,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the weighted mean of ``values`` (one per sample); reproducible."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or len(v) == 0:
-        raise ValueError("bootstrap_ci needs a non-empty 1-D sequence of per-sample values")
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != v.shape or (w <= 0).any():
-        raise ValueError("weights must be positive, one per value")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    rng = np.random.default_rng(seed)
-    n = len(v)
-    means = np.empty(resamples, dtype=np.float64)
-    block = max(1, (1 << 22) // n)  # bounds the index matrix to ~32 MiB whatever the sample count
-    for start in range(0, resamples, block):
-        stop = min(resamples, start + block)
-        index = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = (v[index] * w[index]).sum(axis=1) / w[index].sum(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)

@@ -311,9 +311,9 @@ def test_bootstrap_intervals_are_seeded_and_centred_on_the_stored_value(report) 
     frames = {sid: g.num_frames for sid, g in store.run_generations(ids["reference-copy"]).items()}
     values, weights = list(per_sample.values()), [frames[s] for s in per_sample]
     assert stats.weighted_mean(values, weights) == pytest.approx(store.metrics(ids["reference-copy"])["psnr"]["value"])
-    low, high = stats.bootstrap_ci(values, weights)
+    low, high = stats.bootstrap_ci(values, weights=weights)
     assert low <= stats.weighted_mean(values, weights) <= high and low < high
-    assert (low, high) == stats.bootstrap_ci(values, weights)  # same seed, same interval
+    assert (low, high) == stats.bootstrap_ci(values, weights=weights)  # same seed, same interval
     group = _self_group(json.loads((result.out / "report.json").read_text()))
     entry = next(e for e in group["runs"] if e["id"] == ids["reference-copy"])
     assert entry["metrics"]["psnr"]["ci95"] == pytest.approx([low, high])
