@@ -162,12 +162,12 @@ class AnimateXTiny(Adapter):
     def __init__(self, device: str = "cpu", **args: str) -> None:
         super().__init__(device, **args)
         folder = Path(self.args["weights"]) if self.args["weights"] else TINY_DIR
-        self.path = folder / "model.safetensors"
-        if not self.path.is_file():
+        weights = folder / "model.safetensors"
+        if not weights.is_file():
             shipped = "they ship with the source tree; reinstall from a full checkout"
             own = "--model-arg weights= takes a folder written by AnimateXPipeline.save_pretrained"
             where = shipped if folder == TINY_DIR else own
-            raise AdapterError(f"model {self.name!r}: its weights {self.path} are missing ({where})")
+            raise AdapterError(f"model {self.name!r}: its weights {weights} are missing ({where})")
         import torch
 
         from animatex.pipeline import AnimateXPipeline

@@ -188,11 +188,11 @@ def render_poses(
     ``workers`` threads draw the frames; ``workers=1`` draws them in this thread (faster for small frames, where
     OpenCV's calls are too short to release the GIL for long, and in data-loader processes)."""
     size = size or poses.size
+
+    def draw(keypoints: np.ndarray) -> np.ndarray:
+        return draw_pose(keypoints, size, convention=convention, face=face, scale_widths=scale_widths)
+
     if workers <= 1:
-        return np.stack([draw_pose(kp, size, convention=convention, face=face, scale_widths=scale_widths)
-                         for kp in poses.frames])  # fmt: skip
+        return np.stack([draw(kp) for kp in poses.frames])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        frames = pool.map(
-            lambda kp: draw_pose(kp, size, convention=convention, face=face, scale_widths=scale_widths), poses.frames
-        )
-        return np.stack(list(frames))
+        return np.stack(list(pool.map(draw, poses.frames)))

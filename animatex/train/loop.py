@@ -221,13 +221,13 @@ class LatentCache:
         return torch.stack([self.store[key] for key in keys])
 
 
-def lr_factor(step: int, t: Any) -> float:
-    """The learning rate of ``step`` (from 0) as a fraction of ``train.lr``: linear warm-up over
-    ``warmup_steps``, then ``constant`` or ``linear`` decay to 0 at ``steps``."""
-    if step < t.warmup_steps:
-        return (step + 1) / t.warmup_steps
-    if t.lr_schedule == "linear":
-        return max(0.0, (t.steps - step) / max(1, t.steps - t.warmup_steps))
+def lr_factor(step: int, warmup_steps: int, steps: int = 0, schedule: str = "constant") -> float:
+    """The learning rate of ``step`` (from 0) as a fraction of the configured one: linear warm-up over
+    ``warmup_steps``, then ``constant`` or ``linear`` decay to 0 at ``steps`` (training and ``train-vae``)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "linear":
+        return max(0.0, (steps - step) / max(1, steps - warmup_steps))
     return 1.0
 
 
@@ -372,7 +372,9 @@ def train(
     module = TrainModule(pipe).train()
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, t))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, t.warmup_steps, t.steps, t.lr_schedule)
+    )
     module, optimizer = accelerator.prepare(module, optimizer)
     inner = accelerator.unwrap_model(module)
 

@@ -50,7 +50,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     from diffusers import AutoencoderKLWan
     from safetensors.torch import save_file
 
-    from animatex.train.loop import plot_losses, write_csv
+    from animatex.train.loop import lr_factor, plot_losses, write_csv
 
     v, d = cfg.vae, cfg.data
     if cfg.model.preset not in SMALL_PRESETS:
@@ -84,8 +84,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
         )
     dataset = AnimationDataset(d.benchmark, v.num_frames, size, seed=d.seed, exclude=d.exclude)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=v.lr, weight_decay=0.0)
-    warmup = v.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, v.warmup_steps))
     out_dir = Path(v.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
