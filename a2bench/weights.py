@@ -193,7 +193,8 @@ def _cached_digest(path: Path, kind: str, compute: Callable[[], str]) -> str:
 def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) -> ResolvedWeight:
     """Download ``name`` into :func:`weights_dir`, check its hash, and move it into place atomically.
 
-    A file that fails the check is deleted, never left where it would be found.
+    A file that fails the check is deleted, never left where it would be found. The sha256 is computed from the
+    download stream and recorded in the folder's digest cache, so the file is not read again to hash it.
     """
     spec = WEIGHTS.get(name)
     folder = weights_dir()
@@ -205,9 +206,10 @@ def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) 
             request = urllib.request.Request(spec.url, headers={"User-Agent": "a2bench"})
             with urllib.request.urlopen(request, timeout=60) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                done = 0
+                done, hasher = 0, hashlib.sha256()
                 while block := response.read(1 << 20):
                     tmp.write(block)
+                    hasher.update(block)
                     done += len(block)
                     if progress:
                         progress(done, total)
@@ -219,12 +221,14 @@ def fetch(name: str, progress: Callable[[int, int | None], None] | None = None) 
                 f"could not download {name} from {spec.url}: {reason}. Download it by other means and place it "
                 f"at {folder / name}."
             ) from None
-    problem = check(spec, part, hash_file(part, hashlib.sha256()))
+    digest = hasher.hexdigest()
+    problem = check(spec, part, digest)
     if problem and spec.pinned:
         part.unlink()
         raise WeightsError(f"downloaded {name} from {spec.url} but it {problem}; nothing was kept.")
     shutil.move(part, target)
-    return resolve(name) if not problem else ResolvedWeight(spec, target, file_sha256(target), False)
+    _cached_digest(target, "sha256", lambda: digest)  # the stream's digest, keyed by the moved file's size and mtime
+    return resolve(name) if not problem else ResolvedWeight(spec, target, digest, False)
 
 
 def load_state_dict(name: str) -> tuple[dict[str, Any], ResolvedWeight]:

@@ -555,3 +555,23 @@ def test_fetch_a_file_inside_the_wan_folder(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("A2BENCH_ALLOW_UNVERIFIED_WEIGHTS", "1")
     assert fetch(spec.name).path == tmp_path / "weights" / spec.name
     assert resolve(spec.name).path.read_text() == "{}"
+
+
+def test_fetch_hashes_the_download_once(tmp_path, monkeypatch) -> None:
+    """The sha256 comes from the download stream and is cached for the placed file: nothing re-reads it."""
+    import hashlib
+
+    import a2bench.weights as weights
+    from a2bench.weights import WeightFile
+
+    source = tmp_path / "net.pth"
+    source.write_bytes(b"weights" * 1000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    spec = WeightFile("net.pth", source.as_uri(), "tests", sha256=digest)
+    monkeypatch.setitem(WEIGHTS._items, spec.name, spec)
+    monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "weights"))
+    reads = []
+    monkeypatch.setattr(weights, "hash_file", lambda *a, **k: reads.append(a) or "")
+    resolved = fetch(spec.name)
+    assert resolved.verified and resolved.sha256 == digest and reads == []
+    assert resolve(spec.name).sha256 == digest and reads == []
