@@ -6,7 +6,7 @@ model animates the sample (self-driven) twice: with its prompt, and with the pro
 units, over the background: pixels outside the box around every frame's body keypoints (plus a margin), so the
 character's own motion does not count. The ground-truth video's value is printed beside it.
 
-    python scripts/background_motion.py [--bench synth] [--steps 20] [--json OUT]
+    python scripts/background_motion.py [--bench synth] [--weights FOLDER] [--steps 20] [--json OUT]
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from a2bench.data import load_benchmark
 from a2bench.pose.keypoints import BODY
 from a2bench.runner import resize_frames
 from a2bench.synth import cached_synth
-from a2bench.synth.backgrounds import SCENES
+from a2bench.synth.backgrounds import SCENES, STILL
 from animatex.adapter import TINY_DIR
 from animatex.pipeline import AnimateXPipeline
 
-STATIC = "The background stays still."
 MOVING = {scene.motion for scene in SCENES if scene.effect is not None}
 
 
@@ -53,12 +52,13 @@ def frame_difference(frames: np.ndarray, mask: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", default=None, help="a synth benchmark folder (default: the built-in synth)")
+    parser.add_argument("--weights", default=str(TINY_DIR), help="a saved pipeline folder (default: the shipped one)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the preset's)")
     parser.add_argument("--json", default=None, help="write the per-sample numbers here")
     args = parser.parse_args(argv)
     torch.set_flush_denormal(True)
     bench = load_benchmark(args.bench or cached_synth())
-    pipe = AnimateXPipeline.from_pretrained(TINY_DIR)
+    pipe = AnimateXPipeline.from_pretrained(args.weights)
     s = pipe.config.sampling
     rows = []
     for sample in bench:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         size = (s.width, s.height)
         mask = background_mask(pose.frames[:, BODY], size)
         values = {}
-        for name, text in (("moving", prompt), ("static", prompt[: -len(motion)] + STATIC)):
+        for name, text in (("moving", prompt), ("static", prompt[: -len(motion)] + STILL)):
             frames = pipe(sample.reference(), pose, text, steps=args.steps, seed=0).frames
             values[name] = frame_difference(frames, mask)
         truth = resize_frames(sample.video().frames, size)  # as the runner resizes a model's frames

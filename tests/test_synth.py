@@ -12,7 +12,7 @@ from conftest import TINY
 from a2bench.data import load_benchmark
 from a2bench.pose import BODY, PoseSequence, retarget
 from a2bench.synth import SynthOptions, cached_synth, generate
-from a2bench.synth.backgrounds import SCENES
+from a2bench.synth.backgrounds import SCENES, STILL
 from a2bench.synth.generate import _plan, backgrounds, render
 
 
@@ -107,3 +107,24 @@ def test_single_sample_offers_only_self(tmp_path: Path) -> None:
     assert bench.manifest.protocols == ("self",)
     assert json.loads((path / "manifest.json").read_text())["samples"][0].get("cross") is None
     assert isinstance(bench["s000"].pose(), PoseSequence)
+
+
+def test_still_freezes_moving_scenes_and_says_so() -> None:
+    """``still``: the chosen moving scenes are frozen at time 0 and prompted still; the rest are untouched, and
+    the default (0) leaves the benchmark's options, key and version as they were."""
+    base = SynthOptions(**TINY)
+    assert "still" not in base.to_dict() and base.key == SynthOptions(**TINY, still=0.0).key
+    options = SynthOptions(**{**TINY, "samples": 12, "still": 0.5})
+    assert options.to_dict()["still"] == 0.5 and options.key != base.key and options.version.endswith(".still0.5")
+    moving = {i for i, scene in enumerate(SCENES) if scene.effect is not None}
+    plans = _plan(options)
+    plain = {p.sample_id: p for p in _plan(SynthOptions(**{**TINY, "samples": 12}))}
+    assert any(p.still for p in plans) and any(p.scene_index in moving and not p.still for p in plans)
+    for plan in plans:
+        assert plan.still <= (plan.scene_index in moving)
+        frames = np.stack(backgrounds(plan, options))
+        assert (np.ptp(frames, axis=0).max() == 0) == (plan.still or plan.scene_index not in moving), plan.sample_id
+        assert plan.prompt.endswith(STILL) == (plan.still or plan.scene_index not in moving)
+        np.testing.assert_array_equal(frames[0], backgrounds(plain[plan.sample_id], options)[0])  # the same scene
+    with pytest.raises(ValueError, match="fraction"):
+        SynthOptions(**{**TINY, "still": 1.5})

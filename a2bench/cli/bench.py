@@ -42,9 +42,12 @@ def bench() -> None:
 @click.option("--size", default="256x256", show_default=True, help="Frame size WIDTHxHEIGHT (even, >= 64).")
 @click.option("--seed", default=0, show_default=True, help="Seed; the same options give identical files.")
 @click.option("--fps", default=15, show_default=True, help="Frame rate of the videos.")
+@click.option("--still", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Training data: this fraction of the moving scenes is frozen, with the prompt 'The background "
+                   "stays still.'")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes that render samples (default: up to 4); the files do not depend on it.")  # fmt: skip
-def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int,
+def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int, still: float,
          workers: int | None) -> None:  # fmt: skip
     """Generate the built-in synthetic benchmark NAME (only `synth` so far).
 
@@ -54,7 +57,8 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
     from a2bench.synth import SynthOptions, cached_synth, generate
 
     width, height = parse_size(size)
-    options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps}
+    options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps,
+               "still": still}  # fmt: skip
     try:
         path = generate(out, SynthOptions(**options), workers) if out else cached_synth(workers=workers, **options)
     except (ValueError, FileExistsError) as exc:

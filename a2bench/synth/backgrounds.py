@@ -23,6 +23,8 @@ class Scene:
     horizon: float = 0.68
 
 
+STILL = "The background stays still."  # the motion sentence of a scene without motion
+
 SCENES = (
     Scene("snow", "in a snowy park", "Snow falls steadily in the background.", "snow",
           ((0.62, 0.72, 0.86), (0.86, 0.9, 0.95)), (0.93, 0.95, 0.98)),
@@ -32,9 +34,9 @@ SCENES = (
           ((0.12, 0.05, 0.2), (0.28, 0.1, 0.34)), (0.18, 0.12, 0.24)),
     Scene("clouds", "on a grassy meadow", "White clouds drift slowly across the sky.", "clouds",
           ((0.35, 0.62, 0.93), (0.7, 0.85, 0.98)), (0.45, 0.72, 0.33)),
-    Scene("room", "in a cosy living room", "The background stays still.", None,
+    Scene("room", "in a cosy living room", STILL, None,
           ((0.93, 0.86, 0.72), (0.9, 0.8, 0.66)), (0.62, 0.43, 0.27), 0.62),
-    Scene("beach", "on a sunny beach", "The background stays still.", None,
+    Scene("beach", "on a sunny beach", STILL, None,
           ((0.45, 0.75, 0.96), (0.8, 0.92, 0.99)), (0.94, 0.84, 0.6), 0.6),
 )  # fmt: skip
 

@@ -5,6 +5,11 @@ and scenes are dealt round-robin (after a seeded shuffle) so every kind appears.
 driver of each sample is the next one in a seeded cyclic order, never itself. Its pose is
 :func:`a2bench.pose.retarget` of the driver's ``pose.json`` onto this character's reference pose,
 and the ground truth is this character drawn at exactly those keypoints, on its own background.
+
+``still`` (training data, default 0): that fraction of the samples whose scene moves (snow, fire, rings, clouds)
+gets its scene frozen at time 0 (the snow, fire, rings or clouds are there but do not move) and the prompt "The
+background stays still.", so that a model must read the prompt, not the scene, to know whether the background
+moves. The evaluation benchmark keeps every scene's motion.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from a2bench.paths import home
 from a2bench.pose import PoseSequence, retarget
 from a2bench.pose.keypoints import from_pixels, to_pixels
 from a2bench.pose.render import POSE_VIDEO, render_poses
-from a2bench.synth.backgrounds import SCENES, Background
+from a2bench.synth.backgrounds import SCENES, STILL, Background
 from a2bench.synth.characters import CharacterSpec, sample_character
 from a2bench.synth.draw import draw_character
 from a2bench.synth.motions import MOTIONS, PHRASES, sample_motion
@@ -52,22 +57,33 @@ class SynthOptions:
     height: int = 256
     seed: int = 0
     fps: int = 15
+    still: float = 0.0
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.frames < 1:
             raise ValueError("synth needs at least 1 sample and 1 frame")
+        if not 0.0 <= self.still <= 1.0:
+            raise ValueError(f"synth still must be a fraction in [0, 1], got {self.still}")
         if self.width < 64 or self.height < 64 or self.width % 2 or self.height % 2:
             raise ValueError(f"synth frame size must be even and at least 64x64, got {self.width}x{self.height}")
+
+    def to_dict(self) -> dict[str, int | float]:
+        """Every option; ``still`` only when set, so the benchmark's manifest and cache key are those of before."""
+        options = asdict(self)
+        if not self.still:
+            del options["still"]
+        return options
 
     @property
     def key(self) -> str:
         """Cache key: generator version plus every option."""
-        text = json.dumps({"generator": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        text = json.dumps({"generator": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def version(self) -> str:
-        return f"{GENERATOR_VERSION}.0+n{self.samples}.f{self.frames}.{self.width}x{self.height}.s{self.seed}"
+        still = f".still{self.still:g}" if self.still else ""
+        return f"{GENERATOR_VERSION}.0+n{self.samples}.f{self.frames}.{self.width}x{self.height}.s{self.seed}{still}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,7 @@ class _Plan:
     sample_id: str
     spec: CharacterSpec
     scene_index: int
+    still: bool
     scene_seed: int
     motion: str
     prompt: str
@@ -84,7 +101,7 @@ class _Plan:
     driver: str | None
 
 
-def cached_synth(workers: int | None = None, **options: int) -> Path:
+def cached_synth(workers: int | None = None, **options: float) -> Path:
     """The synth benchmark for ``options`` under ``$A2BENCH_HOME``, generated on first use (``workers``
     processes; the files do not depend on it)."""
     opts = SynthOptions(**options)
@@ -127,7 +144,7 @@ def generate(out: Path, options: SynthOptions, workers: int | None = None) -> Pa
             source={
                 "generator": "a2bench.synth",
                 "generator_version": GENERATOR_VERSION,
-                "options": asdict(options),
+                "options": options.to_dict(),
                 "pose_video": POSE_VIDEO,
             },
         )
@@ -146,6 +163,7 @@ def _plan(options: SynthOptions) -> list[_Plan]:
     motions = [list(MOTIONS)[k % len(MOTIONS)] for k in order.permutation(options.samples)]
     scenes = [k % len(SCENES) for k in order.permutation(options.samples)]
     cycle = order.permutation(options.samples)
+    stills = np.random.default_rng([options.seed, 10**6 + 1]).random(options.samples) < options.still
     drivers = {int(cycle[k]): int(cycle[(k + 1) % options.samples]) for k in range(options.samples)}
     size = (options.width, options.height)
     ids = [f"s{i:03d}" for i in range(options.samples)]
@@ -159,13 +177,14 @@ def _plan(options: SynthOptions) -> list[_Plan]:
         reference = body_points(spec, REST, size)
         pose = normalised(frames, reference, size, options.fps)
         scene = SCENES[scenes[i]]
+        still = bool(stills[i]) and scene.effect is not None
         prompt = (
             f"A cute anthropomorphic {spec.kind.name} with {spec.describe()}, {_STYLE_WORDS[spec.style]}, "
-            f"{PHRASES[motions[i]]} {scene.place}. {scene.motion}"
+            f"{PHRASES[motions[i]]} {scene.place}. {STILL if still else scene.motion}"
         )
         driver = ids[drivers[i]] if options.samples > 1 else None
         scene_seed = int.from_bytes(hashlib.sha256(f"{options.seed}/{ids[i]}".encode()).digest()[:4], "little")
-        plans.append(_Plan(ids[i], spec, scenes[i], scene_seed, motions[i], prompt, pose, driver))
+        plans.append(_Plan(ids[i], spec, scenes[i], still, scene_seed, motions[i], prompt, pose, driver))
     return plans
 
 
@@ -181,7 +200,8 @@ def normalised(frames: np.ndarray, reference: np.ndarray, size: tuple[int, int],
 def backgrounds(plan: _Plan, options: SynthOptions) -> list[np.ndarray]:
     """The sample's background at every frame time (shared by the self and cross videos)."""
     background = Background(SCENES[plan.scene_index], (options.width, options.height), seed=plan.scene_seed)
-    return [background.frame(index / options.fps) for index in range(options.frames)]
+    times = [0.0 if plan.still else index / options.fps for index in range(options.frames)]  # still: frozen at 0
+    return [background.frame(t) for t in times]
 
 
 def render(spec: CharacterSpec, backdrops: list[np.ndarray], pose: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -227,5 +247,6 @@ def _write_sample(job: tuple[_Plan, PoseSequence | None, SynthOptions, Path]) ->
             "character": plan.spec.kind.name,
             "motion": plan.motion,
             "scene": SCENES[plan.scene_index].name,
+            **({"still": True} if plan.still else {}),
         },
     )
