@@ -65,6 +65,9 @@ class _AnimateX(Adapter):
         "ipi_frames": Argument(
             str, "the IPI's RGB frames: driver (the driving video, as the release) or pose", "driver"
         ),
+        "offload": Argument(str, "none, model, group (block-level) or leaf: less GPU memory, same video", "none"),
+        "vae_tiling": Argument(bool, "tiled VAE decode and encode (less memory; the video changes slightly)", False),
+        "compile": Argument(bool, "torch.compile the DiT blocks (a slow first step; not with offload=leaf)", False),
     }
 
     def __init__(self, device: str = "cpu", **args: str) -> None:
@@ -72,6 +75,12 @@ class _AnimateX(Adapter):
         self.args = self._parse(args)
         if self.args.get("ipi_frames", "pose") not in ("driver", "pose"):
             raise AdapterError(f"model {self.name!r}: ipi_frames must be 'driver' or 'pose'")
+        from animatex.pipeline import AnimateXPipeline
+
+        if self.args["offload"] not in AnimateXPipeline.OFFLOAD_MODES:
+            raise AdapterError(
+                f"model {self.name!r}: offload must be one of {', '.join(AnimateXPipeline.OFFLOAD_MODES)}"
+            )
         problems = []
         if not device.startswith("cuda"):
             problems.append(f"a CUDA GPU (got --device {device}; run with --device cuda on a machine with one)")
@@ -90,9 +99,9 @@ class _AnimateX(Adapter):
                 + "; and ".join(problems)
                 + f". Meanwhile, {TINY_HINT}."
             )
-        from animatex.pipeline import AnimateXPipeline
-
-        self.pipe = AnimateXPipeline.from_release(self.variant, device=device)
+        offload = self.args["offload"]
+        self.pipe = AnimateXPipeline.from_release(self.variant, device=device if offload == "none" else "cpu")
+        self.pipe.enable_efficiency(device, offload, self.args["vae_tiling"], self.args["compile"])
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:
         return [animate(self.pipe, job, round_size(job.size), self.args) for job in jobs]

@@ -105,7 +105,7 @@ def infer(
             if not device.startswith("cuda"):
                 click.echo("note: the 14B model on CPU is impractically slow", err=True)
             pipe = AnimateXPipeline.from_release(variant, device=load_on)
-        _efficiency(pipe, device, offload, vae_tiling, compile_blocks)
+        pipe.enable_efficiency(device, offload, vae_tiling, compile_blocks)
         result = pipe(image, pose, prompt, negative_prompt, num_frames=frames, size=(width, height), steps=steps,
                       cfg=cfg, seed=seed, stride=stride, driving_frames=driving_frames)  # fmt: skip
     except (PoseError, VideoError, WeightsError, ValueError, OSError) as exc:
@@ -118,18 +118,6 @@ def infer(
         video = _side_by_side(image, pose, idx, video)
     write_video(out, video, rate)
     click.echo(f"{out}: {len(video)} frames, {video.shape[2]}x{video.shape[1]}, {float(rate):g} fps")
-
-
-def _efficiency(pipe: Any, device: str, offload: str, vae_tiling: bool, compile_blocks: bool) -> None:
-    """The efficiency options, in the order the pipeline requires (compile before group offloading)."""
-    if vae_tiling:
-        pipe.enable_vae_tiling()
-    if compile_blocks:
-        pipe.compile()
-    if offload == "model":
-        pipe.enable_model_cpu_offload(device)
-    elif offload in ("group", "leaf"):
-        pipe.enable_group_offload(device, level="block" if offload == "group" else "leaf")
 
 
 def _driving_pose(driving: Path, image: np.ndarray, align: bool, device: str) -> tuple[PoseSequence, np.ndarray | None]:

@@ -420,6 +420,27 @@ class AnimateXPipeline:
     def compiled(self) -> bool:
         return self._compile_options is not None
 
+    OFFLOAD_MODES = ("none", "model", "group", "leaf")
+
+    def enable_efficiency(
+        self, device: str | torch.device, offload: str = "none", vae_tiling: bool = False, compile_blocks: bool = False
+    ) -> AnimateXPipeline:
+        """The efficiency options by name, enabled in the order they require (tiling, compile, then offloading):
+        ``offload`` ``none``, ``model`` (:meth:`enable_model_cpu_offload`), ``group`` (block-level
+        :meth:`enable_group_offload`) or ``leaf`` (layer-level) to ``device``; ``vae_tiling`` with the default
+        tiles; ``compile_blocks`` (:meth:`compile`). With offloading, load the pipeline on the CPU first."""
+        if offload not in self.OFFLOAD_MODES:
+            raise ConfigError(f"offload must be one of {', '.join(self.OFFLOAD_MODES)}, got {offload!r}")
+        if vae_tiling:
+            self.enable_vae_tiling()
+        if compile_blocks:
+            self.compile()
+        if offload == "model":
+            self.enable_model_cpu_offload(device)
+        elif offload in ("group", "leaf"):
+            self.enable_group_offload(device, level="block" if offload == "group" else "leaf")
+        return self
+
     def enable_vae_tiling(self, **tile_options: int) -> AnimateXPipeline:
         """Tiled VAE encode and decode (diffusers' ``AutoencoderKLWan.enable_tiling``): frames larger than a tile
         are processed as overlapping spatial tiles (all frames of a tile at once, the causal cache per tile), and

@@ -224,6 +224,27 @@ def test_adapters_fail_at_start_with_one_clear_message(name: str, device: str, t
     assert "animatex-tiny" in message
 
 
+def test_adapter_efficiency_arguments(monkeypatch) -> None:
+    """``--model-arg offload=/vae_tiling=/compile=`` reach the pipeline (loaded on the CPU when offloading); a bad
+    offload mode is refused before anything loads."""
+    import animatex.adapter as adapter
+
+    calls = []
+    monkeypatch.setattr(adapter, "_cuda_available", lambda: True)
+    monkeypatch.setattr(adapter, "locate", lambda name: Path(name))
+    monkeypatch.setattr(AnimateXPipeline, "from_release", classmethod(lambda cls, v, device: calls.append(device)
+                                                                       or AnimateXPipeline.tiny(0)))  # fmt: skip
+    monkeypatch.setattr(AnimateXPipeline, "enable_efficiency", lambda self, *a: calls.append(a))
+    model = MODELS.get("animatex")(device="cuda", offload="group", vae_tiling="true")
+    assert calls == ["cpu", ("cuda", "group", True, False)]
+    assert model.args["offload"] == "group"  # part of the run identity
+    calls.clear()
+    MODELS.get("animatex-simple")(device="cuda", compile="1")
+    assert calls == ["cuda", ("cuda", "none", False, True)]
+    with pytest.raises(AdapterError, match="offload must be one of none, model, group, leaf"):
+        MODELS.get("animatex")(device="cuda", offload="disk")
+
+
 def test_convert_names_the_missing_release_file_and_its_fetch_command(tmp_path, monkeypatch) -> None:
     from click.testing import CliRunner
 
