@@ -43,8 +43,8 @@ def bench() -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed; the same options give identical files.")
 @click.option("--fps", default=15, show_default=True, help="Frame rate of the videos.")
 @click.option("--still", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Training data: this fraction of the moving scenes is frozen, with the prompt 'The background "
-                   "stays still.'")  # fmt: skip
+              help="Training data: each moving scene is frozen with this probability, with the prompt 'The "
+                   "background stays still.'")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes that render samples (default: up to 4); the files do not depend on it.")  # fmt: skip
 def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int, still: float,

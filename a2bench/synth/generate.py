@@ -6,10 +6,10 @@ driver of each sample is the next one in a seeded cyclic order, never itself. It
 :func:`a2bench.pose.retarget` of the driver's ``pose.json`` onto this character's reference pose,
 and the ground truth is this character drawn at exactly those keypoints, on its own background.
 
-``still`` (training data, default 0): that fraction of the samples whose scene moves (snow, fire, rings, clouds)
-gets its scene frozen at time 0 (the snow, fire, rings or clouds are there but do not move) and the prompt "The
-background stays still.", so that a model must read the prompt, not the scene, to know whether the background
-moves. The evaluation benchmark keeps every scene's motion.
+``still`` (training data, default 0): each sample whose scene moves (snow, fire, rings, clouds) gets, with this
+probability (a seeded draw), its scene frozen at time 0 (the snow, fire, rings or clouds are there but do not
+move) and the prompt "The background stays still.", so that a model must read the prompt, not the scene, to know
+whether the background moves. The evaluation benchmark keeps every scene's motion.
 """
 
 from __future__ import annotations
