@@ -31,6 +31,7 @@ from a2bench.models import Adapter, AdapterError, Argument, Job, register
 from a2bench.videoio import Video
 from a2bench.weights import locate, weights_dir
 from animatex import weights as files
+from animatex.config import OFFLOAD_MODES
 
 TINY_HINT = "`--model animatex-tiny`, the small Animate-X++ trained here, runs on CPU"
 TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"  # config.json + model.safetensors (docs/animatex-tiny.md)
@@ -75,12 +76,8 @@ class _AnimateX(Adapter):
         self.args = self._parse(args)
         if self.args.get("ipi_frames", "pose") not in ("driver", "pose"):
             raise AdapterError(f"model {self.name!r}: ipi_frames must be 'driver' or 'pose'")
-        from animatex.pipeline import AnimateXPipeline
-
-        if self.args["offload"] not in AnimateXPipeline.OFFLOAD_MODES:
-            raise AdapterError(
-                f"model {self.name!r}: offload must be one of {', '.join(AnimateXPipeline.OFFLOAD_MODES)}"
-            )
+        if self.args["offload"] not in OFFLOAD_MODES:
+            raise AdapterError(f"model {self.name!r}: offload must be one of {', '.join(OFFLOAD_MODES)}")
         problems = []
         if not device.startswith("cuda"):
             problems.append(f"a CUDA GPU (got --device {device}; run with --device cuda on a machine with one)")
@@ -99,6 +96,8 @@ class _AnimateX(Adapter):
                 + "; and ".join(problems)
                 + f". Meanwhile, {TINY_HINT}."
             )
+        from animatex.pipeline import AnimateXPipeline
+
         offload = self.args["offload"]
         self.pipe = AnimateXPipeline.from_release(self.variant, device=device if offload == "none" else "cpu")
         self.pipe.enable_efficiency(device, offload, self.args["vae_tiling"], self.args["compile"])

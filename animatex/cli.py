@@ -17,7 +17,7 @@ from a2bench.cli.bench import parse_size
 from a2bench.pose import PoseError, PoseSequence, retarget
 from a2bench.videoio import VideoError, read_video, write_video
 from a2bench.weights import WeightsError
-from animatex.config import get_preset
+from animatex.config import OFFLOAD_MODES, get_preset
 
 VARIANTS = ("animatex", "animatex-simple", "animatex-tiny", "tiny", "tiny-simple")
 TINY_WARNING = (
@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("--align", is_flag=True, help="Re-target the driving pose to the character in --image (DWPose on it).")
 @click.option("--side-by-side", is_flag=True, help="Write reference | pose | result, as the release's script.")
 @click.option("--device", default=None, help="cuda or cpu (default: cuda when available).")
-@click.option("--offload", type=click.Choice(["none", "model", "group", "leaf"]), default="none", show_default=True,
+@click.option("--offload", type=click.Choice(OFFLOAD_MODES), default="none", show_default=True,
               help="Keep components on the CPU, each on --device only while it runs (model); the transformer one "
                    "block (group) or one layer (leaf) at a time. For GPUs smaller than the model.")  # fmt: skip
 @click.option("--vae-tiling", is_flag=True, help="Tiled VAE encode/decode (less memory; slightly different seams).")

@@ -31,6 +31,10 @@ DEFAULT_NEGATIVE_PROMPT = (
     "画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，杂乱的背景，三条腿，背景人很多，倒着走"
 )
 
+# The offloading modes of AnimateXPipeline.enable_efficiency (a light module, so that the adapter and the command
+# line can check a name without importing diffusers).
+OFFLOAD_MODES = ("none", "model", "group", "leaf")
+
 # CLIP's pixel normalisation, used by the IPI's OpenCLIP frame encoder (and Wan's CLIP).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -38,7 +38,7 @@ import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffus
 from a2bench.pose import PoseSequence, render_poses
 from a2bench.pose.render import POSE_VIDEO
 from animatex.components import ByteTokenizer, ComponentsConfig, build_components, get_components
-from animatex.config import CLIP_MEAN, CLIP_STD, AnimateXConfig, ConfigError, get_preset
+from animatex.config import CLIP_MEAN, CLIP_STD, OFFLOAD_MODES, AnimateXConfig, ConfigError, get_preset
 from animatex.transformer import AnimateXModel
 
 __all__ = ["AnimateXOutput", "AnimateXPipeline", "ByteTokenizer", "release_sigmas", "sample_indices"]
@@ -420,8 +420,6 @@ class AnimateXPipeline:
     def compiled(self) -> bool:
         return self._compile_options is not None
 
-    OFFLOAD_MODES = ("none", "model", "group", "leaf")
-
     def enable_efficiency(
         self, device: str | torch.device, offload: str = "none", vae_tiling: bool = False, compile_blocks: bool = False
     ) -> AnimateXPipeline:
@@ -429,8 +427,8 @@ class AnimateXPipeline:
         ``offload`` ``none``, ``model`` (:meth:`enable_model_cpu_offload`), ``group`` (block-level
         :meth:`enable_group_offload`) or ``leaf`` (layer-level) to ``device``; ``vae_tiling`` with the default
         tiles; ``compile_blocks`` (:meth:`compile`). With offloading, load the pipeline on the CPU first."""
-        if offload not in self.OFFLOAD_MODES:
-            raise ConfigError(f"offload must be one of {', '.join(self.OFFLOAD_MODES)}, got {offload!r}")
+        if offload not in OFFLOAD_MODES:
+            raise ConfigError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}")
         if vae_tiling:
             self.enable_vae_tiling()
         if compile_blocks:
