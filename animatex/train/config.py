@@ -152,6 +152,8 @@ class VaeSection:
     (including the latent channels' mean and std over ``stats_clips`` clips, which the pipeline normalises latents
     with). ``max_seconds`` (0: none) stops after the step that passes this wall time. ``init``: start from the
     weights of an earlier ``vae.safetensors`` of the same components (continue a run, e.g. at another size).
+    ``z_dim``: latent channels (``None``: the components'); an ``init`` VAE with fewer is grown to them
+    (:mod:`animatex.train.grow`), and ``animatex train`` grows a trained DiT to such a VAE.
     """
 
     output_dir: str = "runs/animatex-vae"
@@ -166,6 +168,7 @@ class VaeSection:
     stats_clips: int = 64
     max_seconds: float = 0.0
     init: str | None = None
+    z_dim: int | None = None
 
 
 @dataclass(frozen=True)

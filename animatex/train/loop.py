@@ -73,6 +73,14 @@ def build_pipeline(cfg: TrainConfig) -> Any:
 
             pipe.vae, vae_config = load_trained_vae(m.vae)
             pipe.components = pipe.components.replace(vae=vae_config)
+            z_dim, model_z = vae_config.get("z_dim", 16), pipe.config.transformer.out_channels
+            if z_dim > model_z and m.weights != "random":
+                from animatex.train.grow import grow_model
+
+                pipe.model = grow_model(pipe.model, z_dim, seed=m.seed)  # the trained model, on more channels
+            elif z_dim != model_z:
+                raise ConfigError(f"model.vae {m.vae}: {z_dim} latent channels, but the {m.preset!r} DiT takes "
+                                  f"{model_z} (a trained model.weights pipeline grows to more, not fewer)")  # fmt: skip
         dtype = DTYPES.get(m.dtype, torch.float32)
         if dtype != torch.float32:
             for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, pipe.model.transformer):

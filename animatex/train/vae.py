@@ -28,6 +28,7 @@ from animatex.components import get_components
 from animatex.config import get_preset
 from animatex.train.config import SMALL_PRESETS, TrainConfig
 from animatex.train.data import AnimationDataset, clip_indices, item_rng
+from animatex.train.grow import grow_vae_state
 
 FORMAT = "animatex-vae/1"
 
@@ -60,16 +61,25 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     preset = get_preset(cfg.model.preset)
     size = tuple(d.size) if d.size else (preset.sampling.width, preset.sampling.height)
     vae_config = dict(get_components(SMALL_PRESETS[cfg.model.preset]).vae)
+    if v.z_dim is not None:
+        vae_config["z_dim"] = v.z_dim
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_flush_denormal(True)  # CPU: denormal floats in small convolutions are many times slower
     torch.manual_seed(v.seed)
     vae = AutoencoderKLWan(**vae_config)
     if v.init is not None:
         start, start_config = load_trained_vae(v.init)
-        if {k: start_config.get(k) for k in vae_config} != vae_config:
-            raise ValueError(f"vae.init {v.init}: another architecture ({start_config}) than {vae_config}")
-        vae.load_state_dict(start.state_dict())
-        echo(f"VAE initialised from {v.init}")
+        same = {k: start_config.get(k) for k in vae_config if k != "z_dim"} == {
+            k: x for k, x in vae_config.items() if k != "z_dim"
+        }
+        if not same or start_config["z_dim"] > vae_config["z_dim"]:
+            raise ValueError(
+                f"vae.init {v.init}: another architecture ({start_config}) than {vae_config} (only more latent "
+                "channels can be grown)"
+            )
+        vae.load_state_dict(grow_vae_state(start.state_dict(), vae.state_dict(), start_config["z_dim"]))
+        grown = f", latent channels grown {start_config['z_dim']} -> {vae_config['z_dim']}"
+        echo(f"VAE initialised from {v.init}{grown if start_config['z_dim'] != vae_config['z_dim'] else ''}")
     vae = vae.to(device).train()
     count = sum(p.numel() for p in vae.parameters())
     echo(f"VAE {vae_config}: {count:,d} parameters, {v.steps} steps of {v.batch_size} clips of {v.num_frames} "
