@@ -55,7 +55,7 @@ def grow_vae_state(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], o
     return _apply(old, new, rules)
 
 
-def grow_model(model: Any, z_dim: int, seed: int = 0) -> Any:
+def grow_model(model: Any, z_dim: int) -> Any:
     """A new :class:`~animatex.transformer.AnimateXModel` like ``model`` for a VAE of ``z_dim`` latent channels,
     holding ``model``'s weights: the DiT's input and output layers and the reference-pose encoder's last layer
     grow, with zero weights on the new channels (the DiT predicts no velocity for them until trained)."""
@@ -71,8 +71,7 @@ def grow_model(model: Any, z_dim: int, seed: int = 0) -> Any:
         transformer=dataclasses.replace(t, in_channels=2 * z_dim + mask, out_channels=z_dim),
         ref_pose=dataclasses.replace(config.ref_pose, out_channels=mask + z_dim),
     )
-    torch.manual_seed(seed)
-    new = AnimateXModel(grown)
+    new = AnimateXModel(grown)  # every tensor is overwritten below: its random init does not matter
     latent = torch.arange(old_z)
     inputs = torch.cat([latent, z_dim + torch.arange(mask), z_dim + mask + latent])
     positions = t.patch_size[0] * t.patch_size[1] * t.patch_size[2]

@@ -77,7 +77,7 @@ def build_pipeline(cfg: TrainConfig) -> Any:
             if z_dim > model_z and m.weights != "random":
                 from animatex.train.grow import grow_model
 
-                pipe.model = grow_model(pipe.model, z_dim, seed=m.seed)  # the trained model, on more channels
+                pipe.model = grow_model(pipe.model, z_dim)  # the trained model, on more channels
             elif z_dim != model_z:
                 raise ConfigError(f"model.vae {m.vae}: {z_dim} latent channels, but the {m.preset!r} DiT takes "
                                   f"{model_z} (a trained model.weights pipeline grows to more, not fewer)")  # fmt: skip
