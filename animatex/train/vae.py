@@ -2,11 +2,11 @@
 
 The 14B release uses Wan's VAE as it is; a small pipeline trained here (``animatex-tiny``) needs its own. This
 trains diffusers' ``AutoencoderKLWan`` of the preset's components (:mod:`animatex.components`) on clips of the
-training benchmark (bf16 autocast on CUDA): L1 + MSE of the reconstruction from a posterior sample, plus
-``kl_weight`` × the KL divergence to N(0, 1) per latent element. After training it measures the latent channels'
-mean and standard deviation (distribution mode, over ``stats_clips`` clips) and stores them in the VAE's config
-(``latents_mean``/``latents_std``, which the pipeline normalises latents with, as for Wan's VAE), so the DiT sees
-latents of unit scale.
+training benchmark (bf16 on CUDA, and on CPU when ``vae.mixed_precision`` says so): L1 + MSE of the reconstruction
+from a posterior sample, plus ``kl_weight`` × the KL divergence to N(0, 1) per latent element. After training it
+measures the latent channels' mean and standard deviation (distribution mode, over ``stats_clips`` clips) and
+stores them in the VAE's config (``latents_mean``/``latents_std``, which the pipeline normalises latents with, as
+for Wan's VAE), so the DiT sees latents of unit scale.
 
 Output (``vae.output_dir``): ``vae.safetensors`` (the state dict; the config as JSON in the header's metadata),
 ``log.csv`` and ``loss.png``. Clip ``i`` is seeded by ``(vae.seed, i)``: a pure function of the step.
@@ -14,6 +14,7 @@ Output (``vae.output_dir``): ``vae.safetensors`` (the state dict; the config as 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffus
 from animatex.components import get_components
 from animatex.config import get_preset
 from animatex.train.config import SMALL_PRESETS, TrainConfig
+from animatex.train.cpu_bf16 import bf16_convolutions
 from animatex.train.data import AnimationDataset, clip_indices, item_rng
 from animatex.train.grow import grow_vae_state
 
@@ -101,43 +103,49 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     generator = torch.Generator(device).manual_seed(v.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: fastest 3-D convolution kernels
-    autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")  # tensor cores on GPU
+    bf16 = v.mixed_precision == "bf16" or (v.mixed_precision == "auto" and device.type == "cuda")
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)  # tensor cores on GPU, AMX on CPU
     run_began = time.perf_counter()
-    for step in range(v.steps):
-        began = time.perf_counter()
-        x = clip_batch(dataset, step * v.batch_size, v.batch_size, v.num_frames, v.seed).to(device)
-        with autocast:
-            posterior = vae.encode(x).latent_dist
-            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator, device=device)
-            reconstruction = vae.decode(z).sample.float()
-        l1 = (reconstruction - x).abs().mean()
-        mse = (reconstruction - x).square().mean()
-        kl = 0.5 * (posterior.mean.square() + posterior.var - 1 - posterior.logvar).mean()  # per latent element
-        loss = l1 + mse + v.kl_weight * kl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"VAE step {step + 1}: the loss is {float(loss)}")
-        psnr = float(10 * torch.log10(4 / mse.detach()))  # [-1, 1] pixels: peak-to-peak 2
-        loss, l1, kl = loss.detach(), l1.detach(), kl.detach()
-        history.append({"step": step + 1, "loss": f"{float(loss):.6g}", "l1": f"{float(l1):.6g}",
-                        "psnr": f"{psnr:.3f}", "kl": f"{float(kl):.6g}",
-                        "seconds": f"{time.perf_counter() - began:.3f}"})  # fmt: skip
-        out_of_time = 0 < v.max_seconds <= time.perf_counter() - run_began
-        if (step + 1) % v.log_every == 0 or step + 1 == v.steps or out_of_time:
-            echo(f"vae step {step + 1}/{v.steps} loss {float(loss):.5f} psnr {psnr:.2f} dB")
-            write_csv(out_dir / "log.csv", list(history[0]), history)
-        if out_of_time:
-            echo(f"vae.max_seconds ({v.max_seconds:g} s) reached: stopping after step {step + 1}")
-            break
+    conv_context = bf16_convolutions(vae) if bf16 and device.type == "cpu" else contextlib.nullcontext()
+    with conv_context:  # AMX bf16 3-D convolutions; their weight gradients in fp32
+        for step in range(v.steps):
+            began = time.perf_counter()
+            x = clip_batch(dataset, step * v.batch_size, v.batch_size, v.num_frames, v.seed).to(device)
+            with autocast:
+                posterior = vae.encode(x).latent_dist
+                z = posterior.mean + posterior.std * torch.randn(
+                    posterior.mean.shape, generator=generator, device=device
+                )
+                reconstruction = vae.decode(z).sample.float()
+            l1 = (reconstruction - x).abs().mean()
+            mse = (reconstruction - x).square().mean()
+            kl = 0.5 * (posterior.mean.square() + posterior.var - 1 - posterior.logvar).mean()  # per latent element
+            loss = l1 + mse + v.kl_weight * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"VAE step {step + 1}: the loss is {float(loss)}")
+            psnr = float(10 * torch.log10(4 / mse.detach()))  # [-1, 1] pixels: peak-to-peak 2
+            loss, l1, kl = loss.detach(), l1.detach(), kl.detach()
+            history.append({"step": step + 1, "loss": f"{float(loss):.6g}", "l1": f"{float(l1):.6g}",
+                            "psnr": f"{psnr:.3f}", "kl": f"{float(kl):.6g}",
+                            "seconds": f"{time.perf_counter() - began:.3f}"})  # fmt: skip
+            out_of_time = 0 < v.max_seconds <= time.perf_counter() - run_began
+            if (step + 1) % v.log_every == 0 or step + 1 == v.steps or out_of_time:
+                echo(f"vae step {step + 1}/{v.steps} loss {float(loss):.5f} psnr {psnr:.2f} dB")
+                write_csv(out_dir / "log.csv", list(history[0]), history)
+            if out_of_time:
+                echo(f"vae.max_seconds ({v.max_seconds:g} s) reached: stopping after step {step + 1}")
+                break
     vae.eval()
     mean, std = latent_stats(vae, dataset, v, device)
     vae_config |= {"latents_mean": mean, "latents_std": std}
     metadata = {"format": FORMAT, "config": json.dumps(vae_config), "steps": str(len(history)),
-                "seconds": f"{sum(float(r['seconds']) for r in history):.1f}", "device": str(device)}  # fmt: skip
+                "seconds": f"{sum(float(r['seconds']) for r in history):.1f}", "device": str(device),
+                "precision": "bf16" if bf16 else "fp32"}  # fmt: skip
     path = out_dir / "vae.safetensors"
     state = {k: t.detach().float().cpu().contiguous() for k, t in vae.state_dict().items()}
     save_file(state, str(out_dir / "vae.safetensors.tmp"), metadata=metadata)
