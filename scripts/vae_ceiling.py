@@ -5,7 +5,7 @@ round trip of the ground truth. For the first ``--samples`` samples of a benchma
 model's size (bicubic, as training does), cut or padded (last frame repeated) to the model's ``--frames``,
 encoded (distribution mode) and decoded. Printed:
 
-* the round trip's PSNR at the model's size ([-1, 1] pixels, per frame averaged over samples): the first 9 frames
+* the round trip's PSNR* at the model's size (per frame, averaged over samples): the first 9 frames
   (the VAE's first three chunks) and the rest apart, since a causal VAE trained on short clips fails later on;
 * PSNR* and SSIM against the benchmark's frames at its size (the decoded frames resized back, bicubic, as
   ``a2bench run`` scores a model of another size), beside the same for the resize alone (no VAE) and for
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         small = resize_frames(truth, (args.size, args.size))
         clip = np.concatenate([small, np.repeat(small[-1:], args.frames - len(small), 0)])
         decoded = round_trip(vae, clip)
-        mse = ((decoded.astype(np.float64) - clip) / 127.5) ** 2
-        model_psnr.append(10 * np.log10(4 / mse.mean(axis=(1, 2, 3))))
+        model_psnr.append(psnr.frame_scores(decoded, clip))
         count = len(truth)
         for name, pred in (("VAE round trip", resize_frames(decoded[:count], (width, height))),
                            ("resize alone", resize_frames(small, (width, height))),

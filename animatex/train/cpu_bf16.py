@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 
 class Conv3dBF16(torch.autograd.Function):
-    """``F.conv3d`` in bf16 (channels-last 3-D) whose weight and bias gradients are computed in fp32."""
+    """``F.conv3d`` in bf16 (channels-last 3-D) whose weight and bias gradients are computed in fp32; ``stride``,
+    ``padding`` and ``dilation`` are 3-tuples, as ``nn.Conv3d`` holds them."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: Any,
@@ -44,7 +45,7 @@ class Conv3dBF16(torch.autograd.Function):
         w_dtype, b_dtype = ctx.dtypes
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad = grad.to(torch.bfloat16).contiguous(memory_format=torch.channels_last_3d)
-        conv = (_triple(stride), _triple(padding), _triple(dilation), False, [0, 0, 0], groups)
+        conv = (list(stride), list(padding), list(dilation), False, [0, 0, 0], groups)
         gx = gw = gb = None
         if need_x:
             gx = torch.ops.aten.convolution_backward(grad, x, w, None, *conv, [True, False, False])[0]
@@ -54,10 +55,6 @@ class Conv3dBF16(torch.autograd.Function):
         if need_b:
             gb = grad.sum((0, 2, 3, 4), dtype=torch.float32).to(b_dtype)
         return gx, gw, gb, None, None, None, None
-
-
-def _triple(value: Any) -> list[int]:
-    return list(value) if isinstance(value, tuple | list) else [value] * 3
 
 
 @contextmanager
