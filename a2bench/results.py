@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -148,7 +148,9 @@ class ResultsDB:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            # a new file's switch to WAL can fail "locked" at once, without the busy timeout, while another
+            # process opens it too (two torchrun ranks)
+            self._while_locked(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
             self._conn.execute("PRAGMA foreign_keys=ON")
             with self.transaction() as db:
                 for statement in filter(str.strip, _SCHEMA.split(";")):  # executescript would commit early
@@ -169,16 +171,7 @@ class ResultsDB:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``, retried while another process holds the write lock."""
-        for attempt in range(5):  # each try already waits up to the connection's 60 s busy timeout
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                time.sleep(0.1 * (attempt + 1))
-        else:
-            raise ResultsError(f"{self.path}: still locked by another process after 5 minutes")
+        self._while_locked(lambda: self._conn.execute("BEGIN IMMEDIATE"))
         try:
             yield self._conn
             self._conn.execute("COMMIT")
@@ -186,6 +179,19 @@ class ResultsDB:
             if self._conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
                 self._conn.execute("ROLLBACK")
             raise
+
+    def _while_locked(self, statement: Callable[[], object]) -> None:
+        """Run ``statement``, again while another process holds the database lock (5 tries, each of which may
+        already wait up to the connection's 60 s busy timeout)."""
+        for attempt in range(5):
+            try:
+                statement()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise ResultsError(f"{self.path}: still locked by another process after 5 minutes")
 
     # runs -------------------------------------------------------------------------------------
     def save_run(self, run: Run) -> None:
