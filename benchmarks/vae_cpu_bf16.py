@@ -71,8 +71,9 @@ def main() -> None:
         seconds = statistics.median(times)
         base = base or seconds
         finite = all(torch.isfinite(g).all() for g in grads[mode].values())
-        diff = max(float((g - grads["fp32"][n]).norm() / grads["fp32"][n].norm()) for n, g in grads[mode].items())
-        diff = diff if finite else float("nan")  # max() over NaN differences is meaningless
+        diff = float("nan")  # a max over NaN differences would mean nothing
+        if finite:
+            diff = max(float((g - grads["fp32"][n]).norm() / grads["fp32"][n].norm()) for n, g in grads[mode].items())
         print(f"{mode:<18} {seconds:8.2f} {base / seconds:7.2f} {finite!s:>7} {diff:19.4f}")
 
 
