@@ -1,5 +1,6 @@
-"""Growing a trained small pipeline's latent channels (``animatex.train.grow``): the grown VAE and model compute
-what the old ones did, whatever the new channels hold."""
+"""Growing a trained small pipeline (``animatex.train.grow``): the VAE and model grown to more latent channels
+compute what the old ones did, whatever the new channels hold; the DiT widened k times computes what the narrow one
+did, and its copies part once trained."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from test_animatex_model import LATENT_FRAMES, LATENT_H, LATENT_W, build, inputs
 import a2bench  # noqa: F401 - before diffusers
 from animatex.config import ConfigError, get_preset
 from animatex.pipeline import AnimateXPipeline
-from animatex.train.grow import grow_model, grow_vae_state
+from animatex.train.grow import grow_model, grow_vae_state, widen_model
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +75,42 @@ def test_grown_model_predicts_as_before() -> None:
         grow_model(grown, 16)
 
 
+def _predict(model: torch.nn.Module, x: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The full model's velocity: reference pose, pose video and IPI all in."""
+    ref = model.encode_ref_pose(x["ref_pose"])
+    pose, ipi = model.encode_pose_video(x["pose_video"]), model.encode_ipi(x["keypoints"], x["clip"])
+    return model(x["latents"], x["timestep"], x["text"], x["image"], condition=x["y"], ref_pose_features=ref,
+                 pose_tokens=pose, ipi_tokens=ipi).sample  # fmt: skip
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_widened_model_predicts_as_before_and_its_copies_part_when_trained(k: int) -> None:
+    model = build(get_preset("tiny")).eval()
+    _randomise(model, 3)
+    wide = widen_model(model, k).eval()
+    t, old = wide.config.transformer, model.config.transformer
+    assert (t.num_attention_heads, t.attention_head_dim, t.ffn_dim) == (
+        k * old.num_attention_heads,
+        old.attention_head_dim,
+        k * old.ffn_dim,
+    )
+    assert wide.config.pose_video.out_channels == wide.config.ipi.out_dim == t.inner_dim == k * old.inner_dim
+    assert sum(p.numel() for p in wide.parameters()) > 2 * sum(p.numel() for p in model.parameters())
+    x = inputs()
+    with torch.no_grad():
+        before, after = _predict(model, x), _predict(wide, x)
+    assert before.abs().mean() > 0.1  # pose, IPI and every block contribute
+    assert torch.allclose(after, before, atol=1e-5), (after - before).abs().max()
+
+    wide.train()
+    _predict(wide, x).square().mean().backward()
+    first = wide.transformer.blocks[0].attn1.to_q.weight
+    d = old.inner_dim
+    assert not torch.allclose(first.grad[:d], first.grad[d : 2 * d])  # each copy its own gradient
+    with pytest.raises(ValueError, match="whole number"):
+        widen_model(model, 0)
+
+
 def test_train_vae_and_train_grow_a_trained_pipeline(tiny_synth: Path, tmp_path: Path) -> None:
     from animatex.train.loop import build_pipeline, train
     from animatex.train.vae import load_trained_vae, train_vae
@@ -97,3 +134,18 @@ def test_train_vae_and_train_grow_a_trained_pipeline(tiny_synth: Path, tmp_path:
     assert len(result.losses) == 1 and math.isfinite(result.losses[0][1])
     with pytest.raises(ConfigError, match="24 latent channels, but the 'tiny' DiT takes 16"):
         build_pipeline(cfg.replace(model={"vae": str(big)}))
+
+
+def test_train_widens_a_trained_pipeline_and_exports_the_wide_one(tiny_synth: Path, tmp_path: Path) -> None:
+    from animatex.train.loop import train
+
+    AnimateXPipeline.tiny(seed=1).save_pretrained(tmp_path / "trained")
+    cfg = train_config(tiny_synth, tmp_path, model={"weights": str(tmp_path / "trained"), "widen": 2},
+                       train={"export": True, "trainable": ["transformer", "pose_video_encoder", "ipi"]})  # fmt: skip
+    reset_accelerate()
+    result = train(cfg, echo=lambda _: None, plot=False)
+    assert len(result.losses) == 1 and math.isfinite(result.losses[0][1])
+    wide = AnimateXPipeline.from_pretrained(tmp_path / "pipeline")
+    assert wide.config.transformer.inner_dim == 2 * get_preset("tiny").transformer.inner_dim
+    with pytest.raises(ConfigError, match=r"model\.widen 2: widens a trained small pipeline"):
+        train_config(tiny_synth, tmp_path, model={"widen": 2})

@@ -41,7 +41,8 @@ class ModelSection:
     model must be ``preset``'s). ``dtype``: the frozen components' dtype
     (``release``: the release's per component). ``ipi_dropout`` overrides the IPI keypoint encoder's dropout
     (``None``: the preset's, 0.1). ``vae``: a VAE trained by ``animatex train-vae`` (its ``vae.safetensors``) in
-    place of the random one (small presets).
+    place of the random one (small presets). ``widen``: start from a DiT this many times as wide as the
+    ``weights`` pipeline's, computing what it computes (:func:`animatex.train.grow.widen_model`); 1 keeps it.
     """
 
     preset: str = "tiny"
@@ -50,6 +51,7 @@ class ModelSection:
     dtype: str = "fp32"
     ipi_dropout: float | None = None
     vae: str | None = None
+    widen: int = 1
 
     @property
     def small(self) -> bool:
@@ -321,6 +323,9 @@ def _problems(cfg: TrainConfig) -> list[str]:
                    f"{m.preset!r} needs weights: release")  # fmt: skip
     if m.vae is not None and not m.small:
         out.append("model.vae (a trained small VAE) is for the small presets")
+    if m.widen < 1 or (m.widen > 1 and m.weights in ("random", "release")):
+        out.append(f"model.widen {m.widen}: widens a trained small pipeline (model.weights a folder) by a whole "
+                   f"factor >= 1")  # fmt: skip
     if m.dtype not in ("fp32", "bf16", "fp16", "release"):
         out.append(f"model.dtype must be fp32, bf16, fp16 or release, got {m.dtype!r}")
     frames = d.num_frames or preset.sampling.num_frames

@@ -81,6 +81,10 @@ def build_pipeline(cfg: TrainConfig) -> Any:
             elif z_dim != model_z:
                 raise ConfigError(f"model.vae {m.vae}: {z_dim} latent channels, but the {m.preset!r} DiT takes "
                                   f"{model_z} (a trained model.weights pipeline grows to more, not fewer)")  # fmt: skip
+        if m.widen > 1:
+            from animatex.train.grow import widen_model
+
+            pipe.model = widen_model(pipe.model, m.widen, seed=m.seed)  # the trained DiT, m.widen times as wide
         dtype = DTYPES.get(m.dtype, torch.float32)
         if dtype != torch.float32:
             for module in (pipe.vae, pipe.text_encoder, pipe.image_encoder, pipe.model.transformer):
