@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -13,13 +14,13 @@ from a2bench.data import load_benchmark
 from a2bench.models import MODELS, AdapterError, Job
 from a2bench.pose.keypoints import LEFT_HAND, MISSING, to_pixels
 from a2bench.synth import SynthOptions
-from a2bench.synth.draw import draw_character
-from a2bench.synth.generate import _plan
-from a2bench.synth.raster import Canvas
+from a2bench.synth.draw import character_coverage
+from a2bench.synth.generate import character_specs
 from baselines.pose_warp import PoseWarp, Rig, fill, segment
 from metrics import evaluate
 
 PROTOCOLS = ("self", "cross")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -98,29 +99,19 @@ def test_beats_reference_copy_on_psnr_ssim_and_l1(runs, protocol: str) -> None:
     assert sum(better) >= len(better) - 1  # not an average carried by one sample
 
 
-def _character_alpha(plan, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Exact coverage of the synthetic character drawn at ``points``: drawn on black and on white."""
-    drawn = []
-    for value in (0.0, 1.0):
-        canvas = Canvas(np.full((size[1], size[0], 3), value, np.float32))
-        draw_character(canvas, plan.spec, to_pixels(points, size), size)
-        drawn.append(canvas.image.mean(-1))
-    return 1.0 - (drawn[1] - drawn[0])
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_follows_the_pose_where_the_character_moved(bench, runs, protocol: str) -> None:
     """Where the character moved to or away from (ground-truth coverage differs from the reference's),
     pose-warp's frames are far closer to the ground truth than the static reference is."""
     jobs, videos = _jobs(runs, protocol)
-    plans = {plan.sample_id: plan for plan in _plan(SynthOptions(**bench.manifest.source["options"]))}
+    specs = character_specs(SynthOptions(**bench.manifest.source["options"]))
     errors: dict[str, list[float]] = {"pose-warp": [], "reference-copy": []}
     for job, video in zip(jobs, videos, strict=True):
-        plan = plans[job.sample.id]
-        at_reference = _character_alpha(plan, job.sample.pose().reference, job.size) > 0.5
+        spec = specs[job.sample.id]
+        at_reference = character_coverage(spec, job.sample.pose().reference, job.size) > 0.5
         reference = job.reference().astype(np.float64)
         for t in range(job.num_frames):
-            moved = (_character_alpha(plan, job.pose.frames[t], job.size) > 0.5) ^ at_reference
+            moved = (character_coverage(spec, job.pose.frames[t], job.size) > 0.5) ^ at_reference
             if moved.sum() < 4:
                 continue
             target = job.task.target.frames[t].astype(np.float64)
@@ -167,3 +158,15 @@ def test_fill_interpolates_the_hole_from_its_sides() -> None:
     assert (filled[known] == image[known]).all()
     row = filled[8, :, 0]
     assert row[8] < row[16] < row[23] and row.min() >= 10.0 and row.max() <= 30.0
+
+
+def test_pose_following_script_scores_the_ground_truth_zero_and_the_still_reference_high(bench) -> None:
+    spec = importlib.util.spec_from_file_location("pose_following", ROOT / "scripts" / "pose_following.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    truth = {sample.id: sample.task("self").target.frames for sample in bench}
+    assert set(script.moved_errors(bench, "self", truth).values()) == {0.0}
+    still = script.moved_errors(bench, "self", None)
+    assert set(still) == set(truth) and min(still.values()) > 20  # grey levels where the character moved
+    with pytest.raises(SystemExit, match=r"for sample s000 \(expected videos/s000-\*\.mp4\)"):
+        script.run_videos(ROOT / "no-such-run", bench)

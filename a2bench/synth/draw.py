@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from a2bench.pose.keypoints import FACE, FEET, LEFT_HAND, RIGHT_HAND
+from a2bench.pose.keypoints import FACE, FEET, LEFT_HAND, RIGHT_HAND, to_pixels
 from a2bench.synth.characters import CharacterSpec
 from a2bench.synth.raster import Canvas, Field, Paint, capsule, ellipse, polygon, ring, rounded_box
 from a2bench.synth.skeleton import head_frame, pixels_per_unit, rotation
@@ -301,3 +301,16 @@ def _draw_face(canvas, spec, points, ink, rx, tilt, facing) -> None:
             solid((0.98, 0.55, 0.6)),
             opacity=0.45,
         )
+
+
+def character_coverage(spec: CharacterSpec, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` in [0, 1]: how much of each pixel ``spec`` posed at ``points`` (normalised, as in pose.json)
+    covers, exactly (drawn
+    once on black and once on white; the difference is the coverage). For measurements against the ground truth's
+    character, e.g. whether a model moved it where the driving pose says."""
+    drawn = []
+    for value in (0.0, 1.0):
+        canvas = Canvas(np.full((size[1], size[0], 3), value, np.float32))
+        draw_character(canvas, spec, to_pixels(points, size), size)
+        drawn.append(canvas.image.mean(-1))
+    return 1.0 - (drawn[1] - drawn[0])

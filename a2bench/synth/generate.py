@@ -158,6 +158,11 @@ def generate(out: Path, options: SynthOptions, workers: int | None = None) -> Pa
     return out
 
 
+def character_specs(options: SynthOptions) -> dict[str, CharacterSpec]:
+    """Each sample's character as the generator drew it (``options``: a synth manifest's ``source.options``)."""
+    return {plan.sample_id: plan.spec for plan in _plan(options)}
+
+
 def _plan(options: SynthOptions) -> list[_Plan]:
     order = np.random.default_rng([options.seed, 10**6])
     motions = [list(MOTIONS)[k % len(MOTIONS)] for k in order.permutation(options.samples)]
