@@ -166,3 +166,19 @@ def test_animatex_tiny_runs_in_a2bench(tiny_synth: Path, tmp_path: Path) -> None
                          metrics=["pixel"], out=tmp_path / "run", db=tmp_path / "r.db")  # fmt: skip
     result = run(options)
     assert result.generated == 2 and not result.failed
+
+
+def test_loss_by_noise_script_reports_every_clip_by_noise_level(tiny_synth: Path, tmp_path: Path, capsys) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loss_by_noise", ROOT / "scripts" / "loss_by_noise.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    AnimateXPipeline.tiny(0).save_pretrained(tmp_path / "p")
+    script.main([str(tmp_path / "p"), "--bench", str(tiny_synth), "--config", str(ROOT / "configs" / "tiny.yaml"),
+                 "--items", "8"])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("over 8 clips")
+    rows = [line.split() for line in lines[2:]]
+    assert sum(int(row[2]) for row in rows) == 8
+    assert all(np.isfinite(float(v)) and float(v) >= 0 for row in rows for v in row[3:])
