@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from a2bench.data import load_benchmark
+from a2bench.data import Benchmark, load_benchmark
 from a2bench.synth import SynthOptions, cached_synth
 from a2bench.synth.draw import character_coverage
 from a2bench.synth.generate import character_specs
 from a2bench.videoio import read_video
 
 
-def moved_errors(bench, protocol: str, videos: dict[str, np.ndarray] | None) -> dict[str, float]:
+def moved_errors(bench: Benchmark, protocol: str, videos: dict[str, np.ndarray] | None) -> dict[str, float]:
     """Per sample: the mean error over the moved pixels of all its frames, of ``videos`` (sample id -> frames)
     or, with ``None``, of the reference image held still."""
     specs = character_specs(SynthOptions(**bench.manifest.source["options"]))
@@ -51,7 +51,7 @@ def moved_errors(bench, protocol: str, videos: dict[str, np.ndarray] | None) -> 
     return out
 
 
-def run_videos(run_dir: Path, bench) -> dict[str, np.ndarray]:
+def run_videos(run_dir: Path, bench: Benchmark) -> dict[str, np.ndarray]:
     """Sample id -> the run's frames; a sample without exactly one video is an error naming it."""
     out = {}
     for sample in bench:

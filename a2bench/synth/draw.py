@@ -305,9 +305,8 @@ def _draw_face(canvas, spec, points, ink, rx, tilt, facing) -> None:
 
 def character_coverage(spec: CharacterSpec, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` in [0, 1]: how much of each pixel ``spec`` posed at ``points`` (normalised, as in pose.json)
-    covers, exactly (drawn
-    once on black and once on white; the difference is the coverage). For measurements against the ground truth's
-    character, e.g. whether a model moved it where the driving pose says."""
+    covers, exactly: drawn once on black and once on white, the difference is the coverage. For measurements
+    against the ground truth's character, e.g. whether a model moved it where the driving pose says."""
     drawn = []
     for value in (0.0, 1.0):
         canvas = Canvas(np.full((size[1], size[0], 3), value, np.float32))

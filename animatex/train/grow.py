@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -109,7 +110,10 @@ def _apply(
 
 
 def _map_state(
-    old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], rule: Any, what: str
+    old: dict[str, torch.Tensor],
+    new: dict[str, torch.Tensor],
+    rule: Callable[[str, torch.Tensor], torch.Tensor | None],
+    what: str,
 ) -> dict[str, torch.Tensor]:
     """``new``'s keys, each ``rule(name, old tensor)`` or, where that is ``None``, ``old``'s tensor, which must then
     have ``new``'s shape (a mismatch names the tensor: it is not ``what`` the rules grow)."""
