@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from animatex.train.config import load_config
-from animatex.train.data import AnimationDataset
-from animatex.train.loop import LatentCache, TrainModule, build_inputs, build_pipeline
+from animatex.train.loop import LatentCache, TrainModule, build_inputs, build_pipeline, training_dataset
 
 BINS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0))
 
@@ -37,10 +36,7 @@ def main(argv: list[str] | None = None) -> None:
                                     "dropout": {"pose": 0.0, "image": 0.0, "text": 0.0}})  # fmt: skip
     pipe = build_pipeline(cfg)
     module = TrainModule(pipe).eval()
-    d, s = cfg.data, pipe.config.sampling
-    size = tuple(d.size) if d.size else (s.width, s.height)
-    dataset = AnimationDataset(d.benchmark, d.num_frames or s.num_frames, size, stride=d.stride, epi=d.epi,
-                               ti2v_ratio=0.0, seed=d.seed, exclude=d.exclude)  # fmt: skip
+    dataset = training_dataset(cfg)  # animation items only: data.ti2v_ratio is 0
     cache, rows = LatentCache(), []
     with torch.no_grad():
         for start in range(0, args.items, 8):

@@ -1,11 +1,11 @@
 """Does a model move the character where the driving pose says? Error where the character moved, on a synth benchmark.
 
-For every frame of every sample, the synth generator's exact character coverage at that frame's pose is compared
-with its coverage at the reference image's pose; the pixels where the two differ are where the character moved to
-or away from. The measure is the mean absolute error against the ground truth over those pixels (grey levels,
-0-255; lower is better), per run, with the same measure for the reference image itself beside it (what a model
-that never moves the character scores: `reference-copy`). Frames where fewer than 4 pixels changed are skipped.
-PSNR and SSIM weigh these pixels little: a few percent of the frame.
+For every frame of every sample, the pixels where the character's exact coverage at that frame's pose differs
+from its coverage at the reference image's pose are where it moved to or away from (a2bench.synth.pose_following).
+The measure is the mean absolute error against the ground truth over those pixels (grey levels, 0-255; lower is
+better), per run, with the same measure for the reference image itself beside it (what a model that never moves
+the character scores: `reference-copy`). Frames where fewer than 4 pixels changed are skipped. PSNR and SSIM weigh
+these pixels little: a few percent of the frame.
 
     python scripts/pose_following.py RUN_DIR... [--bench synth] [--protocol self] [--json OUT]
 
@@ -22,33 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from a2bench.data import Benchmark, load_benchmark
-from a2bench.synth import SynthOptions, cached_synth
-from a2bench.synth.draw import character_coverage
-from a2bench.synth.generate import character_specs
+from a2bench.synth import cached_synth
+from a2bench.synth.pose_following import moved_errors, moved_pixels
 from a2bench.videoio import read_video
-
-
-def moved_errors(bench: Benchmark, protocol: str, videos: dict[str, np.ndarray] | None) -> dict[str, float]:
-    """Per sample: the mean error over the moved pixels of all its frames, of ``videos`` (sample id -> frames)
-    or, with ``None``, of the reference image held still."""
-    specs = character_specs(SynthOptions(**bench.manifest.source["options"]))
-    size = (bench.manifest.width, bench.manifest.height)
-    out = {}
-    for sample in bench:
-        task = sample.task(protocol)
-        spec = specs[sample.id]
-        at_reference = character_coverage(spec, sample.pose().reference, size) > 0.5
-        target = task.target.frames.astype(np.float64)
-        frames = sample.reference()[None].repeat(len(target), 0) if videos is None else videos[sample.id]
-        if len(frames) != len(target):
-            raise SystemExit(f"{sample.id}: the run's video has {len(frames)} frames, the ground truth {len(target)}")
-        errors = []
-        for t in range(len(target)):
-            moved = (character_coverage(spec, task.pose.frames[t], size) > 0.5) ^ at_reference
-            if moved.sum() >= 4:
-                errors.append(np.abs(frames[t].astype(np.float64) - target[t])[moved].mean())
-        out[sample.id] = float(np.mean(errors)) if errors else float("nan")
-    return out
 
 
 def run_videos(run_dir: Path, bench: Benchmark) -> dict[str, np.ndarray]:
@@ -74,12 +50,17 @@ def main(argv: list[str] | None = None) -> None:
     bench = load_benchmark(args.bench or cached_synth())
     if bench.manifest.source.get("generator") != "a2bench.synth":
         sys.exit(f"{args.bench}: not a synth benchmark (the exact character coverage comes from its generator)")
-    results = {"reference image": moved_errors(bench, args.protocol, None)}
-    for run in args.runs:
-        results[str(run)] = moved_errors(bench, args.protocol, run_videos(run, bench))
+    moved = moved_pixels(bench, args.protocol)  # once: the same pixels for every run
+    results = {}
+    for name, run in {"reference image": None, **{str(r): r for r in args.runs}}.items():
+        videos = None if run is None else run_videos(run, bench)
+        try:
+            per_frame = moved_errors(bench, args.protocol, moved, videos)
+        except ValueError as exc:
+            sys.exit(f"{name}: {exc}")
+        results[name] = {k: float(np.mean(v)) if v else float("nan") for k, v in per_frame.items()}
     for name, per_sample in results.items():
-        values = np.array(list(per_sample.values()))
-        print(f"{np.nanmean(values):7.2f}  {name}")
+        print(f"{np.nanmean(list(per_sample.values())):7.2f}  {name}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -13,9 +13,7 @@ import pytest
 from a2bench.data import load_benchmark
 from a2bench.models import MODELS, AdapterError, Job
 from a2bench.pose.keypoints import LEFT_HAND, MISSING, to_pixels
-from a2bench.synth import SynthOptions
-from a2bench.synth.draw import character_coverage
-from a2bench.synth.generate import character_specs
+from a2bench.synth.pose_following import moved_errors, moved_pixels
 from baselines.pose_warp import PoseWarp, Rig, fill, segment
 from metrics import evaluate
 
@@ -104,19 +102,10 @@ def test_follows_the_pose_where_the_character_moved(bench, runs, protocol: str) 
     """Where the character moved to or away from (ground-truth coverage differs from the reference's),
     pose-warp's frames are far closer to the ground truth than the static reference is."""
     jobs, videos = _jobs(runs, protocol)
-    specs = character_specs(SynthOptions(**bench.manifest.source["options"]))
-    errors: dict[str, list[float]] = {"pose-warp": [], "reference-copy": []}
-    for job, video in zip(jobs, videos, strict=True):
-        spec = specs[job.sample.id]
-        at_reference = character_coverage(spec, job.sample.pose().reference, job.size) > 0.5
-        reference = job.reference().astype(np.float64)
-        for t in range(job.num_frames):
-            moved = (character_coverage(spec, job.pose.frames[t], job.size) > 0.5) ^ at_reference
-            if moved.sum() < 4:
-                continue
-            target = job.task.target.frames[t].astype(np.float64)
-            errors["pose-warp"].append(np.abs(video.frames[t] - target)[moved].mean())
-            errors["reference-copy"].append(np.abs(reference - target)[moved].mean())
+    moved = moved_pixels(bench, protocol)
+    frames = {job.sample.id: video.frames for job, video in zip(jobs, videos, strict=True)}
+    errors = {name: [e for per_frame in moved_errors(bench, protocol, moved, v).values() for e in per_frame]
+              for name, v in (("pose-warp", frames), ("reference-copy", None))}  # fmt: skip
     assert len(errors["pose-warp"]) > 10
     assert np.mean(errors["pose-warp"]) < 0.6 * np.mean(errors["reference-copy"])
 
@@ -160,13 +149,16 @@ def test_fill_interpolates_the_hole_from_its_sides() -> None:
     assert row[8] < row[16] < row[23] and row.min() >= 10.0 and row.max() <= 30.0
 
 
-def test_pose_following_script_scores_the_ground_truth_zero_and_the_still_reference_high(bench) -> None:
+def test_moved_pixel_error_is_zero_for_the_ground_truth_and_high_for_the_still_reference(bench) -> None:
+    moved = moved_pixels(bench, "self")
+    truth = {sample.id: sample.task("self").target.frames for sample in bench}
+    assert {e for errors in moved_errors(bench, "self", moved, truth).values() for e in errors} == {0.0}
+    still = moved_errors(bench, "self", moved, None)
+    assert set(still) == set(truth) and min(np.mean(e) for e in still.values()) > 20  # grey levels
+    with pytest.raises(ValueError, match="s000: the video has 3 frames"):
+        moved_errors(bench, "self", moved, {k: v[:3] for k, v in truth.items()})
     spec = importlib.util.spec_from_file_location("pose_following", ROOT / "scripts" / "pose_following.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    truth = {sample.id: sample.task("self").target.frames for sample in bench}
-    assert set(script.moved_errors(bench, "self", truth).values()) == {0.0}
-    still = script.moved_errors(bench, "self", None)
-    assert set(still) == set(truth) and min(still.values()) > 20  # grey levels where the character moved
     with pytest.raises(SystemExit, match=r"for sample s000 \(expected videos/s000-\*\.mp4\)"):
         script.run_videos(ROOT / "no-such-run", bench)

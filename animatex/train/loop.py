@@ -99,6 +99,14 @@ def build_pipeline(cfg: TrainConfig) -> Any:
     return pipe
 
 
+def training_dataset(cfg: TrainConfig) -> AnimationDataset:
+    """The items ``cfg`` trains on: its ``data`` section, at the preset's frames and size unless it sets them."""
+    d, sampling = cfg.data, get_preset(cfg.model.preset).sampling
+    size = tuple(d.size) if d.size else (sampling.width, sampling.height)
+    return AnimationDataset(d.benchmark, d.num_frames or sampling.num_frames, size, stride=d.stride, epi=d.epi,
+                            ti2v_ratio=d.ti2v_ratio, seed=d.seed, exclude=d.exclude)  # fmt: skip
+
+
 def setup_trainable(model: nn.Module, cfg: TrainConfig, pipe: Any = None) -> list[tuple[str, int, int]]:
     """Add the LoRA (when ``lora`` is listed), freeze everything, unfreeze the ``train.trainable`` groups (in
     fp32). The encoder groups (``text_encoder``, ``image_encoder``, ``open_clip``) are ``pipe``'s modules.
@@ -364,9 +372,6 @@ def train(
     torch.set_flush_denormal(True)  # CPU: denormal floats in small layers are many times slower
     torch.manual_seed(t.seed)  # the same initial LoRA on every process
     pipe = build_pipeline(cfg)
-    preset = get_preset(cfg.model.preset)
-    num_frames = cfg.data.num_frames or preset.sampling.num_frames
-    size = tuple(cfg.data.size) if cfg.data.size else (preset.sampling.width, preset.sampling.height)
     rows = setup_trainable(pipe.model, cfg, pipe)
     total = sum(p.numel() for m in pipe.component_modules().values() if m is not pipe.vae for p in m.parameters())
     log(f"trainable parameters ({cfg.model.preset}):")
@@ -376,9 +381,7 @@ def train(
     log(f"  {'total':<24} {'':>6}         {trained:>14,d} of {total:,d} ({100 * trained / max(total, 1):.2f}%)")
     if t.gradient_checkpointing:
         pipe.model.transformer.enable_gradient_checkpointing()
-    d = cfg.data
-    dataset = AnimationDataset(d.benchmark, num_frames, size, stride=d.stride, epi=d.epi, ti2v_ratio=d.ti2v_ratio,
-                               seed=d.seed, exclude=d.exclude)  # fmt: skip
+    dataset = training_dataset(cfg)
     device = accelerator.device
     pipe.to(device)
     module = TrainModule(pipe).train()
