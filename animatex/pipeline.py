@@ -687,13 +687,18 @@ class AnimateXPipeline:
         with self._onloaded(self.model.ipi):
             return self.model.encode_ipi(points, clip).to(self.dtype)
 
-    @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Latents → ``(T, H, W, 3)`` uint8 by the release's truncation ``uint8(clip((x + 1)·127.5, 0, 255))``."""
+    def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents → the VAE's decoded video ``(B, 3, T, H, W)`` in about [-1, 1], unclamped (and
+        differentiable, for training)."""
         mean, std = self._latent_stats(latents)
         vae_dtype = next(self.vae.parameters()).dtype
         with self._onloaded(self.vae):
-            video = self.vae.decode((latents * std + mean).to(vae_dtype)).sample.clamp(-1, 1)
+            return self.vae.decode((latents * std + mean).to(vae_dtype)).sample
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents → ``(T, H, W, 3)`` uint8 by the release's truncation ``uint8(clip((x + 1)·127.5, 0, 255))``."""
+        video = self.decode_video(latents).clamp(-1, 1)
         video = ((video[0].float() + 1) * 127.5).clamp(0, 255).permute(1, 2, 3, 0)
         return video.to(torch.uint8).cpu().numpy()
 

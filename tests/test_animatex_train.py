@@ -55,6 +55,8 @@ def test_yaml_booleans_and_the_learning_rate_schedule(tmp_path: Path) -> None:
     assert lr_factor(60, t.warmup_steps, t.steps, "constant") == 1.0 == lr_factor(60, t.warmup_steps)
     with pytest.raises(ConfigError, match="lr_schedule must be one of constant, linear"):
         cfg.replace(train={"lr_schedule": "cosine"})
+    with pytest.raises(ConfigError, match="channel_weights must be one of uniform, decoder"):
+        cfg.replace(train={"channel_weights": "pixel"})
 
 
 def test_task_sampler_ratio() -> None:
@@ -144,7 +146,8 @@ def test_ti2v_step_leaves_pose_encoders_alone(tiny_synth: Path, tmp_path: Path) 
 def test_resume_reproduces_the_loss_curve(tiny_synth: Path, tmp_path: Path) -> None:
     from animatex.train.loop import train
 
-    common = {"steps": 4, "checkpoint_every": 2, "warmup_steps": 2}
+    # decoder channel weights: measured again on resume, they must come out the same
+    common = {"steps": 4, "checkpoint_every": 2, "warmup_steps": 2, "channel_weights": "decoder"}
     dropout = {"pose": 0.3, "image": 0.3}
     model = {"ipi_dropout": 0.1}  # the IPI's dropout draws from the restored torch RNG
     reset_accelerate()
@@ -161,6 +164,40 @@ def test_resume_reproduces_the_loss_curve(tiny_synth: Path, tmp_path: Path) -> N
     assert len(log) == 5 and log[0].startswith("step,loss")
     assert (tmp_path / "b" / "loss.png").stat().st_size > 0
     assert (tmp_path / "b" / "checkpoints" / "step-4" / "trainable.safetensors").exists()
+
+
+def test_decoder_channel_weights(tiny_synth: Path, tmp_path: Path) -> None:
+    """The weights are each channel's squared decoder Jacobian norm (mean 1): a channel the decoder never reads
+    weighs 0, and a channel stored at twice the scale weighs 4 times as much relative to the others."""
+    from animatex.train import loop
+
+    cfg = train_config(tiny_synth, tmp_path)
+    pipe = loop.build_pipeline(cfg)
+    items = [AnimationDataset(cfg.data.benchmark, 9, (48, 64))[i] for i in range(2)]
+    weights = loop.decoder_channel_weights(pipe, items, seed=3)
+    assert weights.shape == (16,) and torch.all(weights > 0) and abs(float(weights.mean()) - 1) < 1e-5
+    assert torch.equal(weights, loop.decoder_channel_weights(pipe, items, seed=3))
+    with torch.no_grad():
+        pipe.vae.post_quant_conv.weight[:, 5] = 0  # the decoder's first layer: channel 5 never reaches it
+    ignored = loop.decoder_channel_weights(pipe, items, seed=3)
+    assert ignored[5] == 0 and torch.all(ignored[torch.arange(16) != 5] > 0)
+    std = list(pipe.vae.config.latents_std)
+    pipe.vae.register_to_config(latents_std=[s * (2 if c == 2 else 1) for c, s in enumerate(std)])
+    scaled = loop.decoder_channel_weights(pipe, items, seed=3)  # the same raw latents, channel 2 at half the scale
+    assert torch.allclose(scaled[2] / scaled[0], 4 * ignored[2] / ignored[0], rtol=1e-4)
+    assert torch.allclose(scaled[3] / scaled[0], ignored[3] / ignored[0], rtol=1e-4)
+
+
+def test_weighted_loss_is_the_channels_weighted_mean() -> None:
+    from animatex.train.loop import compute_loss
+
+    target = torch.randn(2, 4, 3, 2, 2)
+    prediction = torch.randn(2, 4, 3, 2, 2)
+    weights = torch.tensor([0.5, 1.5, 2.0, 0.0])
+    per_channel = ((prediction - target) ** 2).mean(dim=(0, 2, 3, 4))
+    loss = compute_loss(lambda _: prediction, {"target": target}, weights)
+    assert torch.allclose(loss, (weights * per_channel).mean())
+    assert torch.allclose(compute_loss(lambda _: prediction, {"target": target}, torch.ones(4)), per_channel.mean())
 
 
 @pytest.mark.slow

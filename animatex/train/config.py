@@ -21,6 +21,7 @@ TRAINABLE_GROUPS = ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
 # from scratch; the release keeps them frozen).
 ENCODER_GROUPS = ("text_encoder", "image_encoder", "open_clip")
 LR_SCHEDULES = ("constant", "linear")
+CHANNEL_WEIGHTS = ("uniform", "decoder")
 SMALL_PRESETS = {"tiny": "tiny", "tiny-simple": "tiny", "animatex-tiny": "animatex-tiny"}  # preset → components
 # diffusers' Wan names of the release's LoRA targets q, k, v, o (self and cross attention), ffn.0 and ffn.2.
 DEFAULT_LORA_TARGETS = (
@@ -119,7 +120,11 @@ class TrainSection:
     the export), as if ``steps`` had been that step; the log and the export's metadata say where it stopped.
     ``latent_cache``: keep the frozen VAE's encodings of clips and references on the device for the run (small
     benchmarks; see ``LatentCache``). ``lr_schedule``: after the linear warm-up, ``constant`` or ``linear`` (down
-    to 0 at ``steps``; a resumed run continues the same curve).
+    to 0 at ``steps``; a resumed run continues the same curve). ``channel_weights``: how the loss weighs the
+    latent channels: ``uniform`` (the plain MSE, as the release's recipe) or ``decoder`` (each channel by how much
+    the frozen VAE's decoded frames change per unit change of it, measured at the start on training clips, mean
+    1; see :func:`~animatex.train.loop.decoder_channel_weights`), so the loss approximates the decoded frames'
+    squared error where latent channels matter unequally.
     """
 
     output_dir: str = "runs/animatex-train"
@@ -143,6 +148,7 @@ class TrainSection:
     export: bool = False
     max_seconds: float = 0.0
     latent_cache: bool = False
+    channel_weights: str = "uniform"
 
 
 @dataclass(frozen=True)
@@ -369,6 +375,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
         out.append(f"vae.mixed_precision must be auto, no or bf16, got {v.mixed_precision!r}")
     if t.lr_schedule not in LR_SCHEDULES:
         out.append(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
+    if t.channel_weights not in CHANNEL_WEIGHTS:
+        out.append(f"train.channel_weights must be one of {', '.join(CHANNEL_WEIGHTS)}, got {t.channel_weights!r}")
     if t.checkpoint_every < 0 or t.warmup_steps < 0 or t.num_workers < 0:
         out.append("train.checkpoint_every, train.warmup_steps and train.num_workers must be >= 0")
     if not t.trainable:

@@ -12,7 +12,8 @@ builds them, with its own frozen encoders):
    features are zeroed, with ``dropout.image`` (0.1) ``y`` and the CLIP image tokens; a TI2V item has every
    pose condition (pose-video tokens, reference pose, IPI) zeroed;
 4. the trainable modules (pose-video encoder, reference-pose encoder, IPI, the DiT with its LoRA) predict the
-   velocity; loss = MSE to ``ε − x0``.
+   velocity; loss = MSE to ``ε − x0``, each latent channel weighted alike or, with ``train.channel_weights:
+   decoder``, by :func:`decoder_channel_weights`.
 
 Every random draw of item ``i`` (σ, ε, dropout) comes from a generator seeded with ``(seed, i)``, so a run's
 items and draws depend only on the step, not on the number of processes or on a resume. A condition that no
@@ -312,10 +313,37 @@ def build_inputs(
     return out
 
 
-def compute_loss(module: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
-    """Flow-matching loss: MSE between the predicted velocity and ``ε − x0``."""
-    prediction = module(inputs)
-    return torch.nn.functional.mse_loss(prediction.float(), inputs["target"].float())
+def compute_loss(
+    module: nn.Module, inputs: dict[str, Any], channel_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Flow-matching loss: MSE between the predicted velocity and ``ε − x0``; with ``channel_weights`` (one per
+    latent channel, mean 1) each channel's squared error is weighted."""
+    error = (module(inputs).float() - inputs["target"].float()) ** 2
+    if channel_weights is not None:
+        error = error * channel_weights.view(1, -1, 1, 1, 1).to(error)
+    return error.mean()
+
+
+def decoder_channel_weights(pipe: Any, items: list[ClipItem], seed: int, probes: int = 2) -> torch.Tensor:
+    """How much the decoded frames change per unit change of each normalised latent channel, scaled to mean 1.
+
+    For the decoder's Jacobian ``J`` at the clips' latents, channel ``c``'s weight is ``‖J_c‖²`` (the squared
+    Frobenius norm of its columns), so that ``Σ_c w_c · MSE_c`` is, to first order, the decoded frames' squared
+    error of a latent error spread evenly over positions. Estimated by Hutchinson's trick: for ``r ~ N(0, I)`` in
+    pixel space ``E[(Jᵀr)_c²]`` summed over channel ``c``'s positions is ``‖J_c‖²``; ``probes`` draws of ``r``
+    (from ``seed``), one backward pass through the decoder each. Deterministic for the same items and seed."""
+    videos = torch.from_numpy(np.stack([item.video for item in items])).permute(0, 4, 1, 2, 3).float()
+    latents = pipe.encode_video(videos * (2 / 255) - 1, torch.float32)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    total = torch.zeros(latents.shape[1], dtype=torch.float64)
+    for _ in range(probes):
+        z = latents.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            frames = pipe.decode_video(z).float()
+            probe = torch.randn(frames.shape, generator=generator).to(frames)
+            (grad,) = torch.autograd.grad(frames, z, probe)
+        total += grad.double().pow(2).sum(dim=(0, 2, 3, 4)).cpu()
+    return (total / total.mean()).float()
 
 
 # ------------------------------------------------------------------------------------------------ loop
@@ -428,6 +456,12 @@ def train(
     batches = item_batches(dataset, range(start, t.steps), t.grad_accum, global_batch, rank * per_process,
                            per_process, t.num_workers)  # fmt: skip
     cache = LatentCache(enabled=t.latent_cache)
+    channel_weights = None
+    if t.channel_weights == "decoder":
+        channel_weights = decoder_channel_weights(pipe, [dataset[i] for i in range(4)], t.seed)
+        shown = ", ".join(f"{w:.3g}" for w in channel_weights.tolist())
+        log(f"loss weights of the {len(channel_weights)} latent channels (train.channel_weights: decoder): {shown}")
+        channel_weights = channel_weights.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: the VAE's 3-D convolutions pick their fastest kernels
     run_began = time.perf_counter()
@@ -439,7 +473,7 @@ def train(
             items = next(batches)
             inputs = build_inputs(pipe, items, cfg, device, cache)
             with accelerator.accumulate(module), accelerator.autocast():
-                loss = compute_loss(module, inputs)
+                loss = compute_loss(module, inputs, channel_weights)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and t.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, t.max_grad_norm)
