@@ -109,7 +109,7 @@ COMPONENTS: dict[str, ComponentsConfig] = {
     ),
     # The trained small model (docs/animatex-tiny.md): byte-level prompts of up to 255 bytes.
     "animatex-tiny": ComponentsConfig(
-        vae={"base_dim": 16, "decoder_base_dim": 24, "z_dim": 16, "num_res_blocks": 1},
+        vae={"base_dim": 16, "decoder_base_dim": 24, "z_dim": 64, "num_res_blocks": 1},
         text_encoder=_umt5(64, 256, 2, 4, 258, 32, 128),
         vocab_size=258,
         max_sequence_length=256,

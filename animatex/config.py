@@ -344,22 +344,26 @@ _TINY_SIMPLE = _TINY.replace(
 )
 
 # animatex-tiny: the small model trained here from scratch on a 2-core CPU (docs/animatex-tiny.md). Same
-# architecture and code paths at 64 x 64, 33 frames (9 latent frames of 4 x 4 tokens); its VAE, text and image
-# encoders are small models of the same kinds (animatex.components "animatex-tiny"). The IPI sees the rendered
-# pose frames.
+# architecture and code paths at 64 x 64, 33 frames (9 latent frames of 4 x 4 tokens); its VAE (64 latent
+# channels), text and image encoders are small models of the same kinds (animatex.components "animatex-tiny").
+# The IPI sees the rendered pose frames. Releases 1-3 were half as wide with 16 latent channels; release 4 was
+# grown from them (animatex.train.grow).
 _ANIMATEX_TINY = AnimateXConfig(
     name="animatex-tiny",
     transformer=TransformerConfig(
-        num_attention_heads=4,
+        num_attention_heads=8,
         attention_head_dim=32,  # RoPE t/h/w = 12/10/10
+        in_channels=132,  # 64 noisy latent + 4 mask + 64 reference latent
+        out_channels=64,
         text_dim=64,
         freq_dim=64,
-        ffn_dim=512,
+        ffn_dim=1024,
         num_layers=6,  # IPI before blocks 2 and 3
         image_dim=64,
-        added_kv_proj_dim=128,
+        added_kv_proj_dim=256,
     ),
-    pose_video=PoseVideoEncoderConfig(out_channels=128),
+    pose_video=PoseVideoEncoderConfig(out_channels=256),
+    ref_pose=RefPoseEncoderConfig(out_channels=68),
     ipi=IPIConfig(
         d_model=64,
         nhead=4,
@@ -372,7 +376,7 @@ _ANIMATEX_TINY = AnimateXConfig(
         output_dim=64,
         num_frames=33,
         latent_frames=9,
-        out_dim=128,
+        out_dim=256,
     ),
     open_clip=OpenCLIPConfig(image_size=64, embed_dim=64),
     sampling=SamplingConfig(

@@ -214,9 +214,12 @@ class AnimateXPipeline:
                    "image_encoder": self.image_encoder, "open_clip": self.open_clip}  # fmt: skip
         return {name: module for name, module in modules.items() if module is not None}
 
-    def save_pretrained(self, folder: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+    def save_pretrained(
+        self, folder: str | Path, metadata: Mapping[str, Any] | None = None, dtype: torch.dtype = torch.float32
+    ) -> Path:
         """Write a small pipeline (one built :meth:`from_components`) to ``folder``: ``config.json`` (the model
-        config, the components config and ``metadata``) and ``model.safetensors`` (``<component>.<key>``, float32).
+        config, the components config and ``metadata``) and ``model.safetensors`` (``<component>.<key>``, stored
+        as ``dtype``: float32, or float16 to halve the file; :meth:`from_pretrained` loads either into float32).
         """
         from safetensors.torch import save_file
 
@@ -229,7 +232,8 @@ class AnimateXPipeline:
             for key, tensor in module.state_dict().items():
                 if name == "text_encoder" and key == "encoder.embed_tokens.weight":
                     continue  # tied to shared.weight (stored once)
-                tensors[f"{name}.{key}"] = tensor.detach().float().cpu().contiguous()
+                stored = dtype if tensor.is_floating_point() else tensor.dtype
+                tensors[f"{name}.{key}"] = tensor.detach().to("cpu", stored).contiguous()
         doc = {"format": SMALL_FORMAT, "model": self.config.to_dict(), "components": self.components.to_dict(),
                "metadata": dict(metadata or {})}  # fmt: skip
         tmp = folder / "model.safetensors.tmp"

@@ -49,6 +49,16 @@ def test_save_and_load_pretrained_round_trip(tmp_path: Path) -> None:
     points = rng.uniform(0, 1, (9, 18, 3)).astype(np.float32)
     a = pipe(image, pose, "a cat", keypoints=points, steps=2).frames
     assert np.array_equal(a, again(image, pose, "a cat", keypoints=points, steps=2).frames)
+    # float16 storage (the shipped animatex-tiny): half the file, loaded into float32 as the weights rounded
+    pipe.save_pretrained(tmp_path / "half", metadata={"steps": 7}, dtype=torch.float16)
+    half = AnimateXPipeline.from_pretrained(tmp_path / "half")
+    sizes = [(tmp_path / d / "model.safetensors").stat().st_size for d in ("p", "half")]
+    assert sizes[1] < 0.52 * sizes[0]
+    for name, module in pipe.component_modules().items():
+        other = half.component_modules()[name].state_dict()
+        for key, tensor in module.state_dict().items():
+            expected = tensor.half().float() if tensor.is_floating_point() else tensor
+            assert other[key].dtype == tensor.dtype and torch.equal(other[key], expected), (name, key)
 
 
 def test_from_pretrained_names_bad_files(tmp_path: Path) -> None:
