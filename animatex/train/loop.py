@@ -258,6 +258,13 @@ def shifted_sigma(u: float, shift: float) -> float:
 
 
 @torch.no_grad()
+def clip_latents(pipe: Any, items: list[ClipItem]) -> torch.Tensor:
+    """The normalised VAE latents (float32) of the items' clips, encoded as one batch."""
+    videos = torch.from_numpy(np.stack([item.video for item in items])).permute(0, 4, 1, 2, 3).float()
+    return pipe.encode_video(videos * (2 / 255) - 1, torch.float32)
+
+
+@torch.no_grad()
 def build_inputs(
     pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: torch.device, cache: LatentCache | None = None
 ) -> dict[str, Any]:
@@ -270,11 +277,8 @@ def build_inputs(
     references = [Image.fromarray(item.reference) for item in items]
     cache = cache if cache is not None else LatentCache(enabled=False)
 
-    def clip_latents(batch: list[int]) -> torch.Tensor:  # one VAE batch per micro-batch
-        videos = torch.from_numpy(np.stack([items[i].video for i in batch])).permute(0, 4, 1, 2, 3).float()
-        return pipe.encode_video(videos * (2 / 255) - 1, torch.float32)
-
-    x0s = cache.get([("clip", i.sample_id, *map(int, i.frames)) for i in items], clip_latents)
+    x0s = cache.get([("clip", i.sample_id, *map(int, i.frames)) for i in items],
+                    lambda batch: clip_latents(pipe, [items[i] for i in batch]))  # fmt: skip
     ys = cache.get([("reference", i.sample_id, i.reference_frame, num_frames) for i in items],
                    lambda batch: pipe.encode_condition([references[i] for i in batch], num_frames))  # fmt: skip
     for item, x0, y, reference in zip(items, x0s, ys, references, strict=True):
@@ -332,8 +336,7 @@ def decoder_channel_weights(pipe: Any, items: list[ClipItem], seed: int, probes:
     error of a latent error spread evenly over positions. Estimated by Hutchinson's trick: for ``r ~ N(0, I)`` in
     pixel space ``E[(Jᵀr)_c²]`` summed over channel ``c``'s positions is ``‖J_c‖²``; ``probes`` draws of ``r``
     (from ``seed``), one backward pass through the decoder each. Deterministic for the same items and seed."""
-    videos = torch.from_numpy(np.stack([item.video for item in items])).permute(0, 4, 1, 2, 3).float()
-    latents = pipe.encode_video(videos * (2 / 255) - 1, torch.float32)
+    latents = clip_latents(pipe, items)
     generator = torch.Generator("cpu").manual_seed(seed)
     total = torch.zeros(latents.shape[1], dtype=torch.float64)
     for _ in range(probes):
