@@ -3,6 +3,8 @@ the latent cache, and the shipped ``animatex-tiny`` model through ``a2bench run`
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +144,21 @@ def test_latent_cache_and_workers_give_the_same_losses(tiny_synth: Path, tmp_pat
         losses.append([loss for _, loss in train(cfg, echo=lambda _: None, plot=False).losses])
     # The same items and draws; the numbers differ only by float rounding (measured 1.5e-5 relative).
     assert np.allclose(losses[0], losses[1], rtol=1e-4, atol=0), losses
+
+
+def test_data_workers_start_after_the_parent_used_opencvs_thread_pool(tiny_synth: Path) -> None:
+    # A forked worker inherited the pool mid-state and hung in its first OpenCV call; run apart, with a time limit.
+    code = f"""
+import cv2, numpy as np
+cv2.setNumThreads(2)
+cv2.GaussianBlur(np.zeros((2048, 2048), np.float32), (31, 31), 5)  # the parent uses OpenCV's thread pool
+from animatex.train.data import AnimationDataset
+from animatex.train.loop import item_batches
+batch = next(item_batches(AnimationDataset({str(tiny_synth)!r}, 5, (32, 32)), range(1), 1, 2, 0, 2, workers=1))
+print(len(batch))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.split()[-1] == "2", done.stderr[-2000:]
 
 
 def test_max_seconds_stops_with_a_checkpoint(tiny_synth: Path, tmp_path: Path) -> None:

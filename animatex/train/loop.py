@@ -530,7 +530,9 @@ def item_batches(
 ) -> Iterator[list[ClipItem]]:
     """This process's micro-batches of ``steps``, in order: step ``s``, micro-step ``m`` takes the items
     ``(s·grad_accum + m)·global_batch + offset + j`` for ``j < size``. With ``workers > 0`` a DataLoader builds them
-    in that many processes (the same items: an item is a pure function of its index)."""
+    in that many processes (the same items: an item is a pure function of its index), started by ``spawn``: a
+    forked worker inherits OpenCV's thread pool in whatever state the training process left it, and hangs in its
+    first OpenCV call once the parent has used that pool (pose rendering, resizing)."""
     indices = [[(s * grad_accum + m) * global_batch + offset + j for j in range(size)]
                for s in steps for m in range(grad_accum)]  # fmt: skip
     if workers == 0:
@@ -538,7 +540,7 @@ def item_batches(
     from torch.utils.data import DataLoader
 
     loader = DataLoader(dataset, batch_sampler=indices, collate_fn=list, num_workers=workers, prefetch_factor=4,
-                        worker_init_fn=_single_threaded)  # fmt: skip
+                        worker_init_fn=_single_threaded, multiprocessing_context="spawn")  # fmt: skip
     return iter(loader)
 
 
