@@ -333,6 +333,19 @@ def score_videos(
     return evaluate(preds, targets, metrics, device=None if device == "cpu" else device, progress=progress)
 
 
+def run_videos(folder: Path, benchmark: Benchmark) -> dict[str, np.ndarray]:
+    """Sample id -> frames of the video a run folder (``a2bench run --out``) holds for each sample of
+    ``benchmark``: ``videos/<sample id>-<key>.mp4``. A sample without exactly one is a ``ValueError`` naming it."""
+    out = {}
+    for sample in benchmark:
+        found = sorted((folder / "videos").glob(f"{sample.id}-*.mp4"))
+        if len(found) != 1:
+            raise ValueError(f"{folder}: {len(found)} videos for sample {sample.id} (expected one "
+                             f"videos/{sample.id}-*.mp4: give each run its own --out folder)")  # fmt: skip
+        out[sample.id] = read_video(found[0]).frames
+    return out
+
+
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bicubic (PIL) resize to the benchmark's size when a model generates another resolution."""
     if (frames.shape[2], frames.shape[1]) == size:

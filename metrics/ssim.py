@@ -18,8 +18,9 @@ from metrics.threads import frame_pool
 K1, K2, DATA_RANGE = 0.01, 0.03, 255.0
 
 
-def _ssim_mean(image1: np.ndarray, image2: np.ndarray, kernel: np.ndarray, sample_covariance: bool) -> float:
-    """skimage's mean SSIM of one 2-D pair of 0..255 images, over the valid (cropped) region."""
+def ssim_map(image1: np.ndarray, image2: np.ndarray, kernel: np.ndarray, sample_covariance: bool) -> np.ndarray:
+    """skimage's SSIM map of one 2-D pair of 0..255 images, cropped by ``len(kernel) // 2`` pixels on every side
+    (the pixels whose window lies inside the image: the part skimage averages)."""
     x = image1.astype(np.float64)
     y = image2.astype(np.float64)
     pad = len(kernel) // 2
@@ -40,8 +41,7 @@ def _ssim_mean(image1: np.ndarray, image2: np.ndarray, kernel: np.ndarray, sampl
     vy = cov_norm * (uyy - uy * uy)
     vxy = cov_norm * (uxy - ux * uy)
     c1, c2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
-    ssim_map = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return float(ssim_map.mean(dtype=np.float64))
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
 def ssim_per_image(images1: np.ndarray, images2: np.ndarray, kernel: np.ndarray, sample_covariance: bool) -> np.ndarray:
@@ -55,7 +55,8 @@ def ssim_per_image(images1: np.ndarray, images2: np.ndarray, kernel: np.ndarray,
             f"{len(kernel)}-pixel SSIM window"
         )
     scores = frame_pool().map(
-        lambda pair: _ssim_mean(*pair, kernel, sample_covariance), zip(images1, images2, strict=True)
+        lambda pair: float(ssim_map(*pair, kernel, sample_covariance).mean(dtype=np.float64)),
+        zip(images1, images2, strict=True),
     )
     return np.fromiter(scores, dtype=np.float64, count=len(images1))
 
@@ -67,7 +68,12 @@ def gaussian_kernel(sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
     return taps / taps.sum()
 
 
-UNIFORM_7 = np.full(7, 1 / 7)
+UNIFORM_7 = np.full(7, 1 / 7)  # DisCo's SSIM window (skimage's default)
+
+
+def gray(frames: np.ndarray) -> np.ndarray:
+    """``(N, H, W, 3)`` uint8 RGB to DisCo's grayscale: OpenCV's fixed-point BT.601 luma, ``(N, H, W)`` uint8."""
+    return np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames])
 
 
 @METRICS.register("ssim")
@@ -89,9 +95,7 @@ class SSIM(PairedMetric):
     )
 
     def frame_scores(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-        gray1 = np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in pred])
-        gray2 = np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in target])
-        return ssim_per_image(gray1, gray2, UNIFORM_7, True)
+        return ssim_per_image(gray(pred), gray(target), UNIFORM_7, True)
 
 
 @METRICS.register("ssim_rgb")

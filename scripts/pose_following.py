@@ -21,23 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from a2bench.data import Benchmark, load_benchmark
+from a2bench.data import load_benchmark
+from a2bench.runner import run_videos
 from a2bench.synth import cached_synth
 from a2bench.synth.pose_following import moved_errors, moved_pixels
-from a2bench.videoio import read_video
-
-
-def run_videos(run_dir: Path, bench: Benchmark) -> dict[str, np.ndarray]:
-    """Sample id -> the run's frames; a sample without exactly one video is an error naming it."""
-    out = {}
-    for sample in bench:
-        found = sorted((run_dir / "videos").glob(f"{sample.id}-*.mp4"))
-        if len(found) != 1:
-            raise SystemExit(
-                f"{run_dir}: {len(found)} videos for sample {sample.id} (expected videos/{sample.id}-*.mp4)"
-            )
-        out[sample.id] = read_video(found[0]).frames
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,13 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="write the per-sample numbers here")
     args = parser.parse_args(argv)
     bench = load_benchmark(args.bench or cached_synth())
-    if bench.manifest.source.get("generator") != "a2bench.synth":
-        sys.exit(f"{args.bench}: not a synth benchmark (the exact character coverage comes from its generator)")
-    moved = moved_pixels(bench, args.protocol)  # once: the same pixels for every run
+    try:
+        moved = moved_pixels(bench, args.protocol)  # once: the same pixels for every run
+    except ValueError as exc:
+        sys.exit(str(exc))
     results = {}
     for name, run in {"reference image": None, **{str(r): r for r in args.runs}}.items():
-        videos = None if run is None else run_videos(run, bench)
         try:
+            videos = None if run is None else run_videos(run, bench)
             per_frame = moved_errors(bench, args.protocol, moved, videos)
         except ValueError as exc:
             sys.exit(f"{name}: {exc}")

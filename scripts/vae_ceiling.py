@@ -11,7 +11,12 @@ encoded (distribution mode) and decoded. Printed:
   ``a2bench run`` scores a model of another size), beside the same for the resize alone (no VAE) and for
   ``reference-copy`` (the reference image in every frame).
 
-    python scripts/vae_ceiling.py VAE [--bench synth] [--samples 8] [--size 64] [--frames 33]
+With ``--out DIR`` the round trips at the benchmark's size are also written as a run folder
+(``DIR/videos/<sample>-vae.mp4``, lossless like ``a2bench run``'s), which the scripts that read runs take:
+``scripts/ssim_by_region.py`` (where SSIM is lost) and ``scripts/pose_following.py``, with ``--samples`` covering
+the benchmark.
+
+    python scripts/vae_ceiling.py VAE [--bench synth] [--samples 8] [--size 64] [--frames 33] [--out DIR]
 
 VAE: a ``vae.safetensors`` written by ``animatex train-vae``, or a saved pipeline folder (its VAE).
 """
@@ -28,6 +33,7 @@ import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffus
 from a2bench.data import load_benchmark
 from a2bench.runner import resize_frames
 from a2bench.synth import cached_synth
+from a2bench.videoio import write_video
 from metrics.pixel import PSNR
 from metrics.ssim import SSIM
 
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=8, help="the first N samples (default 8)")
     parser.add_argument("--size", type=int, default=64, help="the model's square size (default 64)")
     parser.add_argument("--frames", type=int, default=33, help="the model's clip length, 4k + 1 (default 33)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the round trips as a run folder here")
     args = parser.parse_args(argv)
     torch.set_flush_denormal(True)
     vae = load_vae(args.vae)
@@ -73,7 +80,10 @@ def main(argv: list[str] | None = None) -> None:
         decoded = round_trip(vae, clip)
         model_psnr.append(psnr.frame_scores(decoded, clip))
         count = len(truth)
-        for name, pred in (("VAE round trip", resize_frames(decoded[:count], (width, height))),
+        restored = resize_frames(decoded[:count], (width, height))
+        if args.out:
+            write_video(args.out / "videos" / f"{sample.id}-vae.mp4", restored, bench.manifest.fps, lossless=True)
+        for name, pred in (("VAE round trip", restored),
                            ("resize alone", resize_frames(small, (width, height))),
                            ("reference-copy", np.repeat(sample.reference()[None], count, 0))):  # fmt: skip
             scores[name].append((psnr.frame_scores(pred, truth).mean(), ssim.frame_scores(pred, truth).mean()))

@@ -94,6 +94,18 @@ def test_ssim_matches_disco_grayscale_skimage_defaults(videos) -> None:
     assert score("ssim", preds, gts).value == pytest.approx(np.mean(reference), rel=1e-12)
 
 
+def test_ssim_map_is_skimages_full_map_cropped_as_it_averages(videos) -> None:
+    import cv2
+    from skimage.metrics import structural_similarity
+
+    from metrics.ssim import UNIFORM_7, gray, ssim_map
+
+    pred, gt = videos[0][0][0], videos[1][0][0]
+    assert np.array_equal(gray(pred[None])[0], cv2.cvtColor(pred, cv2.COLOR_RGB2GRAY))
+    full = structural_similarity(*(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (pred, gt)), full=True)[1]
+    assert np.allclose(ssim_map(*gray(np.stack([pred, gt])), UNIFORM_7, True), full[3:-3, 3:-3], rtol=0, atol=1e-12)
+
+
 def test_ssim_rgb_matches_skimage_wang_settings(videos) -> None:
     from skimage.metrics import structural_similarity
 
