@@ -162,7 +162,7 @@ class AnimateXTiny(Adapter):
     name = "animatex-tiny"
     description = "The small Animate-X++ trained here from scratch on synthetic characters (64 px, 33 frames); CPU."
     arguments: ClassVar[dict[str, Argument]] = {
-        "steps": Argument(int, "sampling steps (default: the preset's, 20)"),
+        "steps": Argument(int, "sampling steps (default: the weights' config; the shipped model's is 1)"),
         "cfg": Argument(float, "guidance scale (default: the preset's; 1 skips the negative branch)"),
         "weights": Argument(str, "a save_pretrained folder to run instead of the shipped weights"),
     }

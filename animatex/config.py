@@ -380,7 +380,7 @@ _ANIMATEX_TINY = AnimateXConfig(
     ),
     open_clip=OpenCLIPConfig(image_size=64, embed_dim=64),
     sampling=SamplingConfig(
-        num_inference_steps=20,
+        num_inference_steps=1,  # and CFG 1: chosen on the validation set (docs/animatex-tiny.md "Sampling settings")
         shift=3.0,
         guidance_scale=1.0,
         num_frames=33,
