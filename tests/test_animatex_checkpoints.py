@@ -65,6 +65,13 @@ def dit_inputs(seed: int = 0):
     }
 
 
+def same_output(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Equal weights (checked exactly beside) give the same output up to the last bits: weights read in place from
+    a safetensors file are not 64-byte aligned, and on some CPUs (an AMD EPYC here: 2 ulps) the matrix products
+    then take another SIMD path than for the reference's freshly allocated ones."""
+    torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def models():
     """The reference models (diffusers/transformers, random weights) the official files are written from."""
@@ -109,7 +116,7 @@ def test_dit_from_seven_original_shards_equals_the_reference(models, official) -
     loaded = wan.load_transformer(official["wan"], config=TINY_DIT, dtype=torch.float32)
     tensors_equal(loaded.state_dict(), models["transformer"].state_dict())
     with torch.no_grad():
-        assert torch.equal(loaded(**dit_inputs())[0], models["transformer"](**dit_inputs())[0])
+        same_output(loaded(**dit_inputs())[0], models["transformer"](**dit_inputs())[0])
     index = official["wan"] / "diffusion_pytorch_model.safetensors.index.json"
     assert len(set(json.loads(index.read_text())["weight_map"].values())) == 7
     assert set(wan.read_dit(index)) == set(models["transformer"].state_dict())
@@ -434,7 +441,7 @@ def test_bundle_round_trip_equals_the_loaders(models, official, tmp_path) -> Non
     assert len(loaded.state["open_clip"]) == 392
     model = wan.load_transformer(state=loaded.state["transformer"], config=TINY_DIT, dtype=torch.float32)
     with torch.no_grad():
-        assert torch.equal(model(**dit_inputs())[0], merged(**dit_inputs())[0])
+        same_output(model(**dit_inputs())[0], merged(**dit_inputs())[0])
     assert "encoder.embed_tokens.weight" not in loaded.state["text_encoder"]  # tied: stored once
     encoder = wan.load_text_encoder(state=loaded.state["text_encoder"], config=TINY_T5, dtype=torch.float32)
     tensors_equal(encoder.state_dict(), models["text_encoder"].state_dict())
