@@ -73,3 +73,23 @@ def test_train_vae_in_bf16_on_cpu(tiny_synth: Path, tmp_path: Path) -> None:
     assert len(log) == 3 and all("nan" not in line for line in log)
     with pytest.raises(ConfigError, match=r"vae\.mixed_precision must be auto, no or bf16"):
         train_config(tiny_synth, tmp_path, vae={"mixed_precision": "fp16"})
+
+
+def test_animatex_train_in_bf16_on_cpu_routes_the_3d_convolutions(
+    tiny_synth: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from conftest import reset_accelerate
+
+    from animatex.train import cpu_bf16, loop
+
+    routed = []
+    original = cpu_bf16._conv_bf16
+    monkeypatch.setattr(cpu_bf16, "_conv_bf16", lambda layer, *args: routed.append(layer) or original(layer, *args))
+    losses = {}
+    for precision in ("no", "bf16"):
+        reset_accelerate()
+        cfg = train_config(tiny_synth, tmp_path / precision, train={"steps": 2, "mixed_precision": precision})
+        losses[precision] = [loss for _, loss in loop.train(cfg, echo=lambda _: None, plot=False).losses]
+        assert bool(routed) == (precision == "bf16")  # the pose encoders' and the patch embedding's Conv3d
+    assert all(torch.isfinite(torch.tensor(losses["bf16"])))
+    assert torch.allclose(torch.tensor(losses["bf16"]), torch.tensor(losses["no"]), rtol=0.05)

@@ -28,6 +28,7 @@ the next step: the loss curve is the uninterrupted run's.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -46,6 +47,7 @@ from torch import nn
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers/peft/accelerate
 from animatex.config import ConfigError, get_preset
 from animatex.train.config import ENCODER_GROUPS, SMALL_PRESETS, TrainConfig
+from animatex.train.cpu_bf16 import bf16_convolutions
 from animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -467,53 +469,57 @@ def train(
         channel_weights = channel_weights.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: the VAE's 3-D convolutions pick their fastest kernels
-    run_began = time.perf_counter()
-    for step in range(start, t.steps):
-        began = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        stats = torch.zeros(3, device=device)  # sigma sum, ti2v count, epi count
-        for _ in range(t.grad_accum):
-            items = next(batches)
-            inputs = build_inputs(pipe, items, cfg, device, cache)
-            with accelerator.accumulate(module), accelerator.autocast():
-                loss = compute_loss(module, inputs, channel_weights)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and t.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(params, t.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            loss_sum += loss.detach().float()
-            stats += torch.tensor([float(inputs["sigma"].sum()), sum(i.task == TI2V for i in items),
-                                   sum(i.epi_applied for i in items)], device=device)  # fmt: skip
-        lr = scheduler.get_last_lr()[0]  # the rate this step used
-        scheduler.step()
-        mean_loss = float(accelerator.reduce(loss_sum / t.grad_accum, "mean"))
-        stats = accelerator.reduce(stats, "sum")
-        if not math.isfinite(mean_loss):
-            raise FloatingPointError(f"step {step + 1}: the loss is {mean_loss}")
-        losses.append((step + 1, mean_loss))
-        items_in_step = global_batch * t.grad_accum
-        row = {"step": step + 1, "loss": f"{mean_loss:.8g}", "lr": f"{lr:.6g}",
-               "sigma": f"{float(stats[0]) / items_in_step:.4f}", "ti2v": int(stats[1]), "epi": int(stats[2]),
-               "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
-        history.append(row)
-        out_of_time = False
-        if t.max_seconds > 0:  # every process stops after the same step (the slowest one's clock decides)
-            late = torch.tensor(float(t.max_seconds <= time.perf_counter() - run_began), device=device)
-            out_of_time = bool(accelerator.reduce(late, "sum") > 0)
-        last = step + 1 == t.steps or out_of_time
-        logged = (step + 1) % t.log_every == 0 or last
-        if logged:
-            log(f"step {step + 1}/{t.steps} loss {mean_loss:.6f} lr {row['lr']} ({row['seconds']} s)")
-        if out_of_time and step + 1 < t.steps:
-            log(f"train.max_seconds ({t.max_seconds:g} s) reached: stopping after step {step + 1}")
-        saved = (t.checkpoint_every and (step + 1) % t.checkpoint_every == 0) or last
-        if saved:
-            checkpoints.append(_save(accelerator, out_dir, step + 1, inner, optimizer, scheduler, cfg, save_file))
-        if main and (logged or saved):
-            write_csv(log_path, fields, history)
-        if last:
-            break
+    conv_context = contextlib.nullcontext()
+    if t.mixed_precision == "bf16" and device.type == "cpu":  # oneDNN's bf16 Conv3d weight gradient can be NaN
+        conv_context = bf16_convolutions(inner)  # the weight gradients in fp32 (animatex.train.cpu_bf16)
+    with conv_context:
+        run_began = time.perf_counter()
+        for step in range(start, t.steps):
+            began = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            stats = torch.zeros(3, device=device)  # sigma sum, ti2v count, epi count
+            for _ in range(t.grad_accum):
+                items = next(batches)
+                inputs = build_inputs(pipe, items, cfg, device, cache)
+                with accelerator.accumulate(module), accelerator.autocast():
+                    loss = compute_loss(module, inputs, channel_weights)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and t.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(params, t.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                loss_sum += loss.detach().float()
+                stats += torch.tensor([float(inputs["sigma"].sum()), sum(i.task == TI2V for i in items),
+                                       sum(i.epi_applied for i in items)], device=device)  # fmt: skip
+            lr = scheduler.get_last_lr()[0]  # the rate this step used
+            scheduler.step()
+            mean_loss = float(accelerator.reduce(loss_sum / t.grad_accum, "mean"))
+            stats = accelerator.reduce(stats, "sum")
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"step {step + 1}: the loss is {mean_loss}")
+            losses.append((step + 1, mean_loss))
+            items_in_step = global_batch * t.grad_accum
+            row = {"step": step + 1, "loss": f"{mean_loss:.8g}", "lr": f"{lr:.6g}",
+                   "sigma": f"{float(stats[0]) / items_in_step:.4f}", "ti2v": int(stats[1]), "epi": int(stats[2]),
+                   "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
+            history.append(row)
+            out_of_time = False
+            if t.max_seconds > 0:  # every process stops after the same step (the slowest one's clock decides)
+                late = torch.tensor(float(t.max_seconds <= time.perf_counter() - run_began), device=device)
+                out_of_time = bool(accelerator.reduce(late, "sum") > 0)
+            last = step + 1 == t.steps or out_of_time
+            logged = (step + 1) % t.log_every == 0 or last
+            if logged:
+                log(f"step {step + 1}/{t.steps} loss {mean_loss:.6f} lr {row['lr']} ({row['seconds']} s)")
+            if out_of_time and step + 1 < t.steps:
+                log(f"train.max_seconds ({t.max_seconds:g} s) reached: stopping after step {step + 1}")
+            saved = (t.checkpoint_every and (step + 1) % t.checkpoint_every == 0) or last
+            if saved:
+                checkpoints.append(_save(accelerator, out_dir, step + 1, inner, optimizer, scheduler, cfg, save_file))
+            if main and (logged or saved):
+                write_csv(log_path, fields, history)
+            if last:
+                break
     accelerator.wait_for_everyone()
     if main and plot and history:
         plot_losses(history, out_dir / "loss.png")
