@@ -335,13 +335,14 @@ def score_videos(
 
 def run_videos(folder: Path, benchmark: Benchmark) -> dict[str, np.ndarray]:
     """Sample id -> frames of the video a run folder (``a2bench run --out``) holds for each sample of
-    ``benchmark``: ``videos/<sample id>-<key>.mp4``. A sample without exactly one is a ``ValueError`` naming it."""
+    ``benchmark``: ``videos/<sample id>-<key>.mp4``. A sample without exactly one is a ``ValueError`` naming it
+    (callers name the folder)."""
     out = {}
     for sample in benchmark:
         found = sorted((folder / "videos").glob(f"{sample.id}-*.mp4"))
         if len(found) != 1:
-            raise ValueError(f"{folder}: {len(found)} videos for sample {sample.id} (expected one "
-                             f"videos/{sample.id}-*.mp4: give each run its own --out folder)")  # fmt: skip
+            raise ValueError(f"{len(found)} videos for sample {sample.id} (expected one videos/{sample.id}-*.mp4: "
+                             "give each run its own --out folder)")  # fmt: skip
         out[sample.id] = read_video(found[0]).frames
     return out
 

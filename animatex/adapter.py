@@ -163,7 +163,9 @@ class AnimateXTiny(Adapter):
     description = "The small Animate-X++ trained here from scratch on synthetic characters (64 px, 33 frames); CPU."
     arguments: ClassVar[dict[str, Argument]] = {
         "steps": Argument(int, "sampling steps (default: the weights' config; the shipped model's is 1)"),
-        "cfg": Argument(float, "guidance scale (default: the preset's; 1 skips the negative branch)"),
+        "cfg": Argument(
+            float, "guidance scale (default: the weights' config; 1, the shipped one's, skips the negative)"
+        ),
         "weights": Argument(str, "a save_pretrained folder to run instead of the shipped weights"),
     }
 

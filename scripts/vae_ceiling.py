@@ -12,9 +12,9 @@ encoded (distribution mode) and decoded. Printed:
   ``reference-copy`` (the reference image in every frame).
 
 With ``--out DIR`` the round trips at the benchmark's size are also written as a run folder
-(``DIR/videos/<sample>-vae.mp4``, lossless like ``a2bench run``'s), which the scripts that read runs take:
-``scripts/ssim_by_region.py`` (where SSIM is lost) and ``scripts/pose_following.py``, with ``--samples`` covering
-the benchmark.
+(``DIR/videos/<sample>-vae.mp4``, lossless like ``a2bench run``'s), which the scripts that read runs take under
+the ``self`` protocol (the round trip is of each sample's own video): ``scripts/ssim_by_region.py`` (where SSIM is
+lost) and ``scripts/pose_following.py``, with ``--samples`` covering the benchmark and ``--frames`` its length.
 
     python scripts/vae_ceiling.py VAE [--bench synth] [--samples 8] [--size 64] [--frames 33] [--out DIR]
 
@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     psnr, ssim = PSNR(), SSIM()
     model_psnr, scores = [], {"VAE round trip": [], "resize alone": [], "reference-copy": []}
     for sample in bench.samples[: args.samples]:
-        truth = sample.video().frames[: args.frames]
+        truth = sample.video().frames
+        if args.out and len(truth) > args.frames:
+            raise SystemExit(f"{sample.id}: {len(truth)} frames, more than --frames {args.frames}: a run folder "
+                             "needs every frame (raise --frames to 4k + 1 >= the benchmark's length)")  # fmt: skip
+        truth = truth[: args.frames]
         height, width = truth.shape[1:3]
         small = resize_frames(truth, (args.size, args.size))
         clip = np.concatenate([small, np.repeat(small[-1:], args.frames - len(small), 0)])

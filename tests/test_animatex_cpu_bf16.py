@@ -1,6 +1,6 @@
-"""bf16 3-D convolutions for VAE training on CPU (``animatex.train.cpu_bf16``): the gradients are finite and
-agree with fp32's, also on the shapes whose oneDNN bf16 weight gradient is NaN; the layers are restored after the
-block; ``train-vae`` uses them with ``vae.mixed_precision: bf16``."""
+"""bf16 3-D convolutions for training on CPU (``animatex.train.cpu_bf16``): the gradients are finite and agree
+with fp32's, also on the shapes whose oneDNN bf16 weight gradient is NaN; the layers are restored after the block;
+``train-vae`` and ``animatex train`` use them in bf16 on a CPU."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def test_train_vae_in_bf16_on_cpu(tiny_synth: Path, tmp_path: Path) -> None:
         train_config(tiny_synth, tmp_path, vae={"mixed_precision": "fp16"})
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="trains on the CPU only where no GPU is seen")
 def test_animatex_train_in_bf16_on_cpu_routes_the_3d_convolutions(
     tiny_synth: Path, tmp_path: Path, monkeypatch
 ) -> None:

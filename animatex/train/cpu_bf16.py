@@ -1,4 +1,4 @@
-"""bf16 3-D convolutions for training the VAE on a CPU (``vae.mixed_precision: bf16``).
+"""bf16 3-D convolutions for training on a CPU (``vae.mixed_precision`` and ``train.mixed_precision: bf16``).
 
 On CPUs with AMX, oneDNN's bf16 ``Conv3d`` runs several times faster than fp32 (``benchmarks/vae_cpu_bf16.py``).
 But with torch 2.13.0+cpu its bf16 weight-gradient kernel fails for some shapes, among them the VAE decoder's
@@ -58,11 +58,11 @@ class Conv3dBF16(torch.autograd.Function):
 
 
 @contextmanager
-def bf16_convolutions(module: torch.nn.Module) -> Iterator[int]:
-    """Within the block, every ``Conv3d`` of ``module`` runs through :class:`Conv3dBF16` (yields how many); the
-    layers keep their fp32 parameters and their ``forward`` (a causal convolution's padding and cache), and run
-    as before after it."""
-    layers = [layer for layer in module.modules() if isinstance(layer, torch.nn.Conv3d)]
+def bf16_convolutions(module: torch.nn.Module, enabled: bool = True) -> Iterator[int]:
+    """Within the block, every ``Conv3d`` of ``module`` runs through :class:`Conv3dBF16` (yields how many; with
+    ``enabled`` false, none: the block runs as it would without this); the layers keep their fp32 parameters and
+    their ``forward`` (a causal convolution's padding and cache), and run as before after it."""
+    layers = [layer for layer in module.modules() if isinstance(layer, torch.nn.Conv3d)] if enabled else []
     for layer in layers:
         if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
             raise ValueError(f"{type(layer).__name__}: padding {layer.padding!r} ({layer.padding_mode}) is not "

@@ -28,7 +28,6 @@ the next step: the loss curve is the uninterrupted run's.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -469,10 +468,8 @@ def train(
         channel_weights = channel_weights.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: the VAE's 3-D convolutions pick their fastest kernels
-    conv_context = contextlib.nullcontext()
-    if t.mixed_precision == "bf16" and device.type == "cpu":  # oneDNN's bf16 Conv3d weight gradient can be NaN
-        conv_context = bf16_convolutions(inner)  # the weight gradients in fp32 (animatex.train.cpu_bf16)
-    with conv_context:
+    # On a CPU in bf16 the 3-D convolutions compute their weight gradients in fp32: oneDNN's bf16 one can be NaN.
+    with bf16_convolutions(inner, t.mixed_precision == "bf16" and device.type == "cpu"):
         run_began = time.perf_counter()
         for step in range(start, t.steps):
             began = time.perf_counter()

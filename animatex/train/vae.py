@@ -14,7 +14,6 @@ Output (``vae.output_dir``): ``vae.safetensors`` (the state dict; the config as 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -106,8 +105,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     bf16 = v.mixed_precision == "bf16" or (v.mixed_precision == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)  # tensor cores on GPU, AMX on CPU
     run_began = time.perf_counter()
-    conv_context = bf16_convolutions(vae) if bf16 and device.type == "cpu" else contextlib.nullcontext()
-    with conv_context:  # AMX bf16 3-D convolutions; their weight gradients in fp32
+    with bf16_convolutions(vae, bf16 and device.type == "cpu"):  # AMX bf16 3-D convolutions, fp32 weight gradients
         for step in range(v.steps):
             began = time.perf_counter()
             x = clip_batch(dataset, step * v.batch_size, v.batch_size, v.num_frames, v.seed).to(device)
