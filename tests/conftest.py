@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -18,6 +20,16 @@ import torch
 
 torch.set_flush_denormal(True)
 atexit.register(shutil.rmtree, os.environ["A2BENCH_HOME"], ignore_errors=True)  # nor a leftover in /tmp
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 TINY = {"samples": 4, "frames": 12, "width": 64, "height": 64, "seed": 3}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import reset_accelerate, train_config
+from conftest import load_script, reset_accelerate, train_config
 
 import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
 from animatex.components import ByteTokenizer, get_components
@@ -196,11 +196,7 @@ def test_animatex_tiny_runs_in_a2bench(tiny_synth: Path, tmp_path: Path) -> None
 
 
 def test_loss_by_noise_script_reports_every_clip_by_noise_level(tiny_synth: Path, tmp_path: Path, capsys) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("loss_by_noise", ROOT / "scripts" / "loss_by_noise.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("loss_by_noise")
     AnimateXPipeline.tiny(0).save_pretrained(tmp_path / "p")
     script.main([str(tmp_path / "p"), "--bench", str(tiny_synth), "--config", str(ROOT / "configs" / "tiny.yaml"),
                  "--items", "8"])  # fmt: skip

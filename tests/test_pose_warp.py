@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 
 from a2bench.data import Benchmark, load_benchmark
 from a2bench.models import MODELS, AdapterError, Job
@@ -159,7 +158,7 @@ def test_moved_pixel_error_is_zero_for_the_ground_truth_and_high_for_the_still_r
     with pytest.raises(ValueError, match="s000: the video has 3 frames"):
         moved_errors(bench, "self", moved, {k: v[:3] for k, v in truth.items()})
     with pytest.raises(SystemExit, match=r"no-such-run: 0 videos for sample s000 \(expected one videos/s000-\*\.mp4"):
-        script("pose_following").main([str(ROOT / "no-such-run"), "--bench", str(bench.location)])
+        load_script("pose_following").main([str(ROOT / "no-such-run"), "--bench", str(bench.location)])
 
 
 def test_character_pixels_cover_the_character_at_each_frames_pose(bench) -> None:
@@ -177,7 +176,7 @@ def test_character_pixels_cover_the_character_at_each_frames_pose(bench) -> None
 
 
 def test_ssim_by_region_is_one_for_the_truth_and_splits_the_ssim_score(bench) -> None:
-    regions = script("ssim_by_region")
+    regions = load_script("ssim_by_region")
     character = character_pixels(bench, "self", margin=3)
     truth = {sample.id: sample.task("self").target.frames for sample in bench}
     exact = regions.region_ssim(bench, "self", character, truth)
@@ -187,11 +186,3 @@ def test_ssim_by_region_is_one_for_the_truth_and_splits_the_ssim_score(bench) ->
     ssim = evaluate(references, truth, "ssim").metrics["ssim"].value
     assert still[0] == pytest.approx(ssim, rel=1e-9)  # "all" is the ssim score itself
     assert still[1] < still[2]  # the held-still character is off where the pose moved it
-
-
-def script(name: str) -> ModuleType:
-    """``scripts/<name>.py`` as a module."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
