@@ -105,7 +105,7 @@ def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> N
 
     groups = ["transformer", "pose_video_encoder", "ref_pose_encoder", "ipi", "text_encoder", "image_encoder",
               "open_clip"]  # fmt: skip
-    cfg = train_config(tiny_synth, tmp_path, dropout={"text": 0.5},
+    cfg = train_config(tiny_synth, tmp_path, dropout={"text": 0.5}, data={"size": [32, 48]},
                train={"trainable": groups, "export": True, "latent_cache": True, "steps": 2})  # fmt: skip
     reset_accelerate()
     torch.manual_seed(0)
@@ -113,6 +113,9 @@ def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> N
     result = train(cfg, echo=lambda _: None, plot=False)
     trained = AnimateXPipeline.from_pretrained(result.output_dir / "pipeline")
     assert trained.metadata["steps"] == 2
+    # It samples as trained (data.size, not the preset's 48 x 64); the rest of the config is the preset's.
+    assert (trained.config.sampling.width, trained.config.sampling.height) == (32, 48)
+    assert trained.config.replace(sampling=start.config.sampling) == start.config
     for name in ("text_encoder", "image_encoder", "open_clip", "model"):
         before = start.component_modules()[name].state_dict()
         after = trained.component_modules()[name].state_dict()

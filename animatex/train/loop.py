@@ -29,6 +29,7 @@ the next step: the loss curve is the uninterrupted run's.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import random
@@ -44,7 +45,7 @@ from PIL import Image
 from torch import nn
 
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers/peft/accelerate
-from animatex.config import ConfigError, get_preset
+from animatex.config import AnimateXConfig, ConfigError, get_preset
 from animatex.train.config import ENCODER_GROUPS, SMALL_PRESETS, TrainConfig
 from animatex.train.cpu_bf16 import bf16_convolutions
 from animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
@@ -107,6 +108,14 @@ def training_dataset(cfg: TrainConfig) -> AnimationDataset:
     size = tuple(d.size) if d.size else (sampling.width, sampling.height)
     return AnimationDataset(d.benchmark, d.num_frames or sampling.num_frames, size, stride=d.stride, epi=d.epi,
                             ti2v_ratio=d.ti2v_ratio, seed=d.seed, exclude=d.exclude)  # fmt: skip
+
+
+def trained_sampling(config: AnimateXConfig, dataset: AnimationDataset) -> AnimateXConfig:
+    """``config`` with the sampling size and clip length the model was trained at (``data.size``,
+    ``data.num_frames``): an exported pipeline samples as it was trained unless told otherwise."""
+    width, height = dataset.size
+    sampling = dataclasses.replace(config.sampling, width=width, height=height, num_frames=dataset.num_frames)
+    return config.replace(sampling=sampling)
 
 
 def setup_trainable(model: nn.Module, cfg: TrainConfig, pipe: Any = None) -> list[tuple[str, int, int]]:
@@ -521,6 +530,7 @@ def train(
     if main and plot and history:
         plot_losses(history, out_dir / "loss.png")
     if main and t.export:
+        pipe.model.config = trained_sampling(pipe.config, dataset)
         log(
             f"pipeline written to {pipe.save_pretrained(out_dir / 'pipeline', metadata=_export_metadata(cfg, history))}"
         )
