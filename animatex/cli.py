@@ -239,5 +239,21 @@ def train_vae(config_path: Path, settings: tuple[str, ...], benchmark: str | Non
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command("train-decoder")
+@_config_options
+def train_decoder(config_path: Path, settings: tuple[str, ...], benchmark: str | None) -> None:
+    """Fine-tune a trained small pipeline's (model.weights) VAE decoder on its DiT's one-step predictions of training
+    clips (the config's `decoder` section); writes decoder.output_dir/pipeline."""
+    from animatex.config import ConfigError
+
+    try:
+        cfg = _load_training_config(config_path, settings, benchmark)
+        from animatex.train.decoder import train_decoder as run
+
+        run(cfg, echo=click.echo)
+    except (ConfigError, FileNotFoundError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 if __name__ == "__main__":
     main()

@@ -183,9 +183,32 @@ class VaeSection:
 
 
 @dataclass(frozen=True)
+class DecoderSection:
+    """``animatex train-decoder``: fine-tune a trained small pipeline's (``model.weights``) VAE decoder on its DiT's
+    one-step predictions of training clips (:mod:`animatex.train.decoder`).
+
+    Loss: L1 + MSE of the decoded prediction against the clip, plus ``ssim_weight`` × (1 − SSIM) of their grey
+    frames (skimage's defaults, as the benchmark's SSIM). The batches are built as ``animatex train`` builds them
+    (``data`` and ``dropout`` sections: set the dropouts and the EPI to 0 for the conditions of inference).
+    ``max_seconds`` (0: none) stops after the step that passes this wall time. Writes ``output_dir/pipeline``.
+    """
+
+    output_dir: str = "runs/animatex-decoder"
+    steps: int = 1000
+    batch_size: int = 4
+    lr: float = 3.0e-5
+    warmup_steps: int = 20
+    ssim_weight: float = 0.0
+    seed: int = 0
+    log_every: int = 20
+    max_seconds: float = 0.0
+    mixed_precision: str = "auto"
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The whole ``animatex train`` configuration (sections ``model``, ``data``, ``lora``, ``dropout``, ``train``;
-    ``vae`` for ``animatex train-vae``)."""
+    ``vae`` for ``animatex train-vae``, ``decoder`` for ``animatex train-decoder``)."""
 
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
@@ -193,6 +216,7 @@ class TrainConfig:
     dropout: DropoutSection = field(default_factory=DropoutSection)
     train: TrainSection = field(default_factory=TrainSection)
     vae: VaeSection = field(default_factory=VaeSection)
+    decoder: DecoderSection = field(default_factory=DecoderSection)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -371,8 +395,13 @@ def _problems(cfg: TrainConfig) -> list[str]:
     v = cfg.vae
     if v.num_frames % 4 != 1 or min(v.steps, v.batch_size, v.log_every, v.stats_clips) < 1:
         out.append("vae: num_frames must be 4k + 1 and steps, batch_size, log_every, stats_clips >= 1")
-    if v.mixed_precision not in ("auto", "no", "bf16"):
-        out.append(f"vae.mixed_precision must be auto, no or bf16, got {v.mixed_precision!r}")
+    for section in ("vae", "decoder"):
+        precision = getattr(cfg, section).mixed_precision
+        if precision not in ("auto", "no", "bf16"):
+            out.append(f"{section}.mixed_precision must be auto, no or bf16, got {precision!r}")
+    dec = cfg.decoder
+    if min(dec.steps, dec.batch_size, dec.log_every) < 1 or dec.ssim_weight < 0:
+        out.append("decoder: steps, batch_size and log_every must be >= 1 and ssim_weight >= 0")
     if t.lr_schedule not in LR_SCHEDULES:
         out.append(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
     if t.channel_weights not in CHANNEL_WEIGHTS:
