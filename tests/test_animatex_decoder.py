@@ -40,7 +40,7 @@ def test_train_decoder_changes_the_decoder_only(tiny_synth: Path, tmp_path: Path
     start = AnimateXPipeline.tiny(seed=1)
     start.save_pretrained(tmp_path / "start", metadata={"steps": 5})
     decoder = {"output_dir": str(tmp_path / "dec"), "steps": 2, "batch_size": 2, "lr": 1e-3, "warmup_steps": 0,
-               "ssim_weight": 0.5, "log_every": 1}  # fmt: skip
+               "ssim_weight": 0.5, "log_every": 1, "mixed_precision": "bf16"}  # fmt: skip
     cfg = train_config(tiny_synth, tmp_path, model={"weights": str(tmp_path / "start")}, decoder=decoder,
                        dropout={"text": 0.0}, data={"ti2v_ratio": 0.0, "epi": {"probability": 0.0}})  # fmt: skip
     lines: list[str] = []

@@ -190,7 +190,8 @@ class DecoderSection:
     Loss: L1 + MSE of the decoded prediction against the clip, plus ``ssim_weight`` × (1 − SSIM) of their grey
     frames (skimage's defaults, as the benchmark's SSIM). The batches are built as ``animatex train`` builds them
     (``data`` and ``dropout`` sections: set the dropouts and the EPI to 0 for the conditions of inference).
-    ``max_seconds`` (0: none) stops after the step that passes this wall time. Writes ``output_dir/pipeline``.
+    ``max_seconds`` (0: none) stops after the step that passes this wall time. Writes ``output_dir/pipeline``. Runs
+    on the CPU: ``mixed_precision`` ``bf16`` runs the VAE's convolutions in bf16, ``auto`` or ``no`` in float32.
     """
 
     output_dir: str = "runs/animatex-decoder"

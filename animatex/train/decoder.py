@@ -8,7 +8,9 @@ estimates as the clips they stand for: each step builds a batch exactly as ``ani
 runs the DiT once from the batch's noise at σ = 1, decodes x̂0 with gradients into the decoder, and minimises
 L1 + MSE + ``decoder.ssim_weight`` × (1 − SSIM) against the clip's frames in [-1, 1]. SSIM is computed as the
 benchmark computes it (DisCo's recipe, :mod:`metrics.ssim`): grey frames, skimage's defaults (7 × 7 uniform
-window, sample covariance, K1 0.01, K2 0.03, the 3-pixel border left out), here at the model's size.
+window, sample covariance, K1 0.01, K2 0.03, the 3-pixel border left out), here at the model's size. It runs on
+the CPU; with ``decoder.mixed_precision: bf16`` the VAE's 3-D convolutions (the conditions' encodings and the
+decoder) run in bf16 (:mod:`animatex.train.cpu_bf16`), the DiT in float32 as the pipeline runs it.
 
 Output (``decoder.output_dir``): ``pipeline/`` (the whole pipeline with the new decoder), ``log.csv``, ``loss.png``.
 """
@@ -88,20 +90,23 @@ def train_decoder(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: b
          f"{dataset.size[0]}x{dataset.size[1]}")  # fmt: skip
     optimizer = torch.optim.AdamW(params, lr=dec.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, dec.warmup_steps))
-    bf16 = dec.mixed_precision == "bf16" or (dec.mixed_precision == "auto" and torch.cuda.is_available())
+    bf16 = dec.mixed_precision == "bf16"
     device = torch.device("cpu")
     out_dir = Path(dec.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache, history = LatentCache(), []
     run_began = time.perf_counter()
-    with bf16_convolutions(pipe.vae.decoder, bf16):
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)
+    with bf16_convolutions(pipe.vae, bf16):  # the encodings of the conditions too: most of a step's time on a CPU
         for step in range(dec.steps):
             began = time.perf_counter()
             items = [dataset[step * dec.batch_size + j] for j in range(dec.batch_size)]
-            inputs = build_inputs(pipe, items, cfg, device, cache)
-            latents = one_step_latents(pipe, module, inputs)
+            with autocast:
+                inputs = build_inputs(pipe, items, cfg, device, cache)
+            inputs = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in inputs.items()}
+            latents = one_step_latents(pipe, module, inputs)  # the DiT in float32, as the pipeline runs it
             clips = torch.stack([torch.from_numpy(i.video) for i in items]).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
-            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            with autocast:
                 video = pipe.decode_video(latents).float()
             l1, mse = (video - clips).abs().mean(), (video - clips).square().mean()
             ssim = grey_ssim(video, clips)
