@@ -9,14 +9,15 @@ encoded (distribution mode) and decoded. Printed:
   (the VAE's first three chunks) and the rest apart, since a causal VAE trained on short clips fails later on;
 * PSNR* and SSIM against the benchmark's frames at its size (the decoded frames resized back, bicubic, as
   ``a2bench run`` scores a model of another size), beside the same for the resize alone (no VAE) and for
-  ``reference-copy`` (the reference image in every frame).
+  ``reference-copy`` (the reference image in every frame); with ``--lpips`` also ``lpips`` and ``lpips_disco``
+  (their network files from the weights registry).
 
 With ``--out DIR`` the round trips at the benchmark's size are also written as a run folder
 (``DIR/videos/<sample>-vae.mp4``, lossless like ``a2bench run``'s), which the scripts that read runs take under
 the ``self`` protocol (the round trip is of each sample's own video): ``scripts/ssim_by_region.py`` (where SSIM is
 lost) and ``scripts/pose_following.py``, with ``--samples`` covering the benchmark and ``--frames`` its length.
 
-    python scripts/vae_ceiling.py VAE [--bench synth] [--samples 8] [--size 64] [--frames 33] [--out DIR]
+    python scripts/vae_ceiling.py VAE [--bench synth] [--samples 8] [--size 64] [--frames 33] [--out DIR] [--lpips]
 
 VAE: a ``vae.safetensors`` written by ``animatex train-vae``, or a saved pipeline folder (its VAE).
 """
@@ -34,6 +35,7 @@ from a2bench.data import load_benchmark
 from a2bench.runner import resize_frames
 from a2bench.synth import cached_synth
 from a2bench.videoio import write_video
+from metrics.perceptual import LPIPSAlex, LPIPSDisco
 from metrics.pixel import PSNR
 from metrics.ssim import SSIM
 
@@ -66,11 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=64, help="the model's square size (default 64)")
     parser.add_argument("--frames", type=int, default=33, help="the model's clip length, 4k + 1 (default 33)")
     parser.add_argument("--out", type=Path, default=None, help="also write the round trips as a run folder here")
+    parser.add_argument("--lpips", action="store_true", help="also LPIPS (lpips and lpips_disco)")
     args = parser.parse_args(argv)
     torch.set_flush_denormal(True)
     vae = load_vae(args.vae)
     bench = load_benchmark(args.bench or cached_synth())
-    psnr, ssim = PSNR(), SSIM()
+    psnr = PSNR()
+    columns = {"PSNR*": psnr, "SSIM": SSIM()}
+    if args.lpips:
+        columns |= {"lpips": LPIPSAlex(), "lpips_disco": LPIPSDisco()}
     model_psnr, scores = [], {"VAE round trip": [], "resize alone": [], "reference-copy": []}
     for sample in bench.samples[: args.samples]:
         truth = sample.video().frames
@@ -90,15 +96,14 @@ def main(argv: list[str] | None = None) -> None:
         for name, pred in (("VAE round trip", restored),
                            ("resize alone", resize_frames(small, (width, height))),
                            ("reference-copy", np.repeat(sample.reference()[None], count, 0))):  # fmt: skip
-            scores[name].append((psnr.frame_scores(pred, truth).mean(), ssim.frame_scores(pred, truth).mean()))
+            scores[name].append([metric.frame_scores(pred, truth).mean() for metric in columns.values()])
     per_frame = np.mean(model_psnr, axis=0)
     print(f"{args.vae}: the first {len(model_psnr)} samples of {bench.name} ({bench.location})")
     print(f"round trip at {args.size}px: {per_frame.mean():.2f} dB (frames 1-9 {per_frame[:9].mean():.2f}, "
           f"10-{args.frames} {per_frame[9:].mean():.2f})")  # fmt: skip
-    print(f"{'at the benchmark size':<22} {'PSNR*':>7} {'SSIM':>7}")
+    print(f"{'at the benchmark size':<22}" + "".join(f" {column:>11}" for column in columns))
     for name, rows in scores.items():
-        p, s = np.mean(rows, axis=0)
-        print(f"{name:<22} {p:7.2f} {s:7.3f}")
+        print(f"{name:<22}" + "".join(f" {value:11.4f}" for value in np.mean(rows, axis=0)))
 
 
 if __name__ == "__main__":
