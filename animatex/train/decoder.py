@@ -29,13 +29,13 @@ from animatex.train.config import TrainConfig
 from animatex.train.cpu_bf16 import bf16_convolutions
 from animatex.train.loop import (
     LatentCache,
+    StepLog,
     TrainModule,
     build_inputs,
     build_pipeline,
     lr_factor,
     plot_losses,
     training_dataset,
-    write_csv,
 )
 
 _GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as OpenCV's BGR2GRAY
@@ -94,8 +94,8 @@ def train_decoder(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: b
     device = torch.device("cpu")
     out_dir = Path(dec.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache, history = LatentCache(), []
-    run_began = time.perf_counter()
+    cache = LatentCache()
+    log = StepLog(out_dir, "decoder", dec.steps, dec.log_every, dec.max_seconds, echo)
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)
     with bf16_convolutions(pipe.vae, bf16):  # the encodings of the conditions too: most of a step's time on a CPU
         for step in range(dec.steps):
@@ -120,24 +120,18 @@ def train_decoder(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: b
                 raise FloatingPointError(f"decoder step {step + 1}: the loss is {float(loss)}")
             loss, mse, ssim = loss.detach(), mse.detach(), ssim.detach()
             psnr = float(10 * torch.log10(4 / mse))
-            history.append({"step": step + 1, "loss": f"{float(loss):.6g}", "psnr": f"{psnr:.3f}",
-                            "ssim": f"{float(ssim):.4f}", "seconds": f"{time.perf_counter() - began:.3f}"})  # fmt: skip
-            out_of_time = 0 < dec.max_seconds <= time.perf_counter() - run_began
-            if (step + 1) % dec.log_every == 0 or step + 1 == dec.steps or out_of_time:
-                echo(f"decoder step {step + 1}/{dec.steps} loss {float(loss):.5f} psnr {psnr:.2f} dB "
-                     f"ssim {float(ssim):.4f}")  # fmt: skip
-                write_csv(out_dir / "log.csv", list(history[0]), history)
-            if out_of_time:
-                echo(f"decoder.max_seconds ({dec.max_seconds:g} s) reached: stopping after step {step + 1}")
+            row = {"step": step + 1, "loss": f"{float(loss):.6g}", "psnr": f"{psnr:.3f}", "ssim": f"{float(ssim):.4f}",
+                   "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
+            if log.add(row, f"loss {float(loss):.5f} psnr {psnr:.2f} dB ssim {float(ssim):.4f}"):
                 break
     pipe.vae.eval()
     for p in params:
         p.requires_grad_(False)
-    seconds = round(sum(float(r["seconds"]) for r in history), 1)
-    run = {"steps": len(history), "train_seconds": seconds, **{k: cfg.to_dict()[k] for k in ("decoder", "data")}}
+    run = {"steps": len(log.rows), "train_seconds": round(log.seconds, 1),
+           **{k: cfg.to_dict()[k] for k in ("decoder", "data")}}  # fmt: skip
     metadata = {**(pipe.metadata or {}), "decoder": run}
     folder = pipe.save_pretrained(out_dir / "pipeline", metadata=metadata)
-    if plot and history:
-        plot_losses(history, out_dir / "loss.png", ylabel="L1 + MSE (+ SSIM term)")
+    if plot and log.rows:
+        plot_losses(log.rows, out_dir / "loss.png", ylabel="L1 + MSE (+ SSIM term)")
     echo(f"pipeline with the fine-tuned decoder written to {folder}")
     return folder

@@ -601,6 +601,36 @@ def write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None
     tmp.replace(path)
 
 
+class StepLog:
+    """The rows of a single-process training run (``train-vae``, ``train-decoder``): ``output_dir/log.csv`` rewritten
+    and a line echoed every ``log_every`` steps, at the last step and when ``max_seconds`` (0: none) is spent."""
+
+    def __init__(self, out_dir: Path, name: str, steps: int, log_every: int, max_seconds: float,
+                 echo: Callable[[str], None]) -> None:  # fmt: skip
+        self.out_dir, self.name, self.steps, self.log_every = out_dir, name, steps, log_every
+        self.max_seconds, self.echo = max_seconds, echo
+        self.rows: list[dict[str, Any]] = []
+        self.began = time.perf_counter()
+
+    def add(self, row: dict[str, Any], summary: str) -> bool:
+        """Record the row of step ``row["step"]`` (``summary``: what the echoed line says of it); returns whether the
+        run is out of time and stops after this step."""
+        self.rows.append(row)
+        step = row["step"]
+        out_of_time = 0 < self.max_seconds <= time.perf_counter() - self.began
+        if step % self.log_every == 0 or step == self.steps or out_of_time:
+            self.echo(f"{self.name} step {step}/{self.steps} {summary}")
+            write_csv(self.out_dir / "log.csv", list(self.rows[0]), self.rows)
+        if out_of_time:
+            self.echo(f"{self.name}.max_seconds ({self.max_seconds:g} s) reached: stopping after step {step}")
+        return out_of_time
+
+    @property
+    def seconds(self) -> float:
+        """The steps' summed wall time (the rows' ``seconds``)."""
+        return sum(float(r["seconds"]) for r in self.rows)
+
+
 def plot_losses(rows: list[dict[str, Any]], path: Path, ylabel: str = "flow-matching MSE") -> Path:
     """The loss curve (and a 10-step running mean) as a PNG."""
     import matplotlib

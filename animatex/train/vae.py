@@ -52,7 +52,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     from diffusers import AutoencoderKLWan
     from safetensors.torch import save_file
 
-    from animatex.train.loop import lr_factor, plot_losses, write_csv
+    from animatex.train.loop import StepLog, lr_factor, plot_losses
 
     v, d = cfg.vae, cfg.data
     if cfg.model.preset not in SMALL_PRESETS:
@@ -98,13 +98,12 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, v.warmup_steps))
     out_dir = Path(v.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    history: list[dict[str, Any]] = []
     generator = torch.Generator(device).manual_seed(v.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: fastest 3-D convolution kernels
     bf16 = v.mixed_precision == "bf16" or (v.mixed_precision == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)  # tensor cores on GPU, AMX on CPU
-    run_began = time.perf_counter()
+    log = StepLog(out_dir, "vae", v.steps, v.log_every, v.max_seconds, echo)
     with bf16_convolutions(vae, bf16 and device.type == "cpu"):  # AMX bf16 3-D convolutions, fp32 weight gradients
         for step in range(v.steps):
             began = time.perf_counter()
@@ -128,28 +127,22 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
                 raise FloatingPointError(f"VAE step {step + 1}: the loss is {float(loss)}")
             psnr = float(10 * torch.log10(4 / mse.detach()))  # [-1, 1] pixels: peak-to-peak 2
             loss, l1, kl = loss.detach(), l1.detach(), kl.detach()
-            history.append({"step": step + 1, "loss": f"{float(loss):.6g}", "l1": f"{float(l1):.6g}",
-                            "psnr": f"{psnr:.3f}", "kl": f"{float(kl):.6g}",
-                            "seconds": f"{time.perf_counter() - began:.3f}"})  # fmt: skip
-            out_of_time = 0 < v.max_seconds <= time.perf_counter() - run_began
-            if (step + 1) % v.log_every == 0 or step + 1 == v.steps or out_of_time:
-                echo(f"vae step {step + 1}/{v.steps} loss {float(loss):.5f} psnr {psnr:.2f} dB")
-                write_csv(out_dir / "log.csv", list(history[0]), history)
-            if out_of_time:
-                echo(f"vae.max_seconds ({v.max_seconds:g} s) reached: stopping after step {step + 1}")
+            row = {"step": step + 1, "loss": f"{float(loss):.6g}", "l1": f"{float(l1):.6g}", "psnr": f"{psnr:.3f}",
+                   "kl": f"{float(kl):.6g}", "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
+            if log.add(row, f"loss {float(loss):.5f} psnr {psnr:.2f} dB"):
                 break
     vae.eval()
     mean, std = latent_stats(vae, dataset, v, device)
     vae_config |= {"latents_mean": mean, "latents_std": std}
-    metadata = {"format": FORMAT, "config": json.dumps(vae_config), "steps": str(len(history)),
-                "seconds": f"{sum(float(r['seconds']) for r in history):.1f}", "device": str(device),
+    metadata = {"format": FORMAT, "config": json.dumps(vae_config), "steps": str(len(log.rows)),
+                "seconds": f"{log.seconds:.1f}", "device": str(device),
                 "precision": "bf16" if bf16 else "fp32"}  # fmt: skip
     path = out_dir / "vae.safetensors"
     state = {k: t.detach().float().cpu().contiguous() for k, t in vae.state_dict().items()}
     save_file(state, str(out_dir / "vae.safetensors.tmp"), metadata=metadata)
     (out_dir / "vae.safetensors.tmp").replace(path)
     if plot:
-        plot_losses(history, out_dir / "loss.png", ylabel="L1 + MSE (+ KL)")
+        plot_losses(log.rows, out_dir / "loss.png", ylabel="L1 + MSE (+ KL)")
     echo(f"VAE written to {path} (latent mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()})")
     return path
 
