@@ -166,16 +166,17 @@ def tiny_open_clip(embed_dim: int, seed: int = 0) -> dict[str, torch.Tensor]:
     return randomized(model, seed).state_dict()
 
 
-def tiny_models(config: Any, seed: int = 0) -> dict[str, torch.nn.Module]:
+def tiny_models(config: Any, seed: int = 0, configs: Mapping[str, Any] | None = None) -> dict[str, torch.nn.Module]:
     """Random reference models for every official file of the preset ``config`` (keys: ``transformer``, ``vae``,
     ``text_encoder``, ``image_encoder``, ``animatex`` (an :class:`~animatex.transformer.AnimateXModel` whose
-    pose encoders and IPI fill the release ckpt's module groups))."""
+    pose encoders and IPI fill the release ckpt's module groups)). ``configs`` replaces
+    :func:`tiny_component_configs` (e.g. another image size for Wan's CLIP)."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
     from animatex.transformer import AnimateXModel
 
-    configs = tiny_component_configs(config)
+    configs = configs or tiny_component_configs(config)
     return {
         "transformer": randomized(WanTransformer3DModel(**configs["transformer"]), seed + 1),
         "vae": randomized(AutoencoderKLWan(**configs["vae"]), seed + 2),
@@ -194,16 +195,20 @@ MODULE_GROUPS = {
 }
 
 
-def write_release(root: Path, config: Any, seed: int = 0, rank: int = 2) -> dict[str, Any]:
+def write_release(
+    root: Path, config: Any, seed: int = 0, rank: int = 2, configs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Every file :meth:`~animatex.pipeline.AnimateXPipeline.from_release` reads for the tiny preset ``config``,
     under its registered name inside ``root`` (lay it out as ``$A2BENCH_WEIGHTS``): the Wan folder with the
     tokenizer, ``animate-x++.ckpt`` (IPI presets) or ``animate-x++_simple.ckpt``, and with an IPI
     ``open_clip_pytorch_model.bin``.
 
     Returns the paths (``wan_dir``, ``checkpoint``, ``open_clip``, ``tokenizer``), the reference ``models``
-    (:func:`tiny_models`), the checkpoint's state dict (``ckpt``) and ``configs`` (:func:`tiny_component_configs`).
+    (:func:`tiny_models`), the checkpoint's state dict (``ckpt``) and ``configs`` (the component configs:
+    ``configs`` when given, else :func:`tiny_component_configs`).
     """
-    models = tiny_models(config, seed)
+    configs = configs or tiny_component_configs(config)
+    models = tiny_models(config, seed, configs)
     wan_dir = root / registry.WAN_DIR
     dit_original = write_wan_dir(models, wan_dir)
     tokenizer = write_tokenizer(wan_dir / registry.TOKENIZER_SUBDIR)
@@ -227,7 +232,7 @@ def write_release(root: Path, config: Any, seed: int = 0, rank: int = 2) -> dict
         "tokenizer": tokenizer,
         "models": models,
         "ckpt": ckpt,
-        "configs": tiny_component_configs(config),
+        "configs": configs,
     }
 
 
