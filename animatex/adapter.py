@@ -31,7 +31,7 @@ from a2bench.models import Adapter, AdapterError, Argument, Job, register
 from a2bench.videoio import Video
 from a2bench.weights import locate, weights_dir
 from animatex import weights as files
-from animatex.config import OFFLOAD_MODES
+from animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES
 
 TINY_HINT = "`--model animatex-tiny`, the small Animate-X++ trained here, runs on CPU"
 TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"  # config.json + model.safetensors (docs/animatex-tiny.md)
@@ -56,6 +56,18 @@ def plan_frames(count: int, generated: int) -> tuple[np.ndarray, np.ndarray]:
     return poses, np.abs(poses[None, :] - np.arange(count)[:, None]).argmin(axis=1)
 
 
+REF_POSE_ARGUMENT = Argument(
+    str,
+    "the reference-pose image: driving (the driving pose's first frame) or reference (the reference image's pose); "
+    "default: the model config's (the release: driving)",
+)
+
+
+def _check_ref_pose(name: str, args: dict[str, Any]) -> None:
+    if args["ref_pose"] not in (None, *REFERENCE_POSE_RULES):
+        raise AdapterError(f"model {name!r}: ref_pose must be one of {', '.join(REFERENCE_POSE_RULES)}")
+
+
 class _AnimateX(Adapter):
     needs_gpu = True
     variant: str = "animatex"
@@ -66,6 +78,7 @@ class _AnimateX(Adapter):
         "ipi_frames": Argument(
             str, "the IPI's RGB frames: driver (the driving video, as the release) or pose", "driver"
         ),
+        "ref_pose": REF_POSE_ARGUMENT,
         "offload": Argument(str, "none, model, group (block-level) or leaf: less GPU memory, same video", "none"),
         "vae_tiling": Argument(bool, "tiled VAE decode and encode (less memory; the video changes slightly)", False),
         "compile": Argument(bool, "torch.compile the DiT blocks (a slow first step; not with offload=leaf)", False),
@@ -76,6 +89,7 @@ class _AnimateX(Adapter):
         self.args = self._parse(args)
         if self.args.get("ipi_frames", "pose") not in ("driver", "pose"):
             raise AdapterError(f"model {self.name!r}: ipi_frames must be 'driver' or 'pose'")
+        _check_ref_pose(self.name, self.args)
         if self.args["offload"] not in OFFLOAD_MODES:
             raise AdapterError(f"model {self.name!r}: offload must be one of {', '.join(OFFLOAD_MODES)}")
         problems = []
@@ -108,7 +122,7 @@ class _AnimateX(Adapter):
 
 def animate(pipe: Any, job: Job, size: tuple[int, int], args: dict[str, Any]) -> Video:
     """One job through an :class:`~animatex.pipeline.AnimateXPipeline` at ``size`` (the frame rule above), resized
-    back to the job's size. ``args``: ``steps``, ``cfg`` and, full model, ``ipi_frames``."""
+    back to the job's size. ``args``: ``steps``, ``cfg``, ``ref_pose`` and, full model, ``ipi_frames``."""
     from a2bench.runner import resize_frames
 
     ipi = pipe.config.ipi
@@ -119,7 +133,8 @@ def animate(pipe: Any, job: Job, size: tuple[int, int], args: dict[str, Any]) ->
         driving = job.sample.benchmark[job.task.driver_id].video().frames
         driving = driving[np.minimum(np.arange(job.num_frames), len(driving) - 1)]
     result = pipe(job.reference(), job.pose, job.prompt(), num_frames=generated, size=size, steps=args["steps"],
-                  cfg=args["cfg"], seed=job.seed, indices=poses, driving_frames=driving)  # fmt: skip
+                  cfg=args["cfg"], seed=job.seed, indices=poses, driving_frames=driving,
+                  reference_pose=args.get("ref_pose"))  # fmt: skip
     return Video(resize_frames(result.frames[keep], job.size), job.fps)
 
 
@@ -167,10 +182,12 @@ class AnimateXTiny(Adapter):
             float, "guidance scale (default: the weights' config; 1, the shipped one's, skips the negative)"
         ),
         "weights": Argument(str, "a save_pretrained folder to run instead of the shipped weights"),
+        "ref_pose": REF_POSE_ARGUMENT,
     }
 
     def __init__(self, device: str = "cpu", **args: str) -> None:
         super().__init__(device, **args)
+        _check_ref_pose(self.name, self.args)
         folder = Path(self.args["weights"]) if self.args["weights"] else TINY_DIR
         weights = folder / "model.safetensors"
         if not weights.is_file():
@@ -195,5 +212,6 @@ class AnimateXTiny(Adapter):
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:
         s = self.pipe.config.sampling
-        args = {"steps": self.args["steps"] or s.num_inference_steps, "cfg": self.args["cfg"]}
+        args = {"steps": self.args["steps"] or s.num_inference_steps, "cfg": self.args["cfg"],
+                "ref_pose": self.args["ref_pose"]}  # fmt: skip
         return [animate(self.pipe, job, (s.width, s.height), args) for job in jobs]

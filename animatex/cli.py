@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from fractions import Fraction
@@ -17,7 +18,7 @@ from a2bench.cli.bench import parse_size
 from a2bench.pose import PoseError, PoseSequence, retarget
 from a2bench.videoio import VideoError, read_video, write_video
 from a2bench.weights import WeightsError
-from animatex.config import OFFLOAD_MODES, get_preset
+from animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES, get_preset
 
 VARIANTS = ("animatex", "animatex-simple", "animatex-tiny", "tiny", "tiny-simple")
 TINY_WARNING = (
@@ -50,6 +51,10 @@ def main() -> None:
 @click.option("--stride", type=int, default=1, show_default=True, help="Take every STRIDE-th driving frame.")
 @click.option("--fps", type=float, default=None, help="Output fps (default: the driving fps / stride).")
 @click.option("--align", is_flag=True, help="Re-target the driving pose to the character in --image (DWPose on it).")
+@click.option("--ref-pose", "reference_pose", type=click.Choice(REFERENCE_POSE_RULES), default=None,
+              help="The reference-pose image: driving (the driving pose's first frame, as the release) or "
+                   "reference (the pose of --image: DWPose on it unless the pose.json has it). Default: the "
+                   "variant's.")  # fmt: skip
 @click.option("--side-by-side", is_flag=True, help="Write reference | pose | result, as the release's script.")
 @click.option("--device", default=None, help="cuda or cpu (default: cuda when available).")
 @click.option("--offload", type=click.Choice(OFFLOAD_MODES), default="none", show_default=True,
@@ -73,6 +78,7 @@ def infer(
     stride: int,
     fps: float | None,
     align: bool,
+    reference_pose: str | None,
     side_by_side: bool,
     device: str | None,
     offload: str,
@@ -92,7 +98,8 @@ def infer(
     try:
         width, height = parse_size(size) if size else (sampling.width, sampling.height)
         image = np.asarray(Image.open(image_path).convert("RGB"))
-        pose, driving_frames = _driving_pose(driving, image, align, device)
+        own_pose = (reference_pose or get_preset(variant).inputs.reference_pose) == "reference"
+        pose, driving_frames = _driving_pose(driving, image, align, own_pose, device)
         load_on = device if offload == "none" else "cpu"  # offloading: the modules stay on the CPU
         if tiny:
             pipe = AnimateXPipeline.tiny(seed=0, variant=variant, device=load_on)
@@ -107,7 +114,8 @@ def infer(
             pipe = AnimateXPipeline.from_release(variant, device=load_on)
         pipe.enable_efficiency(device, offload, vae_tiling, compile_blocks)
         result = pipe(image, pose, prompt, negative_prompt, num_frames=frames, size=(width, height), steps=steps,
-                      cfg=cfg, seed=seed, stride=stride, driving_frames=driving_frames)  # fmt: skip
+                      cfg=cfg, seed=seed, stride=stride, driving_frames=driving_frames,
+                      reference_pose=reference_pose)  # fmt: skip
     except (PoseError, VideoError, WeightsError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     idx = result.indices
@@ -115,13 +123,18 @@ def infer(
     rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(pose.fps) / step
     video = result.frames
     if side_by_side:
-        video = _side_by_side(image, pose, idx, video)
+        video = _side_by_side(pipe, image, pose, idx, video)
     write_video(out, video, rate)
     click.echo(f"{out}: {len(video)} frames, {video.shape[2]}x{video.shape[1]}, {float(rate):g} fps")
 
 
-def _driving_pose(driving: Path, image: np.ndarray, align: bool, device: str) -> tuple[PoseSequence, np.ndarray | None]:
-    """The driving pose (from pose.json, or DWPose on the video) and the driving RGB frames (videos only)."""
+def _driving_pose(
+    driving: Path, image: np.ndarray, align: bool, own_pose: bool, device: str
+) -> tuple[PoseSequence, np.ndarray | None]:
+    """The driving pose (from pose.json, or DWPose on the video) and the driving RGB frames (videos only).
+
+    DWPose also runs on ``image`` for ``align`` (re-targeting) and for ``own_pose`` (the reference-pose image is the
+    image's pose) when the pose has no reference pose yet; the result carries it as its ``reference``."""
     frames = None
     estimator = None
     if driving.suffix.lower() == ".json":
@@ -134,22 +147,28 @@ def _driving_pose(driving: Path, image: np.ndarray, align: bool, device: str) ->
         estimator = DWPose(device="cuda" if device.startswith("cuda") else "cpu")
         pose = extract_frames(frames, video.fps, estimator).pose
         click.echo(f"{driving}: extracted the pose of {pose.num_frames} frames", err=True)
-    if align:
+    if align or (own_pose and pose.reference is None):
         from a2bench.pose.extract import DWPose, extract_frames
 
         estimator = estimator or DWPose(device="cuda" if device.startswith("cuda") else "cpu")
         target = extract_frames(image[None], Fraction(1), estimator).pose.frames[0]
-        pose = retarget(pose, target, (image.shape[1], image.shape[0]))
+        size = (image.shape[1], image.shape[0])
+        if align:
+            pose = retarget(pose, target, size)
+        else:
+            pose = dataclasses.replace(pose, reference=target, reference_size=size)
     return pose, frames
 
 
-def _side_by_side(image: np.ndarray, pose: PoseSequence, idx: np.ndarray, video: np.ndarray) -> np.ndarray:
-    """``[reference | pose | result]`` per frame, each panel at the result's size (bilinear), as the release."""
+def _side_by_side(pipe: Any, image: np.ndarray, pose: PoseSequence, idx: np.ndarray, video: np.ndarray) -> np.ndarray:
+    """``[reference | pose | result]`` per frame, each panel at the result's size (bilinear), the pose as the model
+    sees it, as the release's script shows them."""
     from a2bench.pose.render import POSE_VIDEO, render_poses
 
     height, width = video.shape[1:3]
     ref = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
-    drawn = render_poses(PoseSequence(pose.frames[idx], pose.size, pose.fps), (width, height), **POSE_VIDEO)
+    drawn = pipe.model_colours(render_poses(PoseSequence(pose.frames[idx], pose.size, pose.fps), (width, height),
+                                            **POSE_VIDEO))  # fmt: skip
     return np.concatenate([np.broadcast_to(ref, video.shape), drawn, video], axis=2)
 
 

@@ -188,6 +188,34 @@ class SamplingConfig:
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
 
 
+REFERENCE_POSE_RULES = ("driving", "reference")
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """How the pose conditions are prepared: what the model saw in training (docs/animatex.md "Inputs").
+
+    Defaults are the release's inference (``examples/inference_480p.py`` on ``process_data.py``'s files):
+
+    * ``swap_rb``: the pose images have red and blue exchanged. ``process_data.py`` draws DWPose's colour tuples as
+      R, G, B and writes the canvas with ``cv2.imwrite``, which takes it for BGR; the script reads the file back with
+      PIL as RGB. So its model sees the first limb as (0, 0, 153) and the neck joint as (0, 85, 255).
+    * ``jpeg_quality``: the pose images went through that JPEG round trip (``process_data.py`` writes ``.jpg`` files
+      with ``cv2.imwrite``'s default quality, 95; ``None``: none).
+    * ``reference_pose``: which pose becomes the reference-pose image. ``"driving"``: the driving sequence's first
+      frame (the release's fallback when the pose folder has no ``pose.jpg``; ``process_data.py`` writes none).
+      ``"reference"``: the reference image's own pose (what a user's ``pose.jpg`` would hold).
+    """
+
+    swap_rb: bool = True
+    jpeg_quality: int | None = 95
+    reference_pose: str = "driving"
+
+
+# What every small pipeline saved before ``inputs`` existed was trained with (animatex-tiny releases 1-4).
+LEGACY_SMALL_INPUTS = {"swap_rb": False, "jpeg_quality": None, "reference_pose": "reference"}
+
+
 def default_ipi_blocks(num_layers: int) -> tuple[int, ...]:
     """The release's rule for the blocks the IPI is added before: ``1 < i <= num_layers // 2`` (2…20 for 40)."""
     return tuple(range(2, num_layers // 2 + 1))
@@ -209,6 +237,7 @@ class AnimateXConfig:
     open_clip: OpenCLIPConfig | None = field(default_factory=OpenCLIPConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     ipi_blocks: tuple[int, ...] | None = None
+    inputs: InputsConfig = field(default_factory=InputsConfig)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -245,6 +274,7 @@ class AnimateXConfig:
             "ipi": IPIConfig,
             "open_clip": OpenCLIPConfig,
             "sampling": SamplingConfig,
+            "inputs": InputsConfig,
         }
         for key, kind in nested.items():
             if data.get(key) is not None:
@@ -277,6 +307,11 @@ def _problems(cfg: AnimateXConfig) -> list[str]:
         out.append(f"patch_size {t.patch_size}: the pose-video encoder produces a (1, 2, 2)-patch token grid")
     if s.num_frames % 4 != 1:
         out.append(f"sampling.num_frames {s.num_frames} is not 4k + 1")
+    if cfg.inputs.jpeg_quality is not None and not 1 <= cfg.inputs.jpeg_quality <= 100:
+        out.append(f"inputs.jpeg_quality {cfg.inputs.jpeg_quality} is not in 1..100 (or null: no JPEG round trip)")
+    if cfg.inputs.reference_pose not in REFERENCE_POSE_RULES:
+        rules = ", ".join(REFERENCE_POSE_RULES)
+        out.append(f"inputs.reference_pose {cfg.inputs.reference_pose!r} is not one of {rules}")
     if s.height % 16 or s.width % 16:
         out.append(f"sampling size {s.height}x{s.width} is not a multiple of 16")
     if cfg.ipi is not None:
@@ -388,6 +423,7 @@ _ANIMATEX_TINY = AnimateXConfig(
         width=64,
         negative_prompt="",
     ),
+    inputs=InputsConfig(**LEGACY_SMALL_INPUTS),  # what it was trained on: pose colours as drawn, its own pose
 )
 
 PRESETS: dict[str, AnimateXConfig] = {

@@ -308,9 +308,17 @@ class OpenCLIPFrameEncoder(nn.Module):
         return (x - mean) / std
 
     @torch.no_grad()
-    def encode_frames(self, frames: Sequence[Any] | np.ndarray, batch_size: int = 16) -> torch.Tensor:
-        """``(T, embed_dim)`` float embeddings of RGB frames, computed ``batch_size`` frames at a time."""
+    def encode_frames(
+        self, frames: Sequence[Any] | np.ndarray, batch_size: int = 16, input_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """``(T, embed_dim)`` float embeddings of RGB frames, computed ``batch_size`` frames at a time.
+
+        ``input_dtype`` rounds the normalised pixels through that dtype first (the release: bf16, its
+        ``q_former_data.to(torch_dtype)`` before the fp32 encoder).
+        """
         pixels = self.preprocess(frames)
+        if input_dtype is not None:
+            pixels = pixels.to(input_dtype).float()
         device = next(self.parameters()).device
         chunks = [self(pixels[i : i + batch_size].to(device)) for i in range(0, len(pixels), batch_size)]
         return torch.cat(chunks) if chunks else torch.empty(0, self.config.embed_dim)

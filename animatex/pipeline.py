@@ -36,9 +36,18 @@ from PIL import Image
 
 import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers
 from a2bench.pose import PoseSequence, render_poses
-from a2bench.pose.render import POSE_VIDEO
+from a2bench.pose.render import POSE_VIDEO, as_model_input
 from animatex.components import ByteTokenizer, ComponentsConfig, build_components, get_components
-from animatex.config import CLIP_MEAN, CLIP_STD, OFFLOAD_MODES, AnimateXConfig, ConfigError, get_preset
+from animatex.config import (
+    CLIP_MEAN,
+    CLIP_STD,
+    LEGACY_SMALL_INPUTS,
+    OFFLOAD_MODES,
+    REFERENCE_POSE_RULES,
+    AnimateXConfig,
+    ConfigError,
+    get_preset,
+)
 from animatex.transformer import AnimateXModel
 
 __all__ = ["AnimateXOutput", "AnimateXPipeline", "ByteTokenizer", "release_sigmas", "sample_indices"]
@@ -256,7 +265,9 @@ class AnimateXPipeline:
         doc = json.loads(config_file.read_text())
         if doc.get("format") != SMALL_FORMAT:
             raise ValueError(f"{config_file}: format {doc.get('format')!r}, expected {SMALL_FORMAT!r}")
-        config = AnimateXConfig.from_dict(doc["model"])
+        # Files saved before the model config had ``inputs`` were all trained with pose colours as drawn and the
+        # reference image's own pose.
+        config = AnimateXConfig.from_dict({"inputs": LEGACY_SMALL_INPUTS, **doc["model"]})
         pipe = cls.from_components(config, ComponentsConfig.from_dict(doc["components"]), device="cpu")
         state = load_file(str(weights_file))
         for name, module in pipe.component_modules().items():
@@ -679,15 +690,18 @@ class AnimateXPipeline:
 
     @torch.no_grad()
     def encode_ipi(self, keypoints: np.ndarray, driving_frames: np.ndarray) -> torch.Tensor:
-        """IPI tokens ``(1, f, D)`` from ``(F, K, C)`` normalised keypoints and ``(F, H, W, 3)`` RGB frames.
+        """IPI tokens ``(1, f, D)`` from ``(F, K, C)`` normalised keypoints and ``(F, H, W, 3)`` RGB frames (any size:
+        the OpenCLIP encoder squashes them straight to its input size, as the release's ``vit_transforms``).
 
-        As the release, both inputs are rounded through bf16 before the (fp32) IPI when the pipeline runs in bf16.
+        As the release, when the pipeline runs in bf16 the OpenCLIP encoder's normalised *input pixels* and the
+        keypoints are rounded through bf16; OpenCLIP and the IPI run in fp32 and the CLIP features stay fp32.
         """
+        rounding = torch.bfloat16 if self.dtype == torch.bfloat16 else None
         with self._onloaded(self.open_clip):
-            clip = self.open_clip.encode_frames(driving_frames)[None]
+            clip = self.open_clip.encode_frames(driving_frames, input_dtype=rounding)[None]
         points = torch.as_tensor(np.asarray(keypoints, np.float32))[None].to(self.device)
-        if self.dtype == torch.bfloat16:
-            clip, points = clip.bfloat16().float(), points.bfloat16().float()
+        if rounding is not None:
+            points = points.to(rounding).float()
         with self._onloaded(self.model.ipi):
             return self.model.encode_ipi(points, clip).to(self.dtype)
 
@@ -718,30 +732,59 @@ class AnimateXPipeline:
         indices: Sequence[int] | np.ndarray | None = None,
         keypoints: np.ndarray | None = None,
         ref_pose: np.ndarray | None = None,
+        reference_pose: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-        """``(indices, pose video (F, H, W, 3), keypoints (F, K, C) | None, reference pose image (H, W, 3))``.
+        """``(indices, pose video (F, H, W, 3), keypoints (F, K, C) | None, reference pose image (H, W, 3))``, the
+        images in the model's colours (red and blue exchanged when ``config.inputs.swap_rb``, as the release).
 
         A :class:`PoseSequence` is drawn at ``size`` as benchmark pose videos are (``animatex`` convention, no
-        face); its keypoints feed the IPI, and its reference pose (else its first sampled frame) is the reference
-        pose image. Rendered frames are squashed to ``size`` (bilinear); their IPI keypoints come from
-        ``keypoints`` (all frames, sampled with the same indices).
+        face), and its keypoints feed the IPI. Rendered frames (an array in a2bench's colours, as benchmark
+        ``pose.mp4`` files hold them) are squashed to ``size`` (bilinear); their IPI keypoints come from
+        ``keypoints`` (all frames, sampled with the same indices). The reference-pose image is ``ref_pose`` (an
+        image in a2bench's colours) when given, else by the rule ``reference_pose`` (default
+        ``config.inputs.reference_pose``): ``"driving"``, the driving sequence's frame 0 (the release's
+        ``sorted(os.listdir(pose_dir))[0]``, whatever frames are sampled), or ``"reference"``, the sequence's
+        ``reference`` pose (the reference image's).
         """
+        rule = reference_pose or self.config.inputs.reference_pose
+        if rule not in REFERENCE_POSE_RULES:
+            raise ValueError(f"reference_pose must be one of {', '.join(REFERENCE_POSE_RULES)}, got {rule!r}")
         available = pose.num_frames if isinstance(pose, PoseSequence) else len(pose)
         idx = sample_indices(available, num_frames, stride) if indices is None else np.asarray(indices, np.int64)
         if len(idx) != num_frames or idx.min() < 0 or idx.max() >= available:
             raise ValueError(f"frame indices must be {num_frames} values in 0..{available - 1}")
         if isinstance(pose, PoseSequence):
-            chosen = PoseSequence(pose.frames[idx], pose.size, pose.fps)
-            video = render_poses(chosen, size, **POSE_VIDEO)
+
+            def draw(frames: np.ndarray) -> np.ndarray:
+                return render_poses(PoseSequence(frames, pose.size, pose.fps), size, **POSE_VIDEO)
+
+            video = draw(pose.frames[idx])
             points = pose.frames[idx] if keypoints is None else np.asarray(keypoints)[idx]
-            if ref_pose is None and pose.reference is not None:
-                ref_pose = render_poses(PoseSequence(pose.reference[None], pose.size, pose.fps), size, **POSE_VIDEO)[0]
+            if ref_pose is None and rule == "reference" and pose.reference is None:
+                raise ValueError(
+                    "reference_pose 'reference' needs the reference image's pose, and this pose sequence has none: "
+                    "give the sequence a reference pose, pass ref_pose=, or use reference_pose='driving'"
+                )
+            if ref_pose is None:
+                ref_pose = draw((pose.reference if rule == "reference" else pose.frames[0])[None])[0]
         else:
-            video = _resize_frames(np.asarray(pose, np.uint8)[idx], size)
+            frames = np.asarray(pose, np.uint8)
+            video = _resize_frames(frames[idx], size)
             points = None if keypoints is None else np.asarray(keypoints)[idx]
-        if ref_pose is None:
-            ref_pose = video[0]
-        return idx, video, points, _resize_frames(np.asarray(ref_pose, np.uint8)[None], size)[0]
+            if ref_pose is None and rule == "reference":
+                raise ValueError("rendered pose frames carry no reference pose: pass ref_pose= (or reference_pose="
+                                 "'driving' for the first frame)")  # fmt: skip
+            if ref_pose is None:
+                ref_pose = frames[0]
+        ref_image = _resize_frames(np.asarray(ref_pose, np.uint8)[None], size)[0]
+        return idx, self.model_colours(video), points, self.model_colours(ref_image)
+
+    def model_colours(self, images: np.ndarray) -> np.ndarray:
+        """Pose images ``(..., H, W, 3)`` in a2bench's colours (as drawn) → as the model saw them in training
+        (``config.inputs``): red and blue exchanged when ``swap_rb``, through a JPEG round trip when ``jpeg_quality``
+        (the release's ``cv2.imwrite`` of its canvas as ``.jpg``, read back by PIL as RGB)."""
+        inputs = self.config.inputs
+        return as_model_input(images, swap_rb=inputs.swap_rb, jpeg_quality=inputs.jpeg_quality)
 
     # ------------------------------------------------------------------------------------------ sampling
 
@@ -776,6 +819,7 @@ class AnimateXPipeline:
         keypoints: np.ndarray | None = None,
         driving_frames: np.ndarray | None = None,
         ref_pose: np.ndarray | None = None,
+        reference_pose: str | None = None,
         fps: float | Fraction | None = None,
         generator: torch.Generator | None = None,
         output_type: str = "np",
@@ -788,9 +832,10 @@ class AnimateXPipeline:
         full model takes exactly its IPI's count, 81), ``size`` ``(W, H)`` multiples of 16 (832 × 480 portrait →
         ``(480, 832)``), ``steps``, ``cfg`` (``1`` skips the negative branch), ``seed``, ``fps``. ``indices``
         overrides :func:`sample_indices` (``stride``). The IPI's RGB frames are ``driving_frames`` (all driving
-        frames, sampled with the same indices; the release uses the driving video) or, when not given, the
-        rendered pose frames. ``generator`` (a CPU generator) overrides ``seed``. ``output_type="latent"`` skips
-        the decode. ``callback(step, latents)`` is called after every step.
+        frames at their own size, sampled with the same indices; the release uses the driving video) or, when not
+        given, the rendered pose frames. The reference-pose image is ``ref_pose``, else the ``reference_pose`` rule
+        (default: the config's; see :meth:`prepare_pose`). ``generator`` (a CPU generator) overrides ``seed``.
+        ``output_type="latent"`` skips the decode. ``callback(step, latents)`` is called after every step.
         """
         s = self.config.sampling
         num_frames = num_frames or s.num_frames
@@ -808,8 +853,9 @@ class AnimateXPipeline:
 
         # 1. driving frames
         idx, pose_video, points, ref_pose_image = self.prepare_pose(
-            pose, num_frames, (width, height), stride=stride, indices=indices, keypoints=keypoints, ref_pose=ref_pose
-        )
+            pose, num_frames, (width, height), stride=stride, indices=indices, keypoints=keypoints, ref_pose=ref_pose,
+            reference_pose=reference_pose,
+        )  # fmt: skip
         reference = _rgb(image).resize((width, height), Image.BICUBIC)
         # 2. noise: CPU generator, fp32, (1, 16, f, h, w)
         latent_shape = (1, self.config.transformer.out_channels, (num_frames - 1) // 4 + 1, height // 8, width // 8)
@@ -820,11 +866,7 @@ class AnimateXPipeline:
         if self.model.ipi is not None:
             if points is None:
                 raise ValueError("the full model's IPI needs keypoints: pass a PoseSequence or keypoints=")
-            rgb = (
-                pose_video
-                if driving_frames is None
-                else _resize_frames(np.asarray(driving_frames)[idx], (width, height))
-            )
+            rgb = pose_video if driving_frames is None else np.asarray(driving_frames)[idx]
             ipi = self.encode_ipi(points, rgb)
         # 4. text
         context = self.encode_prompt(prompt)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from a2bench.pose import PoseSequence
 from a2bench.pose.keypoints import BODY, FACE, FEET, HANDS, NUM_KEYPOINTS
-from a2bench.pose.render import draw_pose, render_poses
+from a2bench.pose.render import as_model_input, draw_pose, render_poses
 
 GOLDEN = Path(__file__).parent / "data"
 SIZE = (96, 128)
@@ -87,8 +87,36 @@ def test_pose_render_cli_writes_the_rendered_frames(tiny_synth, tmp_path) -> Non
     from a2bench.videoio import read_video
 
     pose_file = tiny_synth / "s000" / "pose.json"
-    out = tmp_path / "skeleton"  # no suffix: lossless PNG frames
-    result = CliRunner().invoke(main, ["pose", "render", str(pose_file), "--out", str(out), "--no-face"])
-    assert result.exit_code == 0, result.output
     poses = PoseSequence.from_json(json.loads(pose_file.read_text()))
-    np.testing.assert_array_equal(read_video(out).frames, render_poses(poses, face=False))
+    drawn = render_poses(poses, face=False)
+    # animatex: by default as the release's model sees its pose images (red and blue exchanged, through JPEG);
+    # --colours drawn: as drawn (benchmark pose.mp4); dwpose: DWPose's annotator hands the canvas on as drawn.
+    cases = (([], as_model_input(drawn, swap_rb=True, jpeg_quality=95)), (["--colours", "drawn"], drawn),
+             (["--convention", "dwpose"], None))  # fmt: skip
+    for number, (args, expected) in enumerate(cases):
+        out = tmp_path / f"skeleton{number}"  # no suffix: lossless PNG frames
+        result = CliRunner().invoke(main, ["pose", "render", str(pose_file), "--out", str(out), "--no-face", *args])
+        assert result.exit_code == 0, result.output
+        if expected is None:
+            expected = render_poses(poses, convention="dwpose", face=False)
+        np.testing.assert_array_equal(read_video(out).frames, expected)
+
+
+def test_model_input_is_what_a_pipeline_reads_back_from_cv2s_files(tmp_path) -> None:
+    import cv2
+    from PIL import Image
+
+    drawn = np.stack([draw_pose(example_keypoints(), SIZE), draw_pose(example_keypoints()[::-1], SIZE)])
+    np.testing.assert_array_equal(as_model_input(drawn), drawn)
+    np.testing.assert_array_equal(as_model_input(drawn, swap_rb=True), drawn[..., ::-1])
+    for swap_rb in (True, False):
+        got = as_model_input(drawn, swap_rb=swap_rb, jpeg_quality=95)
+        assert got.shape == drawn.shape and got.dtype == np.uint8
+        for index, frame in enumerate(drawn):  # cv2.imwrite takes the array for BGR; an RGB-aware writer does not
+            path = tmp_path / f"{index}-{swap_rb}.jpg"
+            cv2.imwrite(str(path), frame if swap_rb else frame[..., ::-1])
+            np.testing.assert_array_equal(got[index], np.asarray(Image.open(path).convert("RGB")))
+        expected = drawn[..., ::-1] if swap_rb else drawn
+        assert 0 < np.abs(got.astype(int) - expected).mean() < 10  # JPEG loses detail (many small coloured dots here)
+    lower = as_model_input(drawn, swap_rb=True, jpeg_quality=50)
+    assert np.abs(lower.astype(int) - drawn[..., ::-1]).mean() > np.abs(got.astype(int) - drawn).mean()

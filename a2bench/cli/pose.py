@@ -14,7 +14,7 @@ from a2bench.fileio import write_atomic
 from a2bench.pose import PoseError, PoseSequence
 from a2bench.pose.convert import dump_animatex_pickle
 from a2bench.pose.extract import DeviceError, DWPose, Extraction, extract_video  # registers the DWPose files
-from a2bench.pose.render import render_poses
+from a2bench.pose.render import MODEL_INPUT, as_model_input, render_poses
 from a2bench.videoio import VIDEO_SUFFIXES, VideoError, write_video
 from a2bench.weights import WeightsError
 
@@ -39,6 +39,15 @@ def pose() -> None:
     show_default=True,
     help="animatex: body + feet, as the Animate-X++ release draws; dwpose: DWPose's draw_pose.",
 )
+@click.option(
+    "--colours",
+    type=click.Choice(["model", "drawn"]),
+    default="model",
+    show_default=True,
+    help="model: as the convention's model sees them (animatex: red and blue exchanged and through JPEG at quality 95, "
+    "as the release writes its canvas with cv2.imwrite and reads it back as RGB; dwpose: as drawn); drawn: the "
+    "canvas as drawn, as benchmark pose.mp4 files hold it.",
+)
 @click.option("--no-face", is_flag=True, help="Leave out the 68 face points (Animate-X's 'without face' images).")
 @click.option("--size", help="WIDTHxHEIGHT to draw at (default: the size stored in the pose file).")
 @click.option(
@@ -46,12 +55,16 @@ def pose() -> None:
     is_flag=True,
     help="Scale line widths and dot radii by the shorter side / 512 (the references keep them fixed).",
 )
-def render(pose_json: Path, out: Path, convention: str, no_face: bool, size: str | None, scale_widths: bool) -> None:
+def render(
+    pose_json: Path, out: Path, convention: str, colours: str, no_face: bool, size: str | None, scale_widths: bool
+) -> None:
     """Draw POSE_JSON (an a2bench pose.json) as a skeleton video."""
     try:
         poses = PoseSequence.from_json(json.loads(pose_json.read_text()), str(pose_json))
         target = parse_size(size) if size else None
         frames = render_poses(poses, target, convention=convention, face=not no_face, scale_widths=scale_widths)
+        if colours == "model":
+            frames = as_model_input(frames, **MODEL_INPUT[convention])
         write_video(out, frames, poses.fps)
     except (PoseError, VideoError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

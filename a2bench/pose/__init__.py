@@ -19,7 +19,7 @@ from a2bench.pose.keypoints import (
     PoseError,
     PoseSequence,
 )
-from a2bench.pose.render import draw_pose, render_poses
+from a2bench.pose.render import as_model_input, draw_pose, render_poses
 from a2bench.pose.retarget import retarget
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "NUM_KEYPOINTS",
     "PoseError",
     "PoseSequence",
+    "as_model_input",
     "draw_pose",
     "render_poses",
     "retarget",

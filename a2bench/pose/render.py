@@ -15,17 +15,25 @@ scales them by the shorter side / 512 (DWPose's detection resolution) for very l
 an opt-in departure from the references. ``face=False``
 gives the "without face" images Animate-X also writes. Frames are drawn in parallel threads (OpenCV
 releases the GIL).
+
+Colours are the references' tuples as R, G, B (the first limb (153, 0, 0) after dimming, the neck joint
+(255, 85, 0)): the canvas as drawn, which is what benchmark ``pose.mp4`` files hold. :func:`as_model_input` gives
+the images a model saw when its pipeline wrote that canvas with ``cv2.imwrite`` (which takes it for BGR), possibly
+as JPEG, and read the file back as RGB, as the Animate-X++ release does: red and blue exchanged, the first limb
+(0, 0, 153), with JPEG's loss.
 """
 
 from __future__ import annotations
 
 import colorsys
+import io
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from a2bench.pose.keypoints import BODY, FACE, FEET, LEFT_HAND, RIGHT_HAND, PoseSequence, missing_mask
 
@@ -103,6 +111,13 @@ _HAND_COLOURS = tuple(
 )
 _STICK, _JOINT_RADIUS, _HAND_WIDTH, _FACE_RADIUS, _DIM = 4, 4, 2, 3, 0.6
 _WIDTH_BASE = 512  # scale_widths: the reference widths belong to this shorter side
+# How each convention's reference model received its pose images (the arguments of ``as_model_input``): the
+# Animate-X(++) releases write the canvas with cv2.imwrite as .jpg (its default quality, 95) and read the files back
+# with PIL as RGB; DWPose's annotator hands the canvas on as drawn.
+MODEL_INPUT: dict[str, dict[str, Any]] = {
+    "animatex": {"swap_rb": True, "jpeg_quality": 95},
+    "dwpose": {"swap_rb": False, "jpeg_quality": None},
+}
 # How benchmark ``pose.mp4`` files are drawn (synth and ``bench build``): the Animate-X++ release's pose
 # images, body + feet + hands without the face.
 POSE_VIDEO = {"convention": "animatex", "face": False}
@@ -196,3 +211,26 @@ def render_poses(
         return np.stack([draw(kp) for kp in poses.frames])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return np.stack(list(pool.map(draw, poses.frames)))
+
+
+def as_model_input(images: np.ndarray, *, swap_rb: bool = False, jpeg_quality: int | None = None) -> np.ndarray:
+    """Pose images ``(..., H, W, 3)`` as drawn → as a pipeline that saved them with OpenCV and read them back as RGB
+    hands them to its model: red and blue exchanged when ``swap_rb`` (``cv2.imwrite`` of an RGB canvas), through a
+    JPEG round trip of ``jpeg_quality`` (OpenCV encodes, PIL decodes) when given."""
+    images = np.asarray(images)
+    if jpeg_quality is None:
+        return np.ascontiguousarray(images[..., ::-1]) if swap_rb else images
+    flat = images.reshape(-1, *images.shape[-3:])
+    # cv2 takes the array for BGR: handing it the canvas as is exchanges red and blue.
+    written = flat if swap_rb else flat[..., ::-1]
+    return np.stack([_jpeg_round_trip(image, jpeg_quality) for image in written]).reshape(images.shape)
+
+
+def _jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (taken for BGR) encoded by OpenCV as a JPEG of ``quality``, as ``cv2.imwrite`` writes ``.jpg``, and
+    decoded by PIL as RGB."""
+    ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(image), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} pose image as JPEG")
+    with Image.open(io.BytesIO(encoded.tobytes())) as decoded:
+        return np.asarray(decoded.convert("RGB"))

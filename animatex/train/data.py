@@ -70,8 +70,8 @@ class ClipItem:
     task: int
     video: np.ndarray  # (F, H, W, 3) uint8, the target
     reference: np.ndarray  # (H, W, 3) uint8, a frame of the same video
-    pose_video: np.ndarray  # (F, H, W, 3) uint8, the rendered (EPI-augmented) driving pose
-    ref_pose: np.ndarray  # (H, W, 3) uint8, the rendered pose of the reference frame
+    pose_video: np.ndarray  # (F, H, W, 3) uint8, the rendered (EPI-augmented) driving pose, as drawn
+    ref_pose: np.ndarray  # (H, W, 3) uint8, the rendered pose of the reference frame, as drawn
     keypoints: np.ndarray  # (F, 130, 3) float32, the (augmented) driving keypoints, for the IPI
     prompt: str
     frames: np.ndarray  # (F,) the video frame indices of the clip

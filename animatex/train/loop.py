@@ -313,15 +313,17 @@ def build_inputs(
         rows["pose_keep"].append(animation and drop_pose >= cfg.dropout.pose)
         rows["ipi_keep"].append(animation)
         if pipe.open_clip is not None:
-            frames = item.video if cfg.data.ipi_frames == "video" else item.pose_video
+            frames = item.video if cfg.data.ipi_frames == "video" else pipe.model_colours(item.pose_video)
             rows["clip_pixels"].append(pipe.open_clip.preprocess(frames)[None])
     out = {k: torch.cat(v).to(device) for k, v in rows.items() if v and isinstance(v[0], torch.Tensor)}
     out["timestep"] = torch.tensor(rows["sigma"], device=device) * pipe.scheduler.config.num_train_timesteps
     out["sigma"] = torch.tensor(rows["sigma"])
     for key in ("image_keep", "pose_keep", "ipi_keep"):
         out[key] = torch.tensor(rows[key], device=device)
-    out["pose_video"] = torch.from_numpy(np.stack([i.pose_video for i in items])).permute(0, 4, 1, 2, 3).to(device)
-    out["ref_pose"] = torch.from_numpy(np.stack([i.ref_pose for i in items])).permute(0, 3, 1, 2).to(device)
+    pose_video = pipe.model_colours(np.stack([i.pose_video for i in items]))
+    out["pose_video"] = torch.from_numpy(pose_video).permute(0, 4, 1, 2, 3).to(device)
+    out["ref_pose"] = torch.from_numpy(pipe.model_colours(np.stack([i.ref_pose for i in items]))).permute(0, 3, 1, 2)
+    out["ref_pose"] = out["ref_pose"].to(device)
     out["keypoints"] = torch.from_numpy(np.stack([i.keypoints for i in items])).to(device)
     out["latents"] = out["latents"].to(pipe.dtype)
     return out
