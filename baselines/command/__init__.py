@@ -1,15 +1,18 @@
 """The ``command`` adapter: runs another model's official code from a YAML template (docs/baselines.md).
 
-``template`` loads and renders templates, ``inputs`` writes a sample's input files, ``adapter`` holds the
-adapter and runs the program, and ``run_patched.py`` is the ``{run_patched}`` helper it copies (never imported).
+``template`` loads and renders templates, ``expressions`` evaluates their ``derive``/``length``
+arithmetic, ``inputs`` writes a sample's input files, ``adapter`` holds the adapter and runs the
+program, and ``run_patched.py`` is the ``{run_patched}`` helper it copies (never imported).
 Importing this package registers the adapter.
 """
 
-from baselines.command.adapter import Command, CommandError
+from baselines.command.adapter import Command, CommandError, RefusedError
+from baselines.command.expressions import Expression, ExpressionError, compile_expression
 from baselines.command.inputs import INPUTS
 from baselines.command.template import (
     BATCH_PLACEHOLDERS,
     SAMPLE_PLACEHOLDERS,
+    TASK_NUMBERS,
     Template,
     TemplateError,
     load_template,
@@ -22,10 +25,15 @@ __all__ = [
     "BATCH_PLACEHOLDERS",
     "INPUTS",
     "SAMPLE_PLACEHOLDERS",
+    "TASK_NUMBERS",
     "Command",
     "CommandError",
+    "Expression",
+    "ExpressionError",
+    "RefusedError",
     "Template",
     "TemplateError",
+    "compile_expression",
     "load_template",
     "placeholders",
     "render",

@@ -9,6 +9,11 @@ the other model's own environment: ``{python}``, inside its checkout: ``{repo}``
 program writes its video. Each sample gets its own folder (``Job.workdir``, or a temporary one),
 where the program's stdout and stderr are kept (``stdout.txt``, ``stderr.txt``, ``command.txt``).
 
+Lengths: a template's ``length`` rule is checked for every sample before anything is written or run
+(:meth:`Command.check`), so a task the release cannot generate fails with the template's rule and
+costs no GPU time; the count the program writes is checked against the rule, and ``derive`` computes
+per-sample variables (tile sizes, frame caps) from the task.
+
 Safety: commands run without a shell. A list command is used as argv with each item rendered
 separately; a string command is split with :func:`shlex.split` *before* substitution. Either way a
 placeholder's value is one argv item (or part of one), whatever it holds: a prompt containing
@@ -42,6 +47,7 @@ import numpy as np
 from a2bench.models import Adapter, AdapterError, Argument, Job, Output, register
 from a2bench.runner import git_commit, resize_frames
 from a2bench.videoio import Video, VideoError, read_video
+from baselines.command.expressions import Expression, ExpressionError, number, show
 from baselines.command.inputs import INPUTS, write_inputs
 from baselines.command.template import (
     RUN_PATCHED,
@@ -62,6 +68,10 @@ _RUN_PATCHED_SOURCE = Path(__file__).with_name("run_patched.py").read_text(encod
 
 class CommandError(RuntimeError):
     """The external program failed, timed out, or wrote no readable video."""
+
+
+class RefusedError(CommandError):
+    """The template's length rule refuses the task; raised before anything is written or run."""
 
 
 @register
@@ -123,6 +133,12 @@ class Command(Adapter):
         sample folder ``folder``, without writing or running anything (per-sample values as in per: sample).
         """
         folder = Path(folder or job.workdir or "/tmp/a2bench-preview").resolve()
+        try:
+            self.check(job)
+            refused = None
+        except RefusedError as exc:
+            refused = str(exc)
+        numbers = self.numbers(job)
         values = self._sample_values(job, folder)
         values.update(self._batch_values(folder, 1))
         where = f"template {self.template.name!r}"
@@ -136,14 +152,94 @@ class Command(Adapter):
             for i, argv in enumerate(self.template.commands)
         ]
         keep_first = self.template.keep_first
+        rule = self.template.length
         return {
+            "refused": refused,
+            "derived": {name: show(numbers[name]) for name, _ in self.template.derive},
+            "inputs": self.resolved_inputs(numbers),
+            "writes": None
+            if rule is None or rule.writes is None
+            else self._count(rule.writes, numbers, "length.writes"),
             "commands": commands,
             "files": files,
             "cwd": render(self.template.cwd, values, f"{where}: cwd") if self.template.cwd else self.repo,
             "env": {k: render(v, values, f"{where}: env.{k}") for k, v in self.template.env.items()},
             "output": render(self.template.output_path, values, f"{where}: output.path"),
             "keep_first": None if keep_first is None else render(keep_first, values, f"{where}: output.keep_first"),
+            "drop_first": None
+            if self.template.drop_first is None
+            else self._count(self.template.drop_first, numbers, "output.drop_first"),
         }
+
+    # -- lengths and derived variables ---------------------------------------------------------------
+
+    def numbers(self, job: Job) -> dict[str, Any]:
+        """What expressions see for ``job``: the task's numbers, the variables, then the derived variables."""
+        width, height = job.size
+        return self.numbers_for(job.num_frames, width, height, Fraction(job.fps), job.seed)
+
+    def numbers_for(self, frames: int, width: int, height: int, fps: Fraction, seed: int = 0) -> dict[str, Any]:
+        """:meth:`numbers` for a task described by its numbers alone (no benchmark needed)."""
+        values: dict[str, Any] = {k: number(v) for k, v in self.vars.items()}
+        values.update(frames=int(frames), width=int(width), height=int(height), fps=Fraction(fps), seed=int(seed))
+        for name, expression in self.template.derive:
+            values[name] = self._evaluate(expression, values, f"derive.{name}")
+        return values
+
+    def check(self, job: Job) -> None:
+        """Raise :class:`RefusedError` when the template's length rule refuses ``job`` (nothing is run)."""
+        rule = self.template.length
+        if rule is None:
+            return
+        numbers = self.numbers(job)
+        frames, name, sample = job.num_frames, self.template.name, job.sample.id
+        tail = f" Template {name!r}'s length rule: {rule.rule}"
+        if rule.min is not None and frames < (least := self._count(rule.min, numbers, "length.min")):
+            raise RefusedError(
+                f"template {name!r} needs at least {least} frames; this benchmark's sample {sample} has {frames}. "
+                f"Refused before running anything.{tail}"
+            )
+        if rule.max is not None and frames > (most := self._count(rule.max, numbers, "length.max")):
+            raise RefusedError(
+                f"template {name!r} generates at most {most} frames; this benchmark's sample {sample} has {frames}. "
+                f"Refused before running anything.{tail}"
+            )
+        values = {**self.vars, **{k: show(v) for k, v in numbers.items()}}
+        for i, (condition, because) in enumerate(rule.refuse):
+            if self._evaluate(condition, numbers, f"length.refuse[{i}].if"):
+                reason = render(because, values, f"template {name!r}: length.refuse[{i}].because")
+                raise RefusedError(
+                    f"template {name!r} cannot generate sample {sample} ({frames} frames at {show(numbers['fps'])} "
+                    f"fps): {reason}. Refused before running anything.{tail}"
+                )
+
+    def resolved_inputs(self, numbers: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The template's inputs with draw_size, save_size and pad_to evaluated for one task."""
+        out = {}
+        for kind, options in self.template.inputs.items():
+            options = dict(options)
+            for key in ("draw_size", "save_size"):
+                if options.get(key) is not None:
+                    options[key] = tuple(self._count(e, numbers, f"inputs.{kind}.{key}", least=1) for e in options[key])
+            if options.get("pad_to") is not None:
+                options["pad_to"] = self._count(options["pad_to"], numbers, f"inputs.{kind}.pad_to")
+            out[kind] = options
+        return out
+
+    def _evaluate(self, expression: Expression, numbers: Mapping[str, Any], where: str) -> Any:
+        try:
+            return expression.evaluate(numbers, f"template {self.template.name!r}: {where}")
+        except ExpressionError as exc:
+            raise TemplateError(str(exc)) from exc
+
+    def _count(self, expression: Expression, numbers: Mapping[str, Any], where: str, least: int = 0) -> int:
+        value = self._evaluate(expression, numbers, where)
+        at = f"template {self.template.name!r}: {where}: {expression.text!r}"
+        if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or value != int(value):
+            raise TemplateError(f"{at} gave {value!r}, not an integer")
+        if int(value) < least:
+            raise TemplateError(f"{at} gave {value}, below {least}")
+        return int(value)
 
     # -- identity and declared output ------------------------------------------------------------
 
@@ -186,6 +282,8 @@ class Command(Adapter):
         return self._run_batch(list(jobs))
 
     def _run_batch(self, jobs: list[Job]) -> list[Video]:
+        for job in jobs:  # before any folder, input or command: a refused task costs nothing
+            self.check(job)
         folders, temporary = [], []
         for job in jobs:
             if job.workdir is not None:
@@ -209,7 +307,7 @@ class Command(Adapter):
         for values in samples:
             values.update(common)
         batch = dict(common)
-        for key in SAMPLE_PLACEHOLDERS:
+        for key in [*SAMPLE_PLACEHOLDERS, *(name for name, _ in self.template.derive)]:
             seen = {values[key] for values in samples}
             batch[key] = (
                 seen.pop()
@@ -223,7 +321,7 @@ class Command(Adapter):
                 if out_dir.exists():
                     shutil.rmtree(out_dir)
                 out_dir.mkdir(parents=True)
-                self._write_inputs(job, folder)
+                self._write_inputs(job, folder, self.resolved_inputs(self.numbers(job)))
             if "run_patched" in self.template.used:
                 (batch_dir / RUN_PATCHED).write_text(_RUN_PATCHED_SOURCE, encoding="utf-8")
             if self.template.per == "batch":
@@ -283,7 +381,9 @@ class Command(Adapter):
 
     def _sample_values(self, job: Job, folder: Path) -> dict[str, Any]:
         width, height = job.size
+        numbers = self.numbers(job)
         values: dict[str, Any] = {
+            **{name: show(numbers[name]) for name, _ in self.template.derive},
             "prompt": job.prompt(),
             "output": str(folder / "output.mp4"),
             "output_dir": str(folder / "out"),
@@ -308,8 +408,8 @@ class Command(Adapter):
 
     # -- inputs and files ------------------------------------------------------------------------------
 
-    def _write_inputs(self, job: Job, folder: Path) -> None:
-        write_inputs(job, folder, self.template.inputs)
+    def _write_inputs(self, job: Job, folder: Path, inputs: Mapping[str, dict[str, Any]] | None = None) -> None:
+        write_inputs(job, folder, self.resolved_inputs(self.numbers(job)) if inputs is None else inputs)
 
     def _write_files(self, batch: Mapping[str, Any], samples: list[dict[str, Any]], where: str) -> None:
         written: set[Path] = set()
@@ -410,12 +510,28 @@ class Command(Adapter):
         at = f"template {self.template.name!r}: output"
         if self.template.panel is not None:
             frames = _crop_panel(frames, self.template.panel, f"{label}: {fresh[0]}")
+        rule, numbers = self.template.length, self.numbers(job)
+        if rule is not None and rule.writes is not None:
+            expected = self._count(rule.writes, numbers, "length.writes")
+            if len(frames) != expected:
+                raise CommandError(
+                    f"{label}: {fresh[0]} has {len(frames)} frames, but for a {job.num_frames}-frame task the "
+                    f"program should write {expected} (length.writes {rule.writes.text!r}); template "
+                    f"{self.template.name!r}'s length rule: {rule.rule}; {where}"
+                )
+        if self.template.drop_first is not None:
+            frames = frames[self._count(self.template.drop_first, numbers, "output.drop_first") :]
         if self.template.keep_first is not None:
             text = render(self.template.keep_first, values, f"{at}.keep_first")
             try:
                 frames = frames[: int(text)]
             except ValueError as exc:
                 raise TemplateError(f"{at}.keep_first: {text!r} is not an integer") from exc
+        if rule is not None and len(frames) != job.num_frames:
+            raise CommandError(
+                f"{label}: {len(frames)} frames left after output.drop_first/keep_first, the task has "
+                f"{job.num_frames}; template {self.template.name!r}'s length rule: {rule.rule}; {where}"
+            )
         if self.template.resize:
             frames = resize_frames(frames, tuple(job.size))
         return Video(np.ascontiguousarray(frames), video.fps)

@@ -1,7 +1,8 @@
 """Inputs of the ``command`` adapter: what a sample's input files are called, and the code that writes them.
 
 Each input is also a placeholder holding the file's absolute path; a template's ``inputs`` overrides
-the options below.
+the options below. The pose inputs' ``draw_size``, ``save_size`` and ``pad_to`` are expressions in the
+template; the adapter evaluates them per sample and hands :func:`write_inputs` ints.
 """
 
 from __future__ import annotations
@@ -24,17 +25,21 @@ from a2bench.pose.keypoints import BODY, missing_mask
 from a2bench.pose.render import render_poses
 from a2bench.videoio import write_video
 
+# How skeletons are drawn: draw_size [width, height] (None: the benchmark's size), then save_size (None: as
+# drawn; else resized with OpenCV's bilinear, as the releases that draw large and save smaller do), and
+# pad_to (None, or a frame count reached by repeating the last pose).
+_DRAWING = {"convention": "animatex", "face": False, "swap_rb": False, "draw_size": None, "save_size": None}
+
 # What a sample's inputs are called; each is also a placeholder holding the file's absolute path.
 INPUTS: dict[str, dict[str, Any]] = {
     "reference": {"path": "reference.png"},
-    "pose_video": {"path": "pose.mp4", "convention": "animatex", "face": False, "swap_rb": False},
+    "pose_video": {"path": "pose.mp4", **_DRAWING, "pad_to": None},
     "pose_frames": {
         "dir": "pose_frames",
         "name": "%04d.png",
         "start": 0,
-        "convention": "animatex",
-        "face": False,
-        "swap_rb": False,
+        **_DRAWING,
+        "pad_to": None,
         "reference_pose": None,
     },
     "pose_json": {"path": "pose.json"},
@@ -61,15 +66,35 @@ def _write_reference(job: Job, folder: Path, options: dict[str, Any]) -> None:
 
 
 def _pose_images(job: Job, options: dict[str, Any], pose: PoseSequence | None = None) -> np.ndarray:
-    frames = render_poses(pose or job.pose, job.size, convention=options["convention"], face=bool(options["face"]))
+    """The driving pose (or ``pose``) drawn as ``options`` say: at draw_size, red/blue swapped, resized to save_size.
+
+    A release draws with fixed line widths in pixels, so where it draws (its canvas size) sets how thick the
+    limbs are once the model has resized the images to its own resolution; draw_size repeats that canvas.
+    """
+    pose = pose or job.pose
+    size = tuple(options.get("draw_size") or job.size)
+    frames = render_poses(pose, size, convention=options["convention"], face=bool(options["face"]))
     # swap_rb: some reference pipelines save their RGB canvas as if it were BGR (cv2.imwrite, or a
     # cvtColor(BGR2RGB) before an RGB writer), so the model was trained on pose images with red and blue
     # exchanged; reproduce that.
-    return frames[..., ::-1] if options["swap_rb"] else frames
+    if options["swap_rb"]:
+        frames = frames[..., ::-1]
+    save = options.get("save_size")
+    if save is not None and tuple(save) != size:
+        frames = np.stack([cv2.resize(frame, tuple(save), interpolation=cv2.INTER_LINEAR) for frame in frames])
+    return frames
+
+
+def _padded(frames: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    """``frames`` with the last one repeated up to ``pad_to`` frames (a release that pads does the same)."""
+    target = options.get("pad_to")
+    if target is None or target <= len(frames):
+        return frames
+    return np.concatenate([frames, np.repeat(frames[-1:], target - len(frames), axis=0)])
 
 
 def _write_pose_video(job: Job, folder: Path, options: dict[str, Any]) -> None:
-    write_video(_target(folder, options["path"]), _pose_images(job, options), job.fps)
+    write_video(_target(folder, options["path"]), _padded(_pose_images(job, options), options), job.fps)
 
 
 def _write_frames(folder: Path, options: dict[str, Any], frames: np.ndarray) -> Path:
@@ -86,7 +111,7 @@ def _write_frames(folder: Path, options: dict[str, Any], frames: np.ndarray) -> 
 
 
 def _write_pose_frames(job: Job, folder: Path, options: dict[str, Any]) -> None:
-    directory = _write_frames(folder, options, _pose_images(job, options))
+    directory = _write_frames(folder, options, _padded(_pose_images(job, options), options))
     if options["reference_pose"]:
         pose = job.pose
         reference = pose.reference if pose.reference is not None else pose.frames[0]

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from a2bench.models import AdapterError
+from baselines.command.expressions import Expression, ExpressionError, compile_expression
 from baselines.command.inputs import INPUTS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -49,6 +50,14 @@ BATCH_PLACEHOLDERS: dict[str, str] = {
     "batch_json": "JSON file: a list with every sample's placeholder values (per: batch)",
     "batch_size": "number of samples in the batch",
     "run_patched": f"path of {RUN_PATCHED}: runs a script with some of its assignments replaced",
+}
+# The task's numbers that expressions (derive, length, input sizes) may use besides the template's variables.
+TASK_NUMBERS: dict[str, str] = {
+    "frames": "the task's frame count N (int)",
+    "width": "benchmark frame width (int)",
+    "height": "benchmark frame height (int)",
+    "fps": "benchmark frame rate (an exact Fraction; float({fps}) is the float a release computes with)",
+    "seed": "the sample's seed (int)",
 }
 FILTERS = {"json"}  # {name|json}: the value as a JSON string literal (also valid YAML and Python)
 
@@ -130,8 +139,13 @@ _TOP_KEYS = {
     "env",
     "output",
     "generates",
+    "derive",
+    "length",
 }
-_OUTPUT_KEYS = {"path", "panel", "keep_first", "resize"}
+_OUTPUT_KEYS = {"path", "panel", "drop_first", "keep_first", "resize"}
+_LENGTH_KEYS = {"rule", "min", "max", "refuse", "writes"}
+_REFUSE_KEYS = {"if", "because"}
+_SIZE_OPTIONS = ("draw_size", "save_size")  # pose inputs: [width, height] expressions
 _PANEL_KEYS = {"columns", "index", "padding"}
 _FILE_KEYS = {"path", "content", "head", "each", "tail"}
 _GENERATES_KEYS = {"frames", "size", "fps"}
@@ -144,6 +158,18 @@ class FileSpec:
     head: str = ""  # with ``each``: head + each (per sample, joined) + tail, rendered once per batch
     each: str | None = None
     tail: str = ""
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    """How a task's frame count meets the release: refusals checked before anything runs, and the count
+    the program writes (checked after ``output.panel``)."""
+
+    rule: str  # one line of plain text, quoted in every message about lengths
+    min: Expression | None
+    max: Expression | None
+    refuse: tuple[tuple[Expression, str], ...]  # (condition, reason rendered with the sample's values)
+    writes: Expression | None
 
 
 @dataclass(frozen=True)
@@ -168,6 +194,9 @@ class Template:
     resize: bool
     generates: dict[str, Any]
     used: frozenset[str]  # every placeholder name the template uses
+    derive: tuple[tuple[str, Expression], ...] = ()  # per-sample variables, evaluated in order
+    length: LengthRule | None = None
+    drop_first: Expression | None = None
 
     def strings(self) -> list[tuple[str, str]]:
         """Every string that gets rendered, with where it is (for error messages)."""
@@ -185,6 +214,8 @@ class Template:
         out.append((self.output_path, "output.path"))
         if self.keep_first is not None:
             out.append((self.keep_first, "output.keep_first"))
+        if self.length is not None:
+            out += [(because, f"length.refuse[{i}].because") for i, (_, because) in enumerate(self.length.refuse)]
         return out
 
 
@@ -238,6 +269,15 @@ def load_template(spec: str | os.PathLike) -> Template:
         if not key.isidentifier() or key in builtin:
             raise TemplateError(f"{label}: defaults.{key}: variable names must be identifiers and not built-ins")
     defaults = {key: _scalar(value, f"{label}: defaults.{key}") for key, value in defaults.items()}
+    numeric = set(TASK_NUMBERS) | defaults.keys()  # what expressions may use; derived names join in order
+    derive = []
+    for key, source in _mapping(doc.get("derive"), f"{label}: derive").items():
+        if not key.isidentifier() or key in builtin or key in defaults:
+            raise TemplateError(
+                f"{label}: derive.{key}: derived names must be identifiers, not built-ins nor names under defaults"
+            )
+        derive.append((key, _expression(source, numeric, f"{label}: derive.{key}")))
+        numeric.add(key)
 
     if "command" in doc and "commands" in doc:
         raise TemplateError(f"{label}: give either command or commands, not both")
@@ -272,6 +312,7 @@ def load_template(spec: str | os.PathLike) -> Template:
     if panel is not None:
         panel = _panel(panel, f"{label}: output.panel")
     keep_first = output.get("keep_first")
+    drop_first = output.get("drop_first")
 
     env = _mapping(doc.get("env"), f"{label}: env")
     template = Template(
@@ -293,8 +334,11 @@ def load_template(spec: str | os.PathLike) -> Template:
         resize=bool(output.get("resize", False)),
         generates=_generates(doc.get("generates"), f"{label}: generates"),
         used=frozenset(),
+        derive=tuple(derive),
+        length=_length(doc.get("length"), numeric, f"{label}: length"),
+        drop_first=None if drop_first is None else _expression(drop_first, numeric, f"{label}: output.drop_first"),
     )
-    known = builtin | defaults.keys()
+    known = builtin | defaults.keys() | {key for key, _ in derive}
     used: set[str] = set()
     for text, where in template.strings():
         for placeholder, kind in placeholders(text, f"{label}: {where}"):
@@ -303,7 +347,8 @@ def load_template(spec: str | os.PathLike) -> Template:
                 hint = f" (did you mean {{{close[0]}}}?)" if close else ""
                 raise TemplateError(
                     f"{label}: unknown placeholder {{{placeholder}}} in {where}{hint}; a template can use the "
-                    f"built-ins (docs/baselines.md) and the names under its defaults: ({', '.join(defaults) or 'none'})"
+                    f"built-ins (docs/baselines.md), the names under its defaults ({', '.join(defaults) or 'none'}) "
+                    f"and under derive ({', '.join(k for k, _ in derive) or 'none'})"
                 )
             if kind is not None and kind not in FILTERS:
                 raise TemplateError(f"{label}: unknown filter |{kind} in {where} (filters: {', '.join(FILTERS)})")
@@ -312,7 +357,7 @@ def load_template(spec: str | os.PathLike) -> Template:
         for placeholder, _ in placeholders(str(value), f"{label}: generates"):
             if placeholder not in defaults:
                 raise TemplateError(f"{label}: generates may only use the template's defaults, not {{{placeholder}}}")
-    inputs = _inputs(doc.get("inputs"), used, label)
+    inputs = _inputs(doc.get("inputs"), used, label, numeric)
     return replace(template, inputs=inputs, used=frozenset(used))
 
 
@@ -355,6 +400,39 @@ def _argv(command: Any, where: str) -> tuple[str, ...]:
     return tuple(argv)
 
 
+def _expression(source: Any, known: set[str], where: str) -> Expression:
+    try:
+        return compile_expression(source, known, where)
+    except ExpressionError as exc:
+        raise TemplateError(str(exc)) from exc
+
+
+def _length(value: Any, known: set[str], where: str) -> LengthRule | None:
+    if value is None:
+        return None
+    spec = _mapping(value, where)
+    _unknown_keys(spec, _LENGTH_KEYS, where)
+    rule = spec.get("rule")
+    if not isinstance(rule, str) or not rule.strip():
+        raise TemplateError(f"{where}.rule: one line saying how the task's frame count meets the release")
+    refuse = []
+    entries = spec.get("refuse") or []
+    if not isinstance(entries, list):
+        raise TemplateError(f"{where}.refuse: a list of {{if: EXPRESSION, because: TEXT}}")
+    for i, entry in enumerate(entries):
+        at = f"{where}.refuse[{i}]"
+        entry = _mapping(entry, at)
+        _unknown_keys(entry, _REFUSE_KEYS, at)
+        if "if" not in entry or not isinstance(entry.get("because"), str):
+            raise TemplateError(f"{at}: needs if (an expression) and because (text)")
+        refuse.append((_expression(entry["if"], known, f"{at}.if"), entry["because"]))
+
+    def optional(key: str) -> Expression | None:
+        return None if spec.get(key) is None else _expression(spec[key], known, f"{where}.{key}")
+
+    return LengthRule(" ".join(rule.split()), optional("min"), optional("max"), tuple(refuse), optional("writes"))
+
+
 def _panel(panel: Any, where: str) -> dict[str, int]:
     if not isinstance(panel, dict):
         raise TemplateError(f"{where}: must be a mapping with columns, index and optionally padding")
@@ -374,7 +452,7 @@ def _generates(value: Any, where: str) -> dict[str, Any]:
     return spec
 
 
-def _inputs(value: Any, used: set[str], label: str) -> dict[str, dict[str, Any]]:
+def _inputs(value: Any, used: set[str], label: str, numeric: set[str]) -> dict[str, dict[str, Any]]:
     """Inputs to write: those declared under ``inputs`` plus those whose placeholder is used."""
     declared = _mapping(value, f"{label}: inputs")
     out = {}
@@ -398,6 +476,15 @@ def _inputs(value: Any, used: set[str], label: str) -> dict[str, dict[str, Any]]
             _frame_name(options["name"], f"{where}.name")
         if "convention" in options and options["convention"] not in ("animatex", "dwpose"):
             raise TemplateError(f"{where}.convention: 'animatex' or 'dwpose', got {options['convention']!r}")
+        for key in _SIZE_OPTIONS:
+            size = options.get(key)
+            if size is None:
+                continue
+            if not isinstance(size, list) or len(size) != 2:
+                raise TemplateError(f"{where}.{key}: [width, height], each a number or an expression; got {size!r}")
+            options[key] = tuple(_expression(v, numeric, f"{where}.{key}[{i}]") for i, v in enumerate(size))
+        if options.get("pad_to") is not None:
+            options["pad_to"] = _expression(options["pad_to"], numeric, f"{where}.pad_to")
     return out
 
 
