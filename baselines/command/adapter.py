@@ -193,7 +193,7 @@ class Command(Adapter):
             return
         numbers = self.numbers(job)
         frames, name, sample = job.num_frames, self.template.name, job.sample.id
-        tail = f" Template {name!r}'s length rule: {rule.rule}"
+        tail = f" Length rule of template {name!r}: {rule.rule}"
         if rule.min is not None and frames < (least := self._count(rule.min, numbers, "length.min")):
             raise RefusedError(
                 f"template {name!r} needs at least {least} frames; this benchmark's sample {sample} has {frames}. "
@@ -516,8 +516,8 @@ class Command(Adapter):
             if len(frames) != expected:
                 raise CommandError(
                     f"{label}: {fresh[0]} has {len(frames)} frames, but for a {job.num_frames}-frame task the "
-                    f"program should write {expected} (length.writes {rule.writes.text!r}); template "
-                    f"{self.template.name!r}'s length rule: {rule.rule}; {where}"
+                    f"program should write {expected} (length.writes {rule.writes.text!r}); length rule of "
+                    f"template {self.template.name!r}: {rule.rule}; {where}"
                 )
         if self.template.drop_first is not None:
             frames = frames[self._count(self.template.drop_first, numbers, "output.drop_first") :]
@@ -530,7 +530,7 @@ class Command(Adapter):
         if rule is not None and len(frames) != job.num_frames:
             raise CommandError(
                 f"{label}: {len(frames)} frames left after output.drop_first/keep_first, the task has "
-                f"{job.num_frames}; template {self.template.name!r}'s length rule: {rule.rule}; {where}"
+                f"{job.num_frames}; length rule of template {self.template.name!r}: {rule.rule}; {where}"
             )
         if self.template.resize:
             frames = resize_frames(frames, tuple(job.size))
