@@ -4,8 +4,8 @@
 """
 
 import a2bench  # noqa: F401 - installs the torchvision compatibility hook first
-from metrics import fid, fvd, perceptual, pixel, ssim  # noqa: F401 - register the recipes
-from metrics.base import METRICS, DistributionMetric, Metric, MetricValue, PairedMetric, Recipe
+from metrics import fid, fvd, kid, perceptual, pixel, ssim  # noqa: F401 - register the recipes
+from metrics.base import METRICS, DistributionMetric, Metric, MetricValue, PairedMetric, Recipe, SmallSampleWarning
 from metrics.evaluate import ANIMATEX_TABLES, SETS, Evaluation, evaluate, metric_names
 from metrics.frames import FrameError
 from metrics.frechet import FeatureStats, frechet_distance
@@ -22,6 +22,7 @@ __all__ = [
     "MetricValue",
     "PairedMetric",
     "Recipe",
+    "SmallSampleWarning",
     "evaluate",
     "frechet_distance",
     "metric_names",

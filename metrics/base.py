@@ -2,15 +2,17 @@
 
 Two families share it. A :class:`PairedMetric` scores each predicted frame against the ground-truth
 frame at the same index and keeps float64 sums per sample. A :class:`DistributionMetric` turns each
-video into feature vectors and keeps :class:`~metrics.frechet.FeatureStats` for the prediction and
-the ground-truth sets; its result is their Fréchet distance. Neither keeps videos after ``update``.
+video into feature vectors and accumulates them for the prediction and the ground-truth sets; by
+default its result is the Fréchet distance of their :class:`~metrics.frechet.FeatureStats`, and it
+reports how many feature vectors each side had. Neither keeps videos after ``update``.
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -44,6 +46,8 @@ class MetricValue:
     higher_is_better: bool
     per_sample: dict[str, float] | None = None
     weights: list[dict[str, object]] = field(default_factory=list)
+    n_pred: int | None = None  # feature vectors behind a distribution metric, per side (None for paired metrics)
+    n_target: int | None = None
 
     @property
     def unverified_weights(self) -> bool:
@@ -55,9 +59,16 @@ class MetricValue:
             "recipe": self.recipe,
             "higher_is_better": self.higher_is_better,
             "per_sample": self.per_sample,
+            "n_pred": self.n_pred,
+            "n_target": self.n_target,
             "weights": self.weights,
             "unverified_weights": self.unverified_weights,
         }
+
+
+class SmallSampleWarning(UserWarning):
+    """A Fréchet distance from fewer feature vectors than dimensions: rank-deficient covariances, a value
+    biased upward by the sample size (docs/metrics.md, "Sample size")."""
 
 
 METRICS: Registry[type[Metric]] = Registry("metric", "a2bench.metrics")
@@ -95,9 +106,11 @@ class Metric(ABC):
     def compute(self) -> MetricValue:
         """The metric over every update so far."""
 
-    def _value(self, value: float, per_sample: dict[str, float] | None = None) -> MetricValue:
+    def _value(self, value: float, per_sample: dict[str, float] | None = None, **counts: int) -> MetricValue:
         provenance = [w.provenance() for w in self.weights]
-        return MetricValue(self.name, float(value), self.recipe.id, self.higher_is_better, per_sample, provenance)
+        return MetricValue(
+            self.name, float(value), self.recipe.id, self.higher_is_better, per_sample, provenance, **counts
+        )
 
 
 class PairedMetric(Metric):
@@ -129,14 +142,36 @@ class PairedMetric(Metric):
         return self._value(value, per_sample)
 
 
+class Features(Protocol):
+    """What a distribution metric accumulates per side: feature vectors, counted."""
+
+    count: int
+    dim: int | None
+
+    def update(self, features: np.ndarray) -> None: ...
+
+
 class DistributionMetric(Metric):
-    """Fréchet distance between feature distributions of the predicted and ground-truth videos."""
+    """A distance between the feature distributions of the predicted and ground-truth videos.
+
+    By default the Fréchet distance of :class:`FeatureStats` with the recipe's ``ddof``; a family with
+    another distance overrides :meth:`accumulator` and :meth:`distance`. Recipes that compute the same
+    features share a ``feature_key``, so :func:`~metrics.evaluate.evaluate` runs their network once.
+    """
 
     ddof: ClassVar[int] = 1
 
+    @property
+    def feature_key(self) -> str:
+        """Identifies the feature computation (the feature cache's folder); the recipe id unless shared."""
+        return self.recipe.id
+
+    def accumulator(self) -> Features:
+        return FeatureStats(ddof=self.ddof)
+
     def reset(self) -> None:
-        self.pred_stats = FeatureStats(ddof=self.ddof)
-        self.target_stats = FeatureStats(ddof=self.ddof)
+        self.pred_stats = self.accumulator()
+        self.target_stats = self.accumulator()
 
     @abstractmethod
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
@@ -155,6 +190,19 @@ class DistributionMetric(Metric):
     def update_target(self, target: Any, sample_id: str = "?") -> None:
         self.target_stats.update(self.video_features(target, f"sample {sample_id} (ground truth)"))
 
+    def distance(self, pred: Any, target: Any) -> float:
+        """The Fréchet distance; warns (:class:`SmallSampleWarning`) when a side has fewer vectors than dimensions."""
+        smallest = min(pred.count, target.count)
+        if smallest < pred.dim:
+            warnings.warn(
+                f"{self.name}: {pred.count} prediction and {target.count} ground-truth feature vectors in "
+                f"{pred.dim} dimensions; with fewer vectors than dimensions the Fréchet distance is biased upward "
+                f"by the sample size and comparable only at equal n (see docs/metrics.md, 'Sample size')",
+                SmallSampleWarning,
+                stacklevel=3,
+            )
+        return frechet_distance(pred, target)
+
     def compute(self) -> MetricValue:
         for side, stats in (("prediction", self.pred_stats), ("ground-truth", self.target_stats)):
             if stats.count < 2:
@@ -162,7 +210,8 @@ class DistributionMetric(Metric):
                     f"{self.name}: the {side} set has {stats.count} feature vector(s); a distribution metric needs "
                     "at least 2 (score at least 2 videos, or more frames)"
                 )
-        return self._value(frechet_distance(self.pred_stats, self.target_stats))
+        value = self.distance(self.pred_stats, self.target_stats)
+        return self._value(value, n_pred=self.pred_stats.count, n_target=self.target_stats.count)
 
 
 def default_device() -> str:

