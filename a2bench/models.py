@@ -145,6 +145,11 @@ class Adapter:
             "weights": {name: resolve(name).sha256 for name in self.weights},
         }
 
+    def check(self, job: Job) -> None:
+        """Raise (an :class:`AdapterError`, naming the sample and the limit) when this model cannot generate ``job``,
+        e.g. more frames than it makes. ``a2bench run`` asks for every sample before generating anything, so such a
+        sample fails alone and costs no model call. The default accepts every job."""
+
     def generate(self, jobs: Sequence[Job]) -> list[Video]:
         """One video per job, in order; raise to fail the batch (the runner records the error)."""
         raise NotImplementedError

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 import a2bench
-from a2bench.data.benchmark import Benchmark, Sample
+from a2bench.data.benchmark import Benchmark, Sample, sample_problems
 from a2bench.data.load import load_benchmark
 from a2bench.fileio import hash_file
 from a2bench.models import MODELS, Adapter, Job
@@ -181,6 +181,7 @@ def _generate(
     manifest = benchmark.manifest
     geometry = [manifest.width, manifest.height, str(manifest.fps), TASK_VERSION]
     todo: list[tuple[Sample, str, int]] = []
+    finished = 0
     for sample in samples:
         seed = sample_seed(run.seed, sample.id)
         key = _hash([identity_hash, sample_content_hash(sample, run.protocol), run.protocol, seed, geometry])
@@ -188,9 +189,13 @@ def _generate(
         if done is not None and done.status == "ok" and _intact(done):
             db.link(run.id, done)  # an earlier run's video (or this run's, on resume)
             result.reused += 1
+            finished += 1
+        elif (problem := _precheck(adapter, sample, run, seed, folder)) is not None:
+            db.record(run.id, Generation(key, sample.id, "failed", error=problem, seconds=0.0, created=_now()))
+            result.failed[sample.id] = problem
+            finished += 1
         else:
             todo.append((sample, key, seed))
-    finished = len(samples) - len(todo)
     for start in range(0, len(todo), adapter.batch_size):
         batch = todo[start : start + adapter.batch_size]
         began = time.perf_counter()
@@ -224,6 +229,27 @@ def _generate(
             finished += 1
             if progress:
                 progress(sample.id, finished, len(samples))
+
+
+def _precheck(adapter: Adapter, sample: Sample, run: Run, seed: int, folder: Path) -> str | None:
+    """Why ``sample`` cannot be generated, found before any model call, or None.
+
+    The checks of ``a2bench bench validate`` that need no decoding (checksums, parsing, frame counts, sizes, frame
+    rates, for the sample and, under ``cross``, its driver), then the adapter's own :meth:`Adapter.check` of the job.
+    """
+    problems = sample_problems(sample, decode=False)
+    if run.protocol == "cross" and sample.cross is not None:
+        problems += sample_problems(sample.benchmark[sample.cross.driver], decode=False)
+    if problems:
+        return (f"the benchmark's files for this sample are inconsistent, so nothing was generated: "
+                f"{'; '.join(problems)}. Fix the benchmark (a2bench bench validate lists every problem)")  # fmt: skip
+    if type(adapter).check is Adapter.check:  # accepts every job: skip building one (a task decodes its target)
+        return None
+    try:
+        adapter.check(Job(sample, sample.task(run.protocol), seed, _workdir(folder, sample.id)))
+    except Exception as exc:  # the adapter refuses this task: it fails alone, before any generation
+        return str(exc) or _describe(exc)
+    return None
 
 
 # Bump when what a Job gives adapters changes for the same files (re-targeting, pose rendering): old videos are

@@ -1,6 +1,7 @@
 """Video input/output: the one place a2bench decodes and encodes videos.
 
-Reads mp4/mov/mkv/webm/avi/gif (PyAV, FFmpeg bundled in its wheel) and PNG folders; writes H.264
+Reads mp4/mov/mkv/webm/avi/gif (PyAV, FFmpeg bundled in its wheel) and folders of PNG/JPEG frames (in the
+order of the numbers that end their names; decoded as ``cv2.imread`` decodes them), within size limits; writes H.264
 mp4 (lossy ``yuv420p`` that every browser plays, or bit-exact ``libx264rgb`` at crf 0) and PNG
 folders. Frame counts and frame rates are exact: rates are kept as :class:`fractions.Fraction`, and
 a file that decodes to fewer frames than its header declares is reported as truncated rather than
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,11 +21,46 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from PIL import Image
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")  # the frame files of a frame folder
 PNG_FOLDER_META = "video.json"  # frame rate of a PNG folder, written next to the frames
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")  # a frame file's stem: any prefix, then its frame number
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most a decode may produce; larger input is refused before it is decoded (a file that declares a huge
+    size or frame count cannot exhaust memory). Benchmarks set them from their manifest (:meth:`around`)."""
+
+    width: int = 8192
+    height: int = 8192
+    frames: int = 100_000
+    bytes: int = 16 * 2**30  # decoded RGB, all frames
+
+    @classmethod
+    def around(cls, width: int, height: int, frames: int) -> Limits:
+        """Twice a declared size and frame count (plus 16 frames): room for an error that names the mismatch."""
+        return cls(2 * width, 2 * height, 2 * frames + 16, 3 * (2 * width) * (2 * height) * (2 * frames + 16))
+
+    def check(self, width: int, height: int, frames: int | None, name: str) -> None:
+        """Raise :class:`VideoError` naming ``name`` when ``width × height`` (× ``frames``) exceeds the limits."""
+        if width > self.width or height > self.height:
+            raise VideoError(
+                f"{name}: frames are {width}x{height}, larger than the {self.width}x{self.height} allowed here; "
+                "resize the video (or, for a benchmark, fix the file: its manifest declares a smaller size)"
+            )
+        if frames is not None and (frames > self.frames or 3 * width * height * frames > self.bytes):
+            raise VideoError(
+                f"{name}: {frames} frames of {width}x{height} exceed the {self.frames}-frame / "
+                f"{self.bytes / 2**30:.1f} GiB limit for one decode; cut the video into shorter samples"
+            )
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class VideoError(ValueError):
@@ -57,6 +94,11 @@ class VideoInfo:
     height: int
     codec: str
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return self.width, self.height
+
 
 def as_fps(fps: float | int | str | Fraction) -> Fraction:
     """Normalise a frame rate (``15``, ``29.97``, ``"30000/1001"``) to a positive Fraction."""
@@ -66,28 +108,30 @@ def as_fps(fps: float | int | str | Fraction) -> Fraction:
     return rate
 
 
-def read_video(path: str | os.PathLike, *, fps: float | Fraction | None = None) -> Video:
-    """Decode a video file or PNG folder to RGB uint8 frames.
+def read_video(
+    path: str | os.PathLike, *, fps: float | Fraction | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Video:
+    """Decode a video file or a folder of frames (PNG or JPEG) to RGB uint8 frames, within ``limits``.
 
-    ``fps`` is only used for a PNG folder without ``video.json``; for files the container's rate
+    ``fps`` is only used for a frame folder without ``video.json``; for files the container's rate
     is authoritative.
     """
     path = Path(path)
     if path.is_dir():
-        return _read_png_folder(path, fps)
+        return _read_frame_folder(path, fps, limits)
     if not path.exists():
         raise VideoError(f"{path}: no such file")
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise VideoError(
             f"{path}: unsupported video type {path.suffix!r}; "
-            f"use one of {', '.join(VIDEO_SUFFIXES)} or a folder of PNG frames"
+            f"use one of {', '.join(VIDEO_SUFFIXES)} or a folder of PNG/JPEG frames"
         )
-    return _decode(path, str(path))
+    return _decode(path, str(path), limits)
 
 
-def read_video_bytes(data: bytes, name: str) -> Video:
-    """Decode an in-memory video file; ``name`` is used in error messages."""
-    return _decode(io.BytesIO(data), name)
+def read_video_bytes(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> Video:
+    """Decode an in-memory video file within ``limits``; ``name`` is used in error messages."""
+    return _decode(io.BytesIO(data), name, limits)
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -207,14 +251,19 @@ def _stream_fps(stream: av.video.VideoStream, name: str) -> Fraction:
     return Fraction(rate.numerator, rate.denominator)
 
 
-def _decode(source: str | io.BytesIO, name: str) -> Video:
+def _decode(source: str | io.BytesIO, name: str, limits: Limits) -> Video:
     try:
         with av.open(source) as container:
             stream = _video_stream(container, name)
             stream.thread_type = "AUTO"
             declared = stream.frames
+            ctx = stream.codec_context
+            limits.check(ctx.width, ctx.height, declared or None, name)
             fps = _stream_fps(stream, name)
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            frames = []
+            for frame in container.decode(stream):
+                limits.check(frame.width, frame.height, len(frames) + 1, name)
+                frames.append(frame.to_ndarray(format="rgb24"))
     except av.FFmpegError as exc:
         raise VideoError(f"{name}: cannot be decoded ({exc}); the file is corrupt or not a video") from exc
     if not frames:
@@ -224,27 +273,108 @@ def _decode(source: str | io.BytesIO, name: str) -> Video:
             f"{name}: truncated: the header declares {declared} frames but only "
             f"{len(frames)} decode; re-export or re-download the file"
         )
+    if len({f.shape for f in frames}) != 1:
+        raise VideoError(f"{name}: the frame size changes within the video; re-encode it at one size")
     return Video(np.stack(frames), fps)
 
 
-def _read_png_folder(path: Path, fps: float | Fraction | None) -> Video:
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
+def frame_files(folder: Path) -> list[Path]:
+    """The frame files (PNG/JPEG) of ``folder`` in frame order: by the number that ends each name, so ``2.png``
+    comes before ``10.png``. Names that do not end in a number, that differ before it, or that repeat a number
+    (``1.png`` and ``01.png``) cannot be ordered for sure and are refused."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
     if not files:
-        raise VideoError(f"{path}: folder holds no .png frames")
-    meta_file = path / PNG_FOLDER_META
-    if meta_file.exists():
-        rate = as_fps(json.loads(meta_file.read_text())["fps"])
-    elif fps is not None:
-        rate = as_fps(fps)
-    else:
-        raise VideoError(f"{path}: PNG folder has no {PNG_FOLDER_META}; pass its frame rate (fps=)")
+        raise VideoError(f"{folder}: folder holds no frames ({', '.join(FRAME_SUFFIXES)} files)")
+    numbered: dict[int, Path] = {}
+    prefixes: set[str] = set()
+    for file in sorted(files):
+        match = _NUMBERED.match(file.stem)
+        if match is None:
+            raise VideoError(f"{file}: a frame file's name must end in its frame number (0000.png, frame_12.jpg); "
+                             "rename the frames so their order is known")  # fmt: skip
+        prefixes.add(match.group(1))
+        number = int(match.group(2))
+        if number in numbered:
+            raise VideoError(f"{folder}: {numbered[number].name} and {file.name} are both frame {number}; keep one")
+        numbered[number] = file
+    if len(prefixes) > 1:
+        shown = ", ".join(repr(p) for p in sorted(prefixes)[:4])
+        raise VideoError(f"{folder}: frame names start differently ({shown}); a folder holds the frames of one video")
+    return [numbered[n] for n in sorted(numbered)]
+
+
+def read_frame(file: Path, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """One PNG/JPEG frame as ``(H, W, 3)`` uint8 RGB, decoded as DisCo's ``cv2.imread`` decodes it.
+
+    JPEG exactly as ``cv2.imread`` (EXIF orientation applied). PNG: 8-bit files as they are (grey copied to R, G,
+    B; a palette expanded); 16-bit files become their high byte (``value >> 8``), as ``cv2.imread`` gives them (PIL's
+    ``convert("RGB")`` would saturate 16-bit grey at 255). An alpha channel is dropped when fully opaque and refused
+    otherwise: what a transparent pixel should show is not defined. Other depths (32-bit, float) are refused.
+    """
+    try:
+        with Image.open(file) as header:  # the size, before anything is decoded
+            width, height = header.size
+    except Image.DecompressionBombError:
+        raise VideoError(f"{file}: declares more pixels than an image may have here; resize it") from None
+    except OSError as exc:
+        raise VideoError(f"{file}: not a readable image ({exc})") from exc
+    limits.check(width, height, None, str(file))
+    # JPEG as cv2.imread reads it (its EXIF orientation applied); PNG unchanged, to see its depth and alpha.
+    flags = cv2.IMREAD_COLOR if file.suffix.lower() in (".jpg", ".jpeg") else cv2.IMREAD_UNCHANGED
+    image = cv2.imdecode(np.fromfile(file, np.uint8), flags)
+    if image is None:
+        raise VideoError(f"{file}: not a readable PNG or JPEG (the file is damaged or of another type)")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise VideoError(f"{file}: {image.dtype} samples; frames must be 8- or 16-bit images")
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=-1)
+    if image.shape[2] == 4:
+        if (image[..., 3] < 255).any():
+            raise VideoError(f"{file}: has transparent pixels; composite the frame over its background (or drop "
+                             "the alpha channel) before scoring it")  # fmt: skip
+        image = image[..., :3]
+    if image.shape[2] != 3:
+        raise VideoError(f"{file}: {image.shape[2]} channels; frames must be grey, RGB or RGBA")
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def _frame_rate(folder: Path, fps: float | Fraction | None, count: int) -> Fraction:
+    """The rate in ``video.json`` (which must agree with the frames present), else ``fps``."""
+    meta_file = folder / PNG_FOLDER_META
+    if not meta_file.exists():
+        if fps is None:
+            raise VideoError(f"{folder}: frame folder has no {PNG_FOLDER_META}; pass its frame rate (fps=)")
+        return as_fps(fps)
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VideoError(f"{meta_file}: not readable JSON ({exc}); write {{\"fps\": \"15/1\"}}") from exc
+    if not isinstance(meta, dict) or "fps" not in meta:
+        raise VideoError(f"{meta_file}: must be a JSON object with the frame rate, e.g. {{\"fps\": \"15/1\"}}")
+    try:
+        rate = as_fps(meta["fps"]) if not isinstance(meta["fps"], bool) else None
+    except (TypeError, ValueError, ZeroDivisionError):
+        rate = None
+    if rate is None:
+        raise VideoError(f"{meta_file}: fps {meta['fps']!r} is not a positive number (e.g. 15 or \"30000/1001\")")
+    declared = meta.get("num_frames")
+    if declared is not None and declared != count:
+        raise VideoError(f"{meta_file}: says {declared!r} frames, the folder holds {count}; a frame is missing or "
+                         "extra (fix the folder or the file)")  # fmt: skip
+    return rate
+
+
+def _read_frame_folder(path: Path, fps: float | Fraction | None, limits: Limits) -> Video:
+    files = frame_files(path)
+    rate = _frame_rate(path, fps, len(files))
     frames = []
     for file in files:
-        try:
-            with Image.open(file) as image:
-                frames.append(np.asarray(image.convert("RGB")))
-        except OSError as exc:
-            raise VideoError(f"{file}: not a readable PNG ({exc})") from exc
-    if len({f.shape for f in frames}) != 1:
-        raise VideoError(f"{path}: frames have different sizes")
+        frame = read_frame(file, limits)
+        limits.check(frame.shape[1], frame.shape[0], len(frames) + 1, str(path))
+        if frames and frame.shape != frames[0].shape:
+            raise VideoError(f"{file}: {frame.shape[1]}x{frame.shape[0]}, but {files[0].name} is "
+                             f"{frames[0].shape[1]}x{frames[0].shape[0]}; every frame must have one size")  # fmt: skip
+        frames.append(frame)
     return Video(np.stack(frames), rate)

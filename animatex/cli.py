@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -138,7 +137,7 @@ def _driving_pose(
     frames = None
     estimator = None
     if driving.suffix.lower() == ".json":
-        pose = PoseSequence.from_json(json.loads(driving.read_text()), str(driving))
+        pose = PoseSequence.load(driving)
     else:
         from a2bench.pose.extract import DWPose, extract_frames
 

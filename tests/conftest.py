@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -40,6 +43,26 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from a2bench.synth import SynthOptions, generate
 
     return generate(tmp_path_factory.mktemp("synth") / "tiny", SynthOptions(**TINY), workers=1)
+
+
+def edit_manifest(root: Path, change: Callable[[dict], None]) -> None:
+    """Apply ``change`` to the manifest of the benchmark folder ``root``."""
+    doc = json.loads((root / "manifest.json").read_text())
+    change(doc)
+    (root / "manifest.json").write_text(json.dumps(doc))
+
+
+def set_file(root: Path, sample: str, name: str, data: bytes, *, update_manifest: bool) -> None:
+    """Replace one file of a benchmark folder; ``update_manifest`` records its new size and sha256 (so only what
+    the file holds is wrong, not its checksum)."""
+    (root / sample / name).write_bytes(data)
+    if update_manifest:
+
+        def change(doc: dict) -> None:
+            entry = next(s for s in doc["samples"] if s["id"] == sample)["files"][name]
+            entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+        edit_manifest(root, change)
 
 
 @pytest.fixture

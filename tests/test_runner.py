@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import set_file
 
 from a2bench.cli import main
-from a2bench.models import MODELS, Adapter, Argument, Job
+from a2bench.models import MODELS, Adapter, AdapterError, Argument, Job
 from a2bench.results import ResultsDB, export_run
 from a2bench.runner import RunOptions, run, sample_seed
-from a2bench.videoio import Video
+from a2bench.videoio import Video, write_video
 
 PIXEL = ["psnr", "ssim", "l1"]
 
@@ -206,3 +208,43 @@ def test_a_video_regenerated_for_another_run_is_not_shown_as_the_first_runs(tiny
         assert store.run_generations(first.run.id)["s002"].status == "ok"
     finally:
         MODELS._items.pop(Noisy.name)
+
+
+class Recording(Adapter):
+    """Reference copies that remember which samples they were asked to generate; refuses s003 in :meth:`check`."""
+
+    name = "test-recording"
+    asked: ClassVar[list[str]] = []
+
+    def check(self, job: Job) -> None:
+        if job.sample.id == "s003":
+            raise AdapterError(f"sample s003 has {job.num_frames} frames; this model makes at most 8")
+
+    def generate(self, jobs: Sequence[Job]) -> list[Video]:
+        type(self).asked += [job.sample.id for job in jobs]
+        return [Video(np.repeat(job.reference()[None], job.num_frames, axis=0), job.fps) for job in jobs]
+
+
+def test_inconsistent_samples_and_refused_jobs_fail_alone_before_any_generation(bench_copy, tmp_path) -> None:
+    from a2bench.videoio import read_video
+
+    pose = json.loads((bench_copy / "s001" / "pose.json").read_text())
+    pose["width"] = 128  # the pose is normalised for 128x64; the task is 64x64
+    set_file(bench_copy, "s001", "pose.json", json.dumps(pose).encode(), update_manifest=True)
+    short = read_video(bench_copy / "s002" / "video.mp4").frames[:6]  # 6 video frames, 12 pose frames
+    write_video(tmp_path / "short.mp4", short, 15, lossless=True)
+    set_file(bench_copy, "s002", "video.mp4", (tmp_path / "short.mp4").read_bytes(), update_manifest=True)
+    MODELS.register(Recording.name)(Recording)
+    Recording.asked = []
+    try:
+        result = run(options(bench_copy, tmp_path, Recording.name))
+    finally:
+        MODELS._items.pop(Recording.name)
+    assert Recording.asked == ["s000"]  # no model call for a sample that cannot be right
+    assert set(result.failed) == {"s001", "s002", "s003"}
+    assert "pose.json: normalised for 128x64, frames are 64x64" in result.failed["s001"]
+    assert "video.mp4: frame-count mismatch: 6 frames, manifest says 12" in result.failed["s002"]
+    assert "a2bench bench validate" in result.failed["s002"]
+    assert result.failed["s003"] == "sample s003 has 12 frames; this model makes at most 8"
+    assert result.exit_code == 1 and result.run.status == "incomplete"
+    assert set(ResultsDB(tmp_path / "r.db").sample_metrics(result.run.id)["psnr"]) == {"s000"}  # still scored

@@ -8,33 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import edit_manifest, set_file
 
 from a2bench.data import BenchmarkError, load_benchmark
 from a2bench.videoio import write_video
-
-
-def _edit_manifest(root: Path, change: Callable[[dict], None]) -> None:
-    doc = json.loads((root / "manifest.json").read_text())
-    change(doc)
-    (root / "manifest.json").write_text(json.dumps(doc))
 
 
 def _load_and_validate(root: Path) -> None:
     problems = load_benchmark(str(root)).validate()
     if problems:
         raise BenchmarkError(problems)
-
-
-def _set_file(root: Path, sample: str, name: str, data: bytes, *, update_manifest: bool) -> None:
-    (root / sample / name).write_bytes(data)
-    if update_manifest:
-        import hashlib
-
-        def change(doc: dict) -> None:
-            entry = next(s for s in doc["samples"] if s["id"] == sample)["files"][name]
-            entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-
-        _edit_manifest(root, change)
 
 
 def test_the_unmodified_benchmark_is_clean(bench_copy: Path) -> None:
@@ -45,40 +28,40 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "missing manifest": (lambda r: (r / "manifest.json").unlink(), r"manifest\.json: missing"),
     "manifest not JSON": (lambda r: (r / "manifest.json").write_text("{oops"), r"manifest\.json: not valid JSON"),
     "wrong format version": (
-        lambda r: _edit_manifest(r, lambda d: d.update(format_version=2)),
+        lambda r: edit_manifest(r, lambda d: d.update(format_version=2)),
         r"'format_version' 1 \(got 'a2bench-layout', 2\)",
     ),
     "missing top-level field": (
-        lambda r: _edit_manifest(r, lambda d: d.pop("license")),
+        lambda r: edit_manifest(r, lambda d: d.pop("license")),
         r"missing required field\(s\) license",
     ),
-    "bad fps": (lambda r: _edit_manifest(r, lambda d: d.update(fps="fast")), r"'fps' must be a positive number"),
+    "bad fps": (lambda r: edit_manifest(r, lambda d: d.update(fps="fast")), r"'fps' must be a positive number"),
     "unknown protocol": (
-        lambda r: _edit_manifest(r, lambda d: d.update(protocols=["self", "mirror"])),
+        lambda r: edit_manifest(r, lambda d: d.update(protocols=["self", "mirror"])),
         r"'protocols' must be a non-empty list",
     ),
     "duplicate id": (
-        lambda r: _edit_manifest(r, lambda d: d["samples"].append(dict(d["samples"][0]))),
+        lambda r: edit_manifest(r, lambda d: d["samples"].append(dict(d["samples"][0]))),
         r"sample 's000': duplicate sample id",
     ),
     "invalid id": (
-        lambda r: _edit_manifest(r, lambda d: d["samples"][0].update(id="../evil")),
+        lambda r: edit_manifest(r, lambda d: d["samples"][0].update(id="../evil")),
         r"samples\[0\] has invalid id '\.\./evil'",
     ),
     "path escaping the sample": (
-        lambda r: _edit_manifest(
+        lambda r: edit_manifest(
             r, lambda d: d["samples"][0]["files"].update({"../s001/video.mp4": d["samples"][0]["files"]["video.mp4"]})
         ),
         r"sample 's000': \.\./s001/video\.mp4: '\.\.' and '\.' are not allowed",
     ),
     "absolute path": (
-        lambda r: _edit_manifest(
+        lambda r: edit_manifest(
             r, lambda d: d["samples"][0]["files"].update({"/etc/passwd": {"sha256": "0" * 64, "size": 1}})
         ),
         r"sample 's000': /etc/passwd: absolute paths are not allowed",
     ),
     "required file not listed": (
-        lambda r: _edit_manifest(r, lambda d: d["samples"][1]["files"].pop("prompt.txt")),
+        lambda r: edit_manifest(r, lambda d: d["samples"][1]["files"].pop("prompt.txt")),
         r"sample 's001': prompt\.txt: required file is not listed",
     ),
     "listed file missing on disk": (
@@ -86,15 +69,15 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         r"sample 's002': pose\.json: listed in the manifest but missing on disk",
     ),
     "unknown cross driver": (
-        lambda r: _edit_manifest(r, lambda d: d["samples"][0]["cross"].update(driver="s999")),
+        lambda r: edit_manifest(r, lambda d: d["samples"][0]["cross"].update(driver="s999")),
         r"sample 's000': cross\.driver 's999' is not a sample",
     ),
     "bad checksum entry": (
-        lambda r: _edit_manifest(r, lambda d: d["samples"][0]["files"]["video.mp4"].update(sha256="xyz")),
+        lambda r: edit_manifest(r, lambda d: d["samples"][0]["files"]["video.mp4"].update(sha256="xyz")),
         r"sample 's000': video\.mp4: needs a lowercase hex 'sha256'",
     ),
     "bad frame count": (
-        lambda r: _edit_manifest(r, lambda d: d["samples"][0].update(num_frames=0)),
+        lambda r: edit_manifest(r, lambda d: d["samples"][0].update(num_frames=0)),
         r"sample 's000': 'num_frames' must be a positive integer",
     ),
 }
@@ -127,13 +110,13 @@ def test_changed_file_fails_its_checksum_when_read(bench_copy: Path) -> None:
 
 
 def test_corrupt_video_with_matching_checksum_is_reported(bench_copy: Path) -> None:
-    _set_file(bench_copy, "s000", "video.mp4", b"\x00" * 500, update_manifest=True)
+    set_file(bench_copy, "s000", "video.mp4", b"\x00" * 500, update_manifest=True)
     with pytest.raises(BenchmarkError, match=r"sample 's000': video\.mp4: cannot be decoded"):
         _load_and_validate(bench_copy)
 
 
 def test_corrupt_reference_png_is_reported(bench_copy: Path) -> None:
-    _set_file(bench_copy, "s003", "reference.png", b"\x89PNG garbage", update_manifest=True)
+    set_file(bench_copy, "s003", "reference.png", b"\x89PNG garbage", update_manifest=True)
     with pytest.raises(BenchmarkError, match=r"sample 's003': reference\.png: not a readable PNG"):
         _load_and_validate(bench_copy)
 
@@ -141,7 +124,7 @@ def test_corrupt_reference_png_is_reported(bench_copy: Path) -> None:
 def test_frame_count_mismatch_between_video_and_pose(bench_copy: Path) -> None:
     frames = load_benchmark(str(bench_copy))["s002"].video().frames
     data = write_video(bench_copy / "tmp.mp4", frames[:-1], 15).read_bytes()
-    _set_file(bench_copy, "s002", "video.mp4", data, update_manifest=True)
+    set_file(bench_copy, "s002", "video.mp4", data, update_manifest=True)
     with pytest.raises(BenchmarkError, match=r"s002': video\.mp4: frame-count mismatch: 11 frames, manifest says 12"):
         _load_and_validate(bench_copy)
     with pytest.raises(
@@ -153,7 +136,7 @@ def test_frame_count_mismatch_between_video_and_pose(bench_copy: Path) -> None:
 def test_malformed_pose_is_reported(bench_copy: Path) -> None:
     doc = json.loads((bench_copy / "s001" / "pose.json").read_text())
     doc["frames"][2]["face"] = doc["frames"][2]["face"][:60]
-    _set_file(bench_copy, "s001", "pose.json", json.dumps(doc).encode(), update_manifest=True)
+    set_file(bench_copy, "s001", "pose.json", json.dumps(doc).encode(), update_manifest=True)
     with pytest.raises(BenchmarkError, match=r"s001': pose\.json: frame 2: group 'face' must hold 68 points"):
         _load_and_validate(bench_copy)
 
@@ -175,7 +158,7 @@ def test_listed_file_that_nothing_decodes_is_still_checksummed(bench_copy: Path)
     import hashlib
 
     data = (bench_copy / "s002" / "notes.txt").read_bytes()
-    _edit_manifest(
+    edit_manifest(
         bench_copy,
         lambda d: d["samples"][2]["files"].update(
             {"notes.txt": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}}

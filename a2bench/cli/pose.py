@@ -60,7 +60,7 @@ def render(
 ) -> None:
     """Draw POSE_JSON (an a2bench pose.json) as a skeleton video."""
     try:
-        poses = PoseSequence.from_json(json.loads(pose_json.read_text()), str(pose_json))
+        poses = PoseSequence.load(pose_json)
         target = parse_size(size) if size else None
         frames = render_poses(poses, target, convention=convention, face=not no_face, scale_widths=scale_widths)
         if colours == "model":

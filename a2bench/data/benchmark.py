@@ -21,7 +21,7 @@ from a2bench.data.errors import BenchmarkError, where
 from a2bench.data.manifest import Manifest, SampleEntry, sha256_bytes
 from a2bench.data.sources import Source
 from a2bench.pose import PoseError, PoseSequence, retarget
-from a2bench.videoio import Video, VideoError, read_video_bytes
+from a2bench.videoio import Limits, Video, VideoError, VideoInfo, probe_video_bytes, read_video_bytes
 
 
 @dataclass(frozen=True)
@@ -81,16 +81,26 @@ class Sample:
     def reference_rgba(self) -> np.ndarray:
         """The reference image as ``(H, W, 4)`` uint8 (alpha 255 when the PNG has none)."""
         data = self.read_bytes("reference.png")
+        name = self._where("reference.png")
+        manifest = self.benchmark.manifest
         try:
             with Image.open(io.BytesIO(data)) as image:
                 if image.format != "PNG" or image.mode not in ("RGB", "RGBA"):
                     raise BenchmarkError(
-                        f"{self._where('reference.png')}: must be an RGB or RGBA PNG, got "
+                        f"{name}: must be an RGB or RGBA PNG, got "
                         f"{image.format} in mode {image.mode}; convert it (e.g. PIL .convert('RGB'))"
                     )
+                if data[24] != 8:  # the IHDR bit depth: PIL reads 16-bit RGB silently as its high bytes
+                    raise BenchmarkError(f"{name}: a {data[24]}-bit PNG; save the reference image with 8 bits per "
+                                         "channel")  # fmt: skip
+                Limits.around(manifest.width, manifest.height, 1).check(*image.size, None, name)
                 return np.asarray(image.convert("RGBA"))
+        except Image.DecompressionBombError:
+            raise BenchmarkError(f"{name}: declares more pixels than an image may have; resize it") from None
+        except VideoError as exc:
+            raise BenchmarkError(str(exc)) from exc
         except OSError as exc:
-            raise BenchmarkError(f"{self._where('reference.png')}: not a readable PNG ({exc})") from exc
+            raise BenchmarkError(f"{name}: not a readable PNG ({exc})") from exc
 
     def reference(self) -> np.ndarray:
         """The reference image as ``(H, W, 3)`` uint8; an RGBA image is composited over white."""
@@ -137,8 +147,16 @@ class Sample:
         return Task("cross", self.id, cross.driver, pose, self.video(), False)
 
     def _video(self, path: str) -> Video:
+        manifest = self.benchmark.manifest
+        limits = Limits.around(manifest.width, manifest.height, self.num_frames)
         try:
-            return read_video_bytes(self.read_bytes(path), self._where(path))
+            return read_video_bytes(self.read_bytes(path), self._where(path), limits)
+        except VideoError as exc:
+            raise BenchmarkError(str(exc)) from exc
+
+    def _probe(self, path: str) -> VideoInfo:
+        try:
+            return probe_video_bytes(self.read_bytes(path), self._where(path))
         except VideoError as exc:
             raise BenchmarkError(str(exc)) from exc
 
@@ -192,12 +210,14 @@ class Benchmark:
         for sample in self.samples:
             if progress is not None:
                 progress(sample)
-            problems += _validate_sample(sample)
+            problems += sample_problems(sample)
         return problems
 
 
-def _validate_sample(sample: Sample) -> list[str]:
-    """Decode every file once (each read checks its checksum first) and cross-check what they hold."""
+def sample_problems(sample: Sample, *, decode: bool = True) -> list[str]:
+    """Every problem of one sample's files: each read checks its checksum, every file is parsed, and what they hold
+    is cross-checked (frame counts, sizes, frame rates). ``decode=False`` reads videos' headers and counts their
+    packets instead of decoding their pictures: the cheap check ``a2bench run`` makes before generating."""
     manifest = sample.benchmark.manifest
     size = (manifest.width, manifest.height)
     problems: list[str] = []
@@ -218,9 +238,10 @@ def _validate_sample(sample: Sample) -> list[str]:
     if sample.cross is not None:
         pairs.append((sample.cross.pose, sample.cross.video, None))
     decoded = {"reference.png", "prompt.txt"}
+    read_video = sample._video if decode else sample._probe
     for pose_path, video_path, expected in pairs:
         decoded.update({pose_path, video_path})
-        video = attempt(lambda p=video_path: sample._video(p)) if video_path else None
+        video = attempt(lambda p=video_path: read_video(p)) if video_path else None
         pose = attempt(lambda p=pose_path: sample._pose(p)) if pose_path else None
         where_video, where_pose = sample._where(video_path), sample._where(pose_path)
         if video is not None:

@@ -126,6 +126,10 @@ def parse_manifest(doc: object, bench: str) -> tuple[Manifest | None, list[str]]
     except (ValueError, ZeroDivisionError):
         problems.append(f"{head}: 'fps' must be a positive number or 'num/den', got {doc['fps']!r}")
         fps = Fraction(1)
+    if not isinstance(doc.get("source", {}), dict):
+        problems.append(f"{head}: 'source' (how the benchmark was made) must be a JSON object, got {doc['source']!r}")
+    if not isinstance(doc.get("description", ""), str):
+        problems.append(f"{head}: 'description' must be a string, got {doc['description']!r}")
     protocols = doc["protocols"]
     if not isinstance(protocols, list) or not protocols or any(p not in PROTOCOLS for p in protocols):
         problems.append(f"{head}: 'protocols' must be a non-empty list from {list(PROTOCOLS)}, got {protocols!r}")

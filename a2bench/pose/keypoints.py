@@ -21,8 +21,10 @@ image's left for a character facing the camera. docs/format.md describes ``pose.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -94,8 +96,10 @@ class PoseSequence:
         size = (_positive_int(doc, "width", name), _positive_int(doc, "height", name))
         try:
             fps = Fraction(str(doc.get("fps")))
+            if fps <= 0 or isinstance(doc.get("fps"), bool):
+                raise ValueError
         except (ValueError, ZeroDivisionError) as exc:
-            raise PoseError(f"{name}: 'fps' must be a number or 'num/den', got {doc.get('fps')!r}") from exc
+            raise PoseError(f"{name}: 'fps' must be a positive number or 'num/den', got {doc.get('fps')!r}") from exc
         frames_doc = doc.get("frames")
         if not isinstance(frames_doc, list) or not frames_doc:
             raise PoseError(f"{name}: 'frames' must be a non-empty list")
@@ -111,6 +115,15 @@ class PoseSequence:
             reference = _frame_from_json(ref, where)
             reference_size = (_positive_int(ref, "width", where), _positive_int(ref, "height", where))
         return cls(frames, size, fps, reference, reference_size)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PoseSequence:
+        """Read and validate a ``pose.json`` file; an unreadable or invalid one is a :class:`PoseError` naming it."""
+        try:
+            doc = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PoseError(f"{path}: not readable JSON ({exc}); give an a2bench pose.json") from exc
+        return cls.from_json(doc, str(path))
 
     def validate(self, name: str = "pose") -> None:
         """Check shape and value ranges of the arrays (what ``from_json`` enforces)."""
@@ -169,16 +182,17 @@ def _frame_from_json(doc: object, where: str) -> np.ndarray:
     parts = []
     for group, count in GROUPS.items():
         values = doc.get(group)
-        try:
-            array = np.asarray(values, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise PoseError(f"{where}: group '{group}' must be a list of [x, y, score]") from exc
-        if array.shape != (count, 3):
-            raise PoseError(
-                f"{where}: group '{group}' must hold {count} points of [x, y, score], "
-                f"got shape {array.shape if values is not None else 'missing'}"
-            )
-        parts.append(array)
+        if not isinstance(values, list) or len(values) != count or any(
+            not isinstance(point, list) or len(point) != 3 for point in values
+        ):
+            got = "missing" if values is None else f"{len(values)} entries" if isinstance(values, list) else "no list"
+            raise PoseError(f"{where}: group '{group}' must hold {count} points of [x, y, score], got {got}")
+        for index, point in enumerate(values):
+            for value in point:  # np.asarray would read "0.5" and true as numbers
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise PoseError(f"{where}: group '{group}' point {index}: {value!r} is not a number; write "
+                                    "x, y and score as JSON numbers")  # fmt: skip
+        parts.append(np.asarray(values, dtype=np.float32))
     points = np.concatenate(parts)
     _check_points(points[None], where)
     return points
