@@ -1,6 +1,6 @@
 """Video distribution metrics: DisCo's FID-VID and FVD, StyleGAN-V's FVD, and cd-fvd's I3D and VideoMAE FVDs.
 
-All five embed each video with a video network and report the Fréchet distance between the predicted
+All of them embed each video with a video network and report the Fréchet distance between the predicted
 and ground-truth embeddings (one vector per video). They differ in network, preprocessing, clip and
 covariance normalisation; each class's :class:`~metrics.base.Recipe` says exactly how, and
 docs/metrics.md puts them side by side. Where the reference package defines a network or a
@@ -69,11 +69,12 @@ VIDEOMAE = register_weight(
     )
 )
 CLIP_FRAMES = 16
+MIN_I3D_FRAMES = 9  # cd-fvd's I3D: the [2, 7, 7] average pool needs two time steps after 8× temporal downsampling
 DISCO_RGB_MEAN = (114.7748, 107.7354, 99.4750)
 
 
 def _first_clip(frames: np.ndarray, name: str) -> np.ndarray:
-    """The first 16 frames (StyleGAN-V reads generated clips from frame 0; cd-fvd's array API the same)."""
+    """The first 16 frames (StyleGAN-V reads generated clips from frame 0; a2bench takes real clips there too)."""
     if len(frames) < CLIP_FRAMES:
         raise FrameError(f"{name}: {len(frames)} frames, but this FVD recipe scores {CLIP_FRAMES}-frame clips")
     return frames[:CLIP_FRAMES]
@@ -222,7 +223,7 @@ class FVD(_VideoFD):
 
 @METRICS.register("fvd_i3d400")
 class FVDI3D400(_VideoFD):
-    """cd-fvd's I3D FVD (the TATS/VideoGPT network and preprocessing) on 16-frame clips."""
+    """cd-fvd's I3D FVD (the TATS/VideoGPT network and preprocessing): every frame of a video is one clip."""
 
     name = "fvd_i3d400"
     title = "FVD (cd-fvd I3D)"
@@ -230,14 +231,21 @@ class FVDI3D400(_VideoFD):
     ddof = 0
     weight_files = (I3D_400,)
     recipe = Recipe(
-        id="fvd/cdfvd-i3d-16f/v1",
-        reference="cd-fvd 0.1.1 cdfvd('i3d').compute_fvd(real, fake) (array API)",
+        id="fvd/cdfvd-i3d-all-frames/v1",
+        reference="cd-fvd 0.1.1 cdfvd('i3d').compute_fvd(real, fake) (array API; load_videos(data_type='video_numpy') "
+        "feeds the same)",
         inputs="8-bit RGB → 2x/255 − 1 (cdfvd preprocess_i3d)",
         resize="F.interpolate bilinear to 224×224, align_corners=False, no antialias (cdfvd preprocess_i3d)",
-        clips="frames 0–15 of every video",
+        clips="all frames of every video as one clip, as cd-fvd's array API feeds the (B, T, H, W, C) array",
         averaging="400-d logits averaged over time per clip; FeatureStats biased covariance (N); exact Fréchet "
         "distance",
     )
+
+    def clip(self, frames: np.ndarray, name: str) -> np.ndarray:
+        """The frames fed to I3D: all of them (I3D's pooling needs at least 9)."""
+        if len(frames) < MIN_I3D_FRAMES:
+            raise FrameError(f"{name}: {len(frames)} frames, but I3D needs at least {MIN_I3D_FRAMES}")
+        return frames
 
     @classmethod
     def build(cls) -> nn.Module:
@@ -246,8 +254,28 @@ class FVDI3D400(_VideoFD):
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
         model = self.network()
-        clip = preprocess_i3d(_first_clip(frames, name)[None])
+        clip = preprocess_i3d(self.clip(frames, name)[None])
         return model(clip.to(self.device)).cpu().numpy()
+
+
+@METRICS.register("fvd_i3d400_16f")
+class FVDI3D400First16(FVDI3D400):
+    """cd-fvd's I3D FVD on frames 0–15 of every video (a2bench's ``fvd_i3d400`` before it fed all frames)."""
+
+    name = "fvd_i3d400_16f"
+    title = "FVD (cd-fvd I3D, 16 frames)"
+    recipe = Recipe(
+        id="fvd/cdfvd-i3d-16f/v1",
+        reference="cd-fvd 0.1.1 cdfvd('i3d').compute_fvd on the videos cut to frames 0–15",
+        inputs="8-bit RGB → 2x/255 − 1 (cdfvd preprocess_i3d)",
+        resize="F.interpolate bilinear to 224×224, align_corners=False, no antialias (cdfvd preprocess_i3d)",
+        clips="frames 0–15 of every video",
+        averaging="400-d logits averaged over time per clip; FeatureStats biased covariance (N); exact Fréchet "
+        "distance",
+    )
+
+    def clip(self, frames: np.ndarray, name: str) -> np.ndarray:
+        return _first_clip(frames, name)
 
 
 @METRICS.register("fvd_videomae")

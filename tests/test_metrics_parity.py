@@ -168,15 +168,29 @@ def test_fid_matches_pytorch_fid_on_frame_folders(random_weights, tmp_path) -> N
     assert score("fid", preds, gts).value == pytest.approx(reference, rel=RTOL)
 
 
-def test_fvd_i3d400_matches_cdfvd(random_weights) -> None:
+def cdfvd_i3d(random_weights, gts: list[np.ndarray], preds: list[np.ndarray]):
+    """cd-fvd's ``compute_fvd(real, fake)`` on the videos as given: its statistics and its value."""
     from cdfvd import fvd
 
-    gts = smooth_videos(3, 16, 48, 64, seed=7)
-    preds = perturb(gts, seed=8, noise=25)
     reference = fvd.cdfvd("i3d", ckpt_path=str(random_weights / "i3d_pretrained_400.pt"), device="cpu", n_fake="full")
     expected = reference.compute_fvd(np.stack(gts), np.stack(preds))
-    stats = (reference.fake_stats.get_mean_cov(), reference.real_stats.get_mean_cov())
-    assert_same_distribution("fvd_i3d400", preds, gts, stats, expected)
+    return (reference.fake_stats.get_mean_cov(), reference.real_stats.get_mean_cov()), expected
+
+
+@pytest.mark.parametrize("frames", [16, 24, 32])
+def test_fvd_i3d400_matches_cdfvd_on_every_frame(random_weights, frames: int) -> None:
+    """cd-fvd's array API feeds all T frames of a (B, T, H, W, C) array as one clip; so does fvd_i3d400."""
+    gts = smooth_videos(3, frames, 48, 64, seed=7)
+    preds = perturb(gts, seed=8, noise=25)
+    assert_same_distribution("fvd_i3d400", preds, gts, *cdfvd_i3d(random_weights, gts, preds))
+
+
+def test_fvd_i3d400_16f_is_cdfvd_on_the_first_16_frames(random_weights) -> None:
+    gts = smooth_videos(3, 24, 48, 64, seed=7)
+    preds = perturb(gts, seed=8, noise=25)
+    first = [video[:16] for video in gts], [video[:16] for video in preds]
+    assert_same_distribution("fvd_i3d400_16f", preds, gts, *cdfvd_i3d(random_weights, *first))
+    assert score("fvd_i3d400_16f", preds, gts).value != score("fvd_i3d400", preds, gts).value
 
 
 def test_fvd_calls_the_styleganv_detector_as_styleganv_does(random_weights) -> None:
