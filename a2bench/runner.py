@@ -414,6 +414,18 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def leave_process_group() -> None:
+    """Destroy the process group :func:`_distributed` joined, if any: ``a2bench run`` calls it on every rank before
+    it exits, errors included. Left to interpreter shutdown, gloo's worker threads may still hold a collective's
+    tensors, and the rank dies with SIGABRT ("terminate called without an active exception"), failing the launch."""
+    if "torch.distributed" not in sys.modules:  # never imported: no group to leave
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _barrier(world: int) -> None:
     if world > 1:
         import torch.distributed as dist

@@ -66,7 +66,7 @@ def run_command(
 
     Re-running the same command resumes: finished samples are skipped.
     """
-    from a2bench.runner import RunOptions, run
+    from a2bench.runner import RunOptions, leave_process_group, run
 
     options = RunOptions(
         model=model,
@@ -102,6 +102,8 @@ def run_command(
         sys.exit(130)
     except (UnknownNameError, AdapterError, BenchmarkError, WeightsError, ResultsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:  # under torchrun: every rank, whatever happened
+        leave_process_group()
     if result.rank != 0:
         return
     _print_run(result.run, result.metrics, result.failed)
