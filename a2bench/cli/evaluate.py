@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -78,21 +81,23 @@ def evaluate_command(
                 "protocol": protocol,
             }
         info = {"pred": str(pred), **info}
-        result = evaluate(
-            predictions,
-            targets,
-            names,
-            device=device,
-            cache_dir=not no_cache,
-            progress=lambda sid: click.echo(f"scoring {sid}", err=True),
-            info=info,
-        )
+        with echo_sample_size_warnings():
+            result = evaluate(
+                predictions,
+                targets,
+                names,
+                device=device,
+                cache_dir=not no_cache,
+                progress=lambda sid: click.echo(f"scoring {sid}", err=True),
+                info=info,
+            )
     except (FrameError, VideoError, BenchmarkError, WeightsError, UnknownNameError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     width = max(len(name) for name in result.metrics)
     for name, value in result.metrics.items():
         arrow = "↑" if value.higher_is_better else "↓"
-        click.echo(f"{name:<{width}}  {value.value:14.6g} {arrow}  {value.recipe}")
+        counts = f"  (n = {value.n_pred} / {value.n_target})" if value.n_pred is not None else ""
+        click.echo(f"{name:<{width}}  {value.value:14.6g} {arrow}  {value.recipe}{counts}")
     if result.unverified_weights:
         click.echo("unverified_weights: true (some network files did not match their published hashes)", err=True)
     if json_out:
@@ -100,3 +105,19 @@ def evaluate_command(
         write_atomic(json_out, (json.dumps(result.to_json(), indent=2) + "\n").encode())
         click.echo(f"wrote {json_out}", err=True)
     sys.stdout.flush()
+
+
+@contextmanager
+def echo_sample_size_warnings() -> Iterator[None]:
+    """Print each :class:`~metrics.SmallSampleWarning` raised inside as ``warning: ...`` on stderr; other
+    warnings are shown as Python shows them."""
+    from metrics import SmallSampleWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SmallSampleWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, SmallSampleWarning):
+            click.echo(f"warning: {warning.message}", err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
