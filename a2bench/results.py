@@ -13,7 +13,11 @@ Tables:
 - ``run_samples``: which generation each run uses for each sample (a run may reuse a generation
   made by an earlier run with the same key), with the video's sha256 at the time, so a run never
   presents a video regenerated after it was scored as its own;
-- ``sample_metrics`` and ``metrics``: per-sample and aggregate values of each run.
+- ``sample_metrics`` and ``metrics``: per-sample and aggregate values of each run; a distribution
+  metric's row also holds ``n_pred`` / ``n_target``, the feature vectors behind it (NULL for paired
+  metrics and for rows written before schema 3).
+
+Older databases are migrated in place when opened (schema 2 → 3 adds the two columns).
 
 A generation row is committed only after its video was renamed into place, so a row never points
 at a half-written file; a crash loses at most the sample in flight.
@@ -32,7 +36,7 @@ from typing import Any
 
 from a2bench.paths import home
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -85,9 +89,15 @@ CREATE TABLE IF NOT EXISTS metrics (
     metric TEXT NOT NULL,
     value REAL NOT NULL,
     detail TEXT NOT NULL,
+    n_pred INTEGER,
+    n_target INTEGER,
     PRIMARY KEY (run_id, metric)
 );
 """
+# Statements that bring a database of the key's schema version to the next one.
+_MIGRATIONS = {
+    2: ("ALTER TABLE metrics ADD COLUMN n_pred INTEGER", "ALTER TABLE metrics ADD COLUMN n_target INTEGER"),
+}
 
 
 class ResultsError(ValueError):
@@ -138,6 +148,7 @@ class Generation:
 
 
 _JSON_FIELDS = {"identity", "provenance", "metric_names"}
+_COUNTS = ("n_pred", "n_target")  # columns of ``metrics``, not part of its ``detail`` JSON
 
 
 class ResultsDB:
@@ -156,10 +167,15 @@ class ResultsDB:
                 for statement in filter(str.strip, _SCHEMA.split(";")):  # executescript would commit early
                     db.execute(statement)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                found = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+                while found in _MIGRATIONS:
+                    for statement in _MIGRATIONS[found]:
+                        db.execute(statement)
+                    found += 1
+                    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(found),))
         except sqlite3.DatabaseError as exc:
             raise ResultsError(f"{self.path}: not a usable a2bench results database ({exc})") from exc
-        found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-        if int(found) != SCHEMA_VERSION:
+        if found != SCHEMA_VERSION:
             raise ResultsError(
                 f"{self.path}: schema version {found}, this a2bench reads {SCHEMA_VERSION}; move the file aside "
                 "(or pass --db NEW_FILE) and run the commands again"
@@ -289,10 +305,11 @@ class ResultsDB:
             db.execute("DELETE FROM sample_metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             for name, value in values.items():
-                detail = {k: v for k, v in value.items() if k != "per_sample"}
+                detail = {k: v for k, v in value.items() if k not in ("per_sample", *_COUNTS)}
                 db.execute(
-                    "INSERT INTO metrics VALUES (?, ?, ?, ?)",
-                    (run_id, name, float(value["value"]), json.dumps(detail, sort_keys=True)),
+                    "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, name, float(value["value"]), json.dumps(detail, sort_keys=True))
+                    + tuple(value.get(k) for k in _COUNTS),
                 )
                 for sample_id, score in (value.get("per_sample") or {}).items():
                     db.execute(
@@ -300,11 +317,14 @@ class ResultsDB:
                     )
 
     def metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """``name → {value, recipe, higher_is_better, ...}`` of a run."""
+        """``name → {value, recipe, higher_is_better, n_pred, n_target, ...}`` of a run."""
         rows = self._conn.execute(
-            "SELECT metric, value, detail FROM metrics WHERE run_id = ? ORDER BY metric", (run_id,)
+            "SELECT metric, value, detail, n_pred, n_target FROM metrics WHERE run_id = ? ORDER BY metric", (run_id,)
         ).fetchall()
-        return {name: {**json.loads(detail), "value": value} for name, value, detail in rows}
+        return {
+            name: {**json.loads(detail), "value": value, "n_pred": n_pred, "n_target": n_target}
+            for name, value, detail, n_pred, n_target in rows
+        }
 
     def sample_metrics(self, run_id: str) -> dict[str, dict[str, float]]:
         """``metric → {sample_id: value}`` of a run."""

@@ -65,6 +65,7 @@ class Entry:
     note: str  # why the run is not ranked ("" when it is)
     values: dict[str, float]  # column key → stored aggregate value
     per_sample: dict[str, dict[str, float]]  # column key → sample id → value
+    counts: dict[str, tuple[int, int]]  # column key → (n_pred, n_target) feature vectors of a distribution metric
     frames: dict[str, int]  # sample id → frame count of the stored video
     videos: dict[str, str]  # sample id → stored video path (ok generations)
     ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
@@ -256,11 +257,13 @@ def _entry(
     missing = run.samples - len(generations)
     if missing > 0:
         failed["(not generated)"] = f"{missing} sample(s) never generated (the run did not finish)"
-    values, per_sample = {}, {}
+    values, per_sample, counts = {}, {}, {}
     for column in columns:
         found = detail.get(column.name)
         if found is not None and str(found.get("recipe", "")) == column.recipe:
             values[column.key] = float(found["value"])
+            if found.get("n_pred") is not None:
+                counts[column.key] = (int(found["n_pred"]), int(found["n_target"]))
             if column.name in per_sample_db:
                 per_sample[column.key] = per_sample_db[column.name]
     oracle = is_oracle(run.model)
@@ -291,6 +294,7 @@ def _entry(
         note=note,
         values=values,
         per_sample=per_sample,
+        counts=counts,
         frames={sid: int(g.num_frames or 1) for sid, g in ok.items()},
         videos={sid: g.path for sid, g in ok.items() if g.path},
     )

@@ -14,7 +14,7 @@ from reports.collect import Group, ReportData
 from reports.gallery import Item
 from reports.plots import Plot
 from reports.published import Published
-from reports.tables import DASH, format_value, protocol_name, samples_text, status_text
+from reports.tables import DASH, count_text, format_value, protocol_name, samples_text, status_text
 
 SECTIONS = {
     "ranked": "Ranked runs",
@@ -64,6 +64,8 @@ def _group_view(group: Group, plots: list[Plot], items: list[Item], published: P
                 value = e.values.get(c.key)
                 ci = e.ci.get(c.key)
                 tip = f"95% CI {format_value(c.name, ci[0])} – {format_value(c.name, ci[1])}" if ci else ""
+                if c.key in e.counts:
+                    tip = f"{count_text(e.counts[c.key])} feature vectors (prediction / ground truth)"
                 cells.append(
                     {"text": format_value(c.name, value), "sort": "" if value is None else repr(value),
                      "best": c.key in e.best, "title": tip}

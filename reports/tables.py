@@ -53,6 +53,12 @@ def status_text(entry: Entry) -> str:
     return "ranked" if entry.ranked else entry.note
 
 
+def count_text(counts: tuple[int, int]) -> str:
+    """``n = 48`` (both sides), or ``n = 47 / 48`` (prediction / ground truth)."""
+    n_pred, n_target = counts
+    return f"n = {n_pred}" if n_pred == n_target else f"n = {n_pred} / {n_target}"
+
+
 def _document(
     head: list[str],
     data: ReportData,
@@ -109,6 +115,16 @@ def markdown_group(group: Group) -> list[str]:
             cells.append(f"**{text}**" if c.key in e.best else text)
         cells.append(_md_escape(status_text(e)))
         lines.append(_md_row(cells))
+    counted = [
+        f"`{c.key}` " + ", ".join(f"{_md_escape(e.label)} {count_text(e.counts[c.key])}" for e in group.entries
+                                  if c.key in e.counts)
+        for c in group.columns
+        if any(c.key in e.counts for e in group.entries)
+    ]  # fmt: skip
+    if counted:
+        lines += ["", "Feature vectors per side (prediction / ground truth) behind each distribution metric: "
+                  + "; ".join(counted) + ". Below the feature dimension a Fréchet distance is biased upward by n "
+                  "(docs/metrics.md, 'Sample size')."]  # fmt: skip
     return [*lines, ""]
 
 
@@ -356,7 +372,13 @@ def _entry_json(e: Entry) -> dict[str, Any]:
         "finished": e.run.finished,
         "identity": e.run.identity,
         "metrics": {
-            key: {"value": value, "best": key in e.best, "ci95": list(e.ci[key]) if e.ci.get(key) else None}
+            key: {
+                "value": value,
+                "best": key in e.best,
+                "ci95": list(e.ci[key]) if e.ci.get(key) else None,
+                "n_pred": e.counts[key][0] if key in e.counts else None,
+                "n_target": e.counts[key][1] if key in e.counts else None,
+            }
             for key, value in e.values.items()
         },
         "per_sample": e.per_sample,
