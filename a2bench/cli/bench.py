@@ -111,16 +111,29 @@ def validate(target: str) -> None:
 
 @bench.command()
 @click.argument("target")
-@click.option("--format", "fmt", type=click.Choice(["hf"]), required=True, help="hf: a `datasets` dataset on disk.")
+@click.option("--format", "fmt", type=click.Choice(["hf"]), required=True, help="hf: a Hugging Face dataset.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New or empty output folder.")
-def export(target: str, fmt: str, out: Path) -> None:
-    """Export TARGET to another format; `load_benchmark(OUT)` reads it back identically."""
+@click.option("--push-to-hub", "repo", metavar="REPO",
+              help="Then upload OUT to the Hub dataset repository REPO (owner/name; created if missing). Needs "
+                   "network and `hf auth login` or HF_TOKEN.")  # fmt: skip
+def export(target: str, fmt: str, out: Path, repo: str | None) -> None:
+    """Export TARGET as a Hugging Face dataset: parquet rows plus a dataset card (docs/format.md).
+
+    `datasets.load_dataset(OUT)` reads it, and `load_benchmark(OUT)` reads it back identically.
+    """
+    from a2bench.data.hf import push_hf
+
     benchmark = _load(target)
     try:
         export_hf(benchmark, out)
     except BenchmarkError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(out)
+    if repo:
+        try:
+            click.echo(push_hf(out, repo))
+        except ConnectionError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 @bench.command()
