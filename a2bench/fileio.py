@@ -1,8 +1,10 @@
-"""File helpers: atomic writes (a reader sees the old file or the complete new one) and streamed hashes."""
+"""File helpers: atomic writes (a reader sees the old file or the complete new one), streamed hashes, and
+numbers read from files a2bench did not write itself."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -24,3 +26,15 @@ def hash_file(path: str | os.PathLike, hasher: hashlib._Hash | None = None, head
         for block in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(block)
     return hasher.hexdigest()
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` as a float when it is a finite JSON number; None for a bool, a string, null, NaN, infinity or an
+    integer beyond a float's range (Python's json reads ``NaN``, ``Infinity`` and 400-digit integers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

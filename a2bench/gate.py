@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from a2bench.fileio import finite_number
+
 #: Differences this small (relative to the value's magnitude, at least 1) are floating-point noise:
 #: a metric recomputed on another machine may move in the last digits, which is never a regression.
 NUMERIC_FLOOR = 1e-9
@@ -175,37 +177,72 @@ class RunView:
     source: str = ""
 
     @classmethod
-    def from_export(cls, doc: Mapping[str, Any], source: str) -> RunView:
-        """A run as ``a2bench runs export --format json`` writes it (one element of ``runs``)."""
-        try:
-            samples = doc.get("samples") or {}
-            per_sample: dict[str, dict[str, float]] = {}
-            for sample_id, sample in samples.items():
-                for metric, value in (sample.get("metrics") or {}).items():
-                    per_sample.setdefault(metric, {})[sample_id] = float(value)
-            return cls(
-                id=str(doc["id"]),
-                model=str(doc["model"]),
-                benchmark=str(doc["benchmark"]),
-                benchmark_version=str(doc["benchmark_version"]),
-                manifest_sha256=str(doc["manifest_sha256"]),
-                protocol=str(doc["protocol"]),
-                status=str(doc.get("status", "")),
-                metrics={name: dict(value) for name, value in (doc.get("metrics") or {}).items()},
-                per_sample=per_sample,
-                sample_status={sid: str(sample.get("status")) for sid, sample in samples.items()},
-                source=source,
+    def from_export(cls, doc: Any, source: str) -> RunView:
+        """A run as ``a2bench runs export --format json`` writes it (one element of ``runs``).
+
+        Every field the gate reads is checked first: a value that is not what the exporter writes (a string or
+        null where a number belongs, NaN, infinity, a wrong type) is a :class:`GateError` naming ``source``, the
+        metric and the sample, never a comparison of whatever it parses to."""
+
+        def refuse(what: str) -> GateError:
+            return GateError(
+                f"{source}: {what}. The gate cannot compare this run: export it again with `a2bench runs export "
+                "--format json` (or run the same `a2bench run` again to re-score it)"
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise GateError(f"{source}: not a run as `a2bench runs export --format json` writes it ({exc!r})") from exc
+
+        if not isinstance(doc, dict):
+            raise refuse(f"a run must be a JSON object, not {type(doc).__name__}")
+        fields = ("id", "model", "benchmark", "benchmark_version", "manifest_sha256", "protocol", "status")
+        for key in fields:
+            if not isinstance(doc.get(key), str):
+                raise refuse(f"{key!r} must be a string, not {doc.get(key)!r}")
+        metrics, samples = doc.get("metrics"), doc.get("samples")
+        if not isinstance(metrics, dict) or not isinstance(samples, dict):
+            raise refuse("'metrics' and 'samples' must be JSON objects")
+        for name, value in metrics.items():
+            if not isinstance(value, dict):
+                raise refuse(f"metric {name!r} must be an object with 'value', 'higher_is_better' and 'recipe'")
+            if finite_number(value.get("value")) is None:
+                raise refuse(f"metric {name!r}: its value {value.get('value')!r} is not a finite number")
+            if not isinstance(value.get("higher_is_better"), bool) or not isinstance(value.get("recipe"), str):
+                raise refuse(f"metric {name!r}: 'higher_is_better' must be true or false and 'recipe' a string")
+        per_sample: dict[str, dict[str, float]] = {}
+        for sample_id, sample in samples.items():
+            if not isinstance(sample, dict) or not isinstance(sample.get("status"), str):
+                raise refuse(f"sample {sample_id!r} must be an object with a string 'status'")
+            values = sample.get("metrics") or {}
+            if not isinstance(values, dict):
+                raise refuse(f"sample {sample_id!r}: 'metrics' must map metric names to numbers")
+            for metric, value in values.items():
+                number = finite_number(value)
+                if number is None:
+                    raise refuse(f"metric {metric!r}, sample {sample_id!r}: {value!r} is not a finite number")
+                per_sample.setdefault(metric, {})[sample_id] = number
+        return cls(
+            **{key: doc[key] for key in fields},
+            metrics={name: {**value, "value": float(value["value"])} for name, value in metrics.items()},
+            per_sample=per_sample,
+            sample_status={sid: sample["status"] for sid, sample in samples.items()},
+            source=source,
+        )
 
 
-def load_run(spec: str, db_path: Path | None) -> RunView:
+def load_run(spec: str, db_path: Path | None, role: str = "run") -> RunView:
     """``spec`` is a run id (or unique prefix) in the results database, or ``FILE`` / ``FILE#RUN`` naming
-    an export written by ``a2bench runs export --format json``; ``#RUN`` picks one of several runs."""
-    file, run_id = _split_spec(spec)
-    if file is not None:
-        return _from_file(file, run_id)
+    an export written by ``a2bench runs export --format json``; ``#RUN`` picks one of several runs. ``role``
+    (``baseline``, ``current run``) starts every error message."""
+    try:
+        file, run_id = _split_spec(spec)
+        if file is not None:
+            return _from_file(file, run_id)
+        return _from_db(spec, db_path)
+    except GateError as exc:
+        raise GateError(f"{role}: {exc}") from exc
+
+
+def _from_db(spec: str, db_path: Path | None) -> RunView:
+    import sqlite3
+
     from a2bench.results import ResultsDB, ResultsError, default_db, export_run
 
     path = Path(db_path) if db_path is not None else default_db()
@@ -219,6 +256,8 @@ def load_run(spec: str, db_path: Path | None) -> RunView:
             store.close()
     except ResultsError as exc:
         raise GateError(str(exc)) from exc
+    except (sqlite3.Error, ValueError) as exc:  # a damaged file or row: a JSON column that does not parse
+        raise GateError(f"{path}: run {spec!r} cannot be read ({exc}); the results database is damaged") from exc
     return RunView.from_export(doc, f"{path}#{doc['id']}")
 
 
@@ -236,11 +275,13 @@ def _split_spec(spec: str) -> tuple[Path | None, str | None]:
 def _from_file(path: Path, run_id: str | None) -> RunView:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GateError(f"{path}: cannot be read as JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
+        raise GateError(f"{path}: cannot be read as JSON ({str(exc)[:300]})") from exc
     if not isinstance(doc, dict) or doc.get("format") != "a2bench-runs" or not isinstance(doc.get("runs"), list):
         raise GateError(f"{path}: not an a2bench runs export (write one with `a2bench runs export --format json`)")
-    runs = [r for r in doc["runs"] if isinstance(r, dict)]
+    runs = doc["runs"]
+    if not all(isinstance(r, dict) for r in runs):
+        raise GateError(f"{path}: every element of 'runs' must be a run object, as `a2bench runs export` writes it")
     if run_id is not None:
         runs = [r for r in runs if str(r.get("id", "")).startswith(run_id)]
     ids = ", ".join(str(r.get("id")) for r in runs)
@@ -316,8 +357,8 @@ def check_comparable(baseline: RunView, current: RunView, allow_different_benchm
     """Raise :class:`GateError` unless both runs are on the same benchmark and protocol; returns warnings."""
     if baseline.protocol != current.protocol:
         raise GateError(
-            f"protocols differ: the baseline {baseline.id} ran {baseline.protocol!r}, the current run {current.id} "
-            f"ran {current.protocol!r}; compare runs of the same protocol"
+            f"protocols differ: the baseline {baseline.source} ran {baseline.protocol!r}, the current run "
+            f"{current.source} ran {current.protocol!r}; compare runs of the same protocol"
         )
     mismatch = []
     for label, attr in (("name", "benchmark"), ("version", "benchmark_version"), ("manifest", "manifest_sha256")):
@@ -326,7 +367,8 @@ def check_comparable(baseline: RunView, current: RunView, allow_different_benchm
     if not mismatch:
         return []
     message = (
-        f"the runs are on different benchmarks (baseline {baseline.id} vs current {current.id}: {'; '.join(mismatch)})"
+        f"the runs are on different benchmarks (baseline {baseline.source} vs current {current.source}: "
+        f"{'; '.join(mismatch)})"
     )
     if allow_different_benchmark:
         return [message + "; compared anyway (--allow-different-benchmark)"]
@@ -428,17 +470,17 @@ def _compare_metric(
     seed: int,
 ) -> MetricVerdict:
     base, cur = baseline.metrics[name], current.metrics[name]
-    higher = base.get("higher_is_better")
-    if base.get("recipe") != cur.get("recipe") or higher != cur.get("higher_is_better") or higher is None:
-        reason = f"recipe {base.get('recipe')!r} in the baseline, {cur.get('recipe')!r} now; regenerate the baseline"
+    higher = base["higher_is_better"]
+    if base["recipe"] != cur["recipe"] or higher != cur["higher_is_better"]:
+        reason = f"recipe {base['recipe']!r} in the baseline, {cur['recipe']!r} now; regenerate the baseline"
         return _row(name, base, tolerance, "incomparable", reason)
-    base_value, cur_value = float(base["value"]), float(cur["value"])
+    base_value, cur_value = base["value"], cur["value"]
     tolerance_abs = tolerance.absolute(base_value)
     row = MetricVerdict(
         metric=name,
         kind="distribution",
-        higher_is_better=bool(higher),
-        recipe=base.get("recipe"),
+        higher_is_better=higher,
+        recipe=base["recipe"],
         baseline=base_value,
         current=cur_value,
         diff=cur_value - base_value,
@@ -452,21 +494,13 @@ def _compare_metric(
     if base_samples and cur_samples:
         row.kind = "paired"
         common = [sid for sid in base_samples if sid in cur_samples]
-        usable = [sid for sid in common if math.isfinite(base_samples[sid])]
-        broken = [sid for sid in usable if not math.isfinite(cur_samples[sid])]
-        if broken:
-            row.verdict, row.reason = "regression", f"non-finite values now: {', '.join(broken[:5])}"
-            return row
-        if not usable:
+        if not common:
             row.verdict, row.reason = "incomparable", "no sample scored by both runs"
             return row
-        diffs = np.array([cur_samples[sid] - base_samples[sid] for sid in usable])
+        diffs = np.array([cur_samples[sid] - base_samples[sid] for sid in common])
         row.diff, row.samples = float(diffs.mean()), len(diffs)
         row.ci = bootstrap_ci(diffs, confidence, resamples, seed)
-    elif not math.isfinite(cur_value) and math.isfinite(base_value):
-        row.verdict, row.reason = "regression", "the current value is not finite"
-        return row
-    row.verdict = decide(row.diff, row.ci, tolerance_abs, bool(higher), scale=base_value)
+    row.verdict = decide(row.diff, row.ci, tolerance_abs, higher, scale=base_value)
     if row.verdict == "regression":
         side = "below" if higher else "above"
         noise = f" and the {confidence:.0%} interval is entirely {side} 0" if row.ci else ""

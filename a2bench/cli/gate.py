@@ -72,8 +72,8 @@ def gate_command(
             for part in filter(str.strip, spec.split(",")):
                 name, tolerance = parse_metric_spec(part)
                 tolerances[name] = tolerance
-        base_run = load_run(baseline, db)
-        current_run = load_run(current, db)
+        base_run = load_run(baseline, db, "baseline")
+        current_run = load_run(current, db, "current run")
         result = compare(
             base_run,
             current_run,
@@ -89,7 +89,10 @@ def gate_command(
     if json_out:
         from a2bench.fileio import write_atomic
 
-        write_atomic(json_out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
+        try:
+            write_atomic(json_out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
+        except OSError as exc:
+            raise GateUsageError(f"--json {json_out}: cannot be written ({exc}); choose another path") from exc
     sys.exit(0 if result.passed else 1)
 
 
