@@ -40,6 +40,7 @@ from typing import Any
 import a2bench
 from a2bench.data.benchmark import Benchmark, Sample
 from a2bench.data.manifest import SAMPLE_ID
+from a2bench.fileio import finite_number
 from a2bench.results import ResultsDB
 from a2bench.runner import manifest_sha256, score_videos
 
@@ -48,6 +49,7 @@ VERSION = 1
 BUNDLE_JSON = "bundle.json"
 VIDEO_MEMBER = re.compile(r"^videos/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})\.mp4$")
 RESCORE_REL_TOL = 1e-6
+AGGREGATE_REL_TOL = 1e-9  # an aggregate against its per-sample values: float64 rounding is ~1e-13 at 10,000 samples
 _RESCORE_ABS_TOL = 1e-12  # values that should be exactly 0 (L1 of a perfect prediction)
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same run packs to the same bytes
 _LOCAL_HEADER = 30  # bytes of a zip local file header before its name
@@ -89,6 +91,19 @@ def build_submission(
     metrics = store.metrics(run.id)
     if not metrics:
         raise SubmissionError(f"run {run.id} has no metric values; score it first (run it again without --no-eval)")
+    per_sample = store.sample_metrics(run.id)
+    broken = [f"{name} = {m['value']!r}" for name, m in metrics.items() if finite_number(m["value"]) is None]
+    broken += [
+        f"{name} of sample {sid} = {value!r}"
+        for name, values in per_sample.items()
+        for sid, value in values.items()
+        if finite_number(value) is None
+    ]
+    if broken:
+        raise SubmissionError(
+            f"run {run.id}: {', '.join(broken[:5])}: not finite numbers, which no bundle may hold; score the run "
+            "again (run the same `a2bench run` again)"
+        )
     failed = {sid: g.error or "failed" for sid, g in generations.items() if g.status != "ok"}
     unrecorded = max(0, run.samples - len(generations))
     reasons = [f"{len(failed)} sample(s) failed ({', '.join(list(failed)[:5])})"] if failed else []
@@ -140,7 +155,7 @@ def build_submission(
         "complete": not reasons,
         "incomplete": {"failed": failed, "never_generated": unrecorded, "status": run.status} if reasons else None,
         "metrics": metrics,
-        "per_sample": store.sample_metrics(run.id),
+        "per_sample": per_sample,
         "samples": samples,
         "files": files,
     }
@@ -517,6 +532,7 @@ def _read_bundle_json(
     if problems:
         report.problems += [f"{BUNDLE_JSON}: {p}" for p in problems]
         return None
+    report.problems += [f"{BUNDLE_JSON}: {p}" for p in _aggregate_problems(doc)]
     return doc
 
 
@@ -531,10 +547,6 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(f"duplicate key {key!r}")
         out[key] = value
     return out
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_count(value: object) -> bool:
@@ -591,17 +603,25 @@ def _schema_problems(doc: dict[str, Any]) -> list[str]:
     for name, value in doc["metrics"].items():
         if (
             not isinstance(value, dict)
-            or not _is_number(value.get("value"))
+            or "value" not in value
             or not isinstance(value.get("higher_is_better"), bool)
             or not isinstance(value.get("recipe"), str)
         ):
             problems.append(f"metrics.{name} must be an object with a number 'value', 'higher_is_better', 'recipe'")
+        elif finite_number(value["value"]) is None:
+            problems.append(f"metrics.{name}.value: {value['value']!r} is not a finite number")
     for name, values in doc["per_sample"].items():
         if name not in doc["metrics"]:
             problems.append(f"per_sample.{name}: no such metric in 'metrics'")
-        if not isinstance(values, dict) or not all(_is_number(v) for v in values.values()):
+        if not isinstance(values, dict):
             problems.append(f"per_sample.{name} must map sample ids to numbers")
-        elif unknown := [sid for sid in values if sid not in doc["samples"]]:
+            continue
+        problems += [
+            f"per_sample.{name}.{sid}: {v!r} is not a finite number"
+            for sid, v in values.items()
+            if finite_number(v) is None
+        ]
+        if unknown := [sid for sid in values if sid not in doc["samples"]]:
             problems.append(f"per_sample.{name}: values for samples not in 'samples': {', '.join(unknown[:5])}")
     failed = []
     for sid, sample in doc["samples"].items():
@@ -648,6 +668,51 @@ def _schema_problems(doc: dict[str, Any]) -> list[str]:
     if not doc["complete"] and not isinstance(doc.get("incomplete"), dict):
         problems.append("'complete' is false but 'incomplete' does not say why")
     return problems
+
+
+def _aggregate_problems(doc: dict[str, Any]) -> list[str]:
+    """Paired metrics whose stored aggregate is not what their own per-sample values give.
+
+    A paired metric's value is the mean over every scored frame (``metrics.base.PairedMetric``), and a sample's
+    value the mean over its frames, so the aggregate is the mean of the per-sample values weighted by each
+    sample's ``num_frames`` (step 3 checks those against the videos). Every generated sample must have a value,
+    and only those. A metric with no per-sample values is checked to be a distribution metric (FID, FVD, ...),
+    whose single value only ``--rescore`` can check."""
+    problems = []
+    samples, per_sample = doc["samples"], doc["per_sample"]
+    generated = [sid for sid, sample in samples.items() if sample["status"] == "ok"]
+    for name, metric in doc["metrics"].items():
+        values = per_sample.get(name)
+        if not values:
+            if _is_paired(name):
+                problems.append(
+                    f"per_sample.{name}: missing; {name} is a paired metric, whose value is pooled from per-sample "
+                    "values: make bundles with `a2bench submit`"
+                )
+            continue
+        if missing := [sid for sid in generated if sid not in values]:
+            problems.append(f"per_sample.{name}: no value for generated sample(s) {', '.join(missing[:5])}")
+        if failed := [sid for sid in values if samples[sid]["status"] != "ok"]:
+            problems.append(
+                f"per_sample.{name}: values for failed sample(s) {', '.join(failed[:5])}, which have no video"
+            )
+        if missing or failed:
+            continue
+        frames = {sid: samples[sid]["num_frames"] for sid in values}
+        pooled = math.fsum(frames[sid] * value for sid, value in values.items()) / sum(frames.values())
+        if not math.isclose(pooled, metric["value"], rel_tol=AGGREGATE_REL_TOL, abs_tol=_RESCORE_ABS_TOL):
+            problems.append(
+                f"metrics.{name}.value {metric['value']!r} disagrees with its per-sample values, whose mean over "
+                f"all frames (each sample weighted by its num_frames) is {pooled!r}"
+            )
+    return problems
+
+
+def _is_paired(name: str) -> bool:
+    """Whether this a2bench's metric ``name`` has per-sample values (False for names it does not know)."""
+    from metrics import METRICS, PairedMetric  # imports torch: only for bundles with a metric without them
+
+    return name in METRICS.names() and issubclass(METRICS.get(name), PairedMetric)
 
 
 def _check_files(

@@ -93,6 +93,13 @@ def relist(doc: dict, member: str, data: bytes) -> None:
     doc["files"][member] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
+def repool(doc: dict) -> None:
+    """Set each metric with per-sample values to their mean over all frames, as a run would have stored it."""
+    for name, values in doc["per_sample"].items():
+        frames = {sid: doc["samples"][sid]["num_frames"] for sid in values}
+        doc["metrics"][name]["value"] = sum(frames[sid] * v for sid, v in values.items()) / sum(frames.values())
+
+
 def patch_central(data: bytes, name: str, offset: int, fmt: str, value: int) -> bytes:
     """Overwrite one field of ``name``'s central-directory record (what zipfile and the validator read)."""
     buffer, position = bytearray(data), 0
@@ -139,11 +146,11 @@ def test_round_trip(bundle: Path, benchmark, scored_run: tuple[Path, str], tiny_
 
 def test_rescore_catches_doctored_values(bundle: Path, benchmark, tmp_path: Path) -> None:
     def better_psnr(doc: dict, _members: dict) -> None:
-        doc["metrics"]["psnr"]["value"] += 1.0
         doc["per_sample"]["psnr"]["s001"] += 1.0
+        doc["metrics"]["psnr"]["value"] += 1.0 / 4  # 4 samples of 12 frames: the aggregate agrees with them
 
     doctored = rebuild(bundle, tmp_path / "doctored.zip", edit=better_psnr)
-    assert validate_submission(doctored, benchmark).valid  # the files are intact; only re-scoring can tell
+    assert validate_submission(doctored, benchmark).valid  # files and values agree; only re-scoring can tell
     report = validate_submission(doctored, benchmark, rescore=True)
     assert any(p.startswith("rescore: psnr differs") and "sample s001" in p for p in report.problems)
     assert report.rescored["psnr"]["match"] is False and report.rescored["ssim"]["match"] is True
@@ -160,10 +167,11 @@ def test_incomplete_runs(scored_run: tuple[Path, str], tmp_path: Path, tiny_synt
             generation = Generation("failed-s002", sid, "failed", error="RuntimeError: out of memory", created="x")
         store.record(partial.id, generation)
     values = store.metrics(run_id)
-    per_sample = store.sample_metrics(run_id)
+    kept = {n: {s: x for s, x in scores.items() if s != "s002"} for n, scores in store.sample_metrics(run_id).items()}
+    # as the run would have scored them: the 3 generated samples, all of 12 frames
     store.save_metrics(
         partial.id,
-        {n: {**v, "per_sample": {s: x for s, x in per_sample[n].items() if s != "s002"}} for n, v in values.items()},
+        {n: {**v, "value": sum(kept[n].values()) / 3, "per_sample": kept[n]} for n, v in values.items()},
     )
     runner = CliRunner()
     out = tmp_path / "partial.zip"
@@ -299,6 +307,7 @@ def test_missing_sample(bundle: Path, benchmark, tmp_path: Path) -> None:
         doc["samples"].pop("s003")
         for values in doc["per_sample"].values():
             values.pop("s003")
+        repool(doc)
 
     path = rebuild(bundle, tmp_path / "m.zip", edit=drop)
     assert problems(path, benchmark) == ["sample s003: missing sample (the benchmark has it, the bundle does not)"]
@@ -309,6 +318,9 @@ def test_extra_sample(bundle: Path, benchmark, tmp_path: Path) -> None:
         members["videos/s999.mp4"] = members["videos/s000.mp4"]
         relist(doc, "videos/s999.mp4", members["videos/s000.mp4"])
         doc["samples"]["s999"] = {**doc["samples"]["s000"], "video": "videos/s999.mp4"}
+        for values in doc["per_sample"].values():
+            values["s999"] = values["s000"]
+        repool(doc)
 
     path = rebuild(bundle, tmp_path / "x.zip", edit=add)
     assert problems(path, benchmark) == ["sample s999: extra sample, not in synth " + benchmark.version]

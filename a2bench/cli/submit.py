@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -28,6 +30,10 @@ def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bo
         doc = build_submission(store, run_id, out, allow_incomplete=allow_incomplete)
     except (ResultsError, SubmissionError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # --out not writable, a video unreadable: the message names the file
+        raise click.ClickException(f"{exc}; {out} is unchanged") from exc
+    except (sqlite3.Error, json.JSONDecodeError) as exc:  # a damaged database file or row
+        raise click.ClickException(f"run {run_id}: the results database cannot be read ({exc})") from exc
     run = doc["run"]
     state = "complete" if doc["complete"] else "INCOMPLETE"
     click.echo(
@@ -71,7 +77,7 @@ def validate_command(
             allow_incomplete=allow_incomplete,
             progress=lambda sid: status.update(f"validating {sid}"),
         )
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)  # one line per problem, whole paths: greppable in CI logs
     for problem in report.problems:
         out.print(f"[red]✗[/] {escape(problem)}", markup=True)
     for note in report.notes:
