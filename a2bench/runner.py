@@ -156,10 +156,11 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     if metrics:
         good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
         try:
-            result.metrics = _score(benchmark, good, options.protocol, metrics, options.device)
+            result.metrics, unscored = _score(benchmark, good, options.protocol, metrics, options.device)
         except BaseException:  # never leave the run "running"; re-running the command scores again
             db.set_status(run_id, "incomplete", _now())
             raise
+        result.failed.update({sid: f"generated, but could not be scored: {why}" for sid, why in unscored.items()})
         db.save_metrics(run_id, result.metrics)
     status = "incomplete" if result.failed else "complete"
     db.set_status(run_id, status, _now())
@@ -332,13 +333,18 @@ def _check_stored(db: ResultsDB, run: Run, samples: list[Sample]) -> dict[str, P
 
 def _score(
     benchmark: Benchmark, videos: dict[str, Path], protocol: str, metrics: list[str], device: str
-) -> dict[str, dict[str, Any]]:
-    """Score intact videos against their targets."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Score intact videos against their targets: ``(metric values, sample id → why it could not be scored)``."""
+    from metrics.frames import FrameError
+
     if not videos:
-        return {}
+        return {}, {}
     loaders = {sid: (lambda p=path: read_video(p).frames) for sid, path in videos.items()}
-    evaluation = score_videos(benchmark, loaders, protocol, metrics, device)
-    return {name: value.to_json() for name, value in evaluation.metrics.items()}
+    try:
+        evaluation = score_videos(benchmark, loaders, protocol, metrics, device)
+    except FrameError as exc:  # not one sample could be scored: the message names each reason
+        return {}, dict.fromkeys(videos, str(exc))
+    return {name: value.to_json() for name, value in evaluation.metrics.items()}, evaluation.failed
 
 
 def score_videos(

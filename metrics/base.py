@@ -125,12 +125,19 @@ class PairedMetric(Metric):
         """Scores ``(T,)`` for two ``(T, H, W, 3)`` uint8 videos of equal shape."""
 
     def update(self, pred: Any, target: Any, sample_id: str = "?") -> None:
+        self.add(sample_id, self.sample_scores(pred, target, sample_id))
+
+    def sample_scores(self, pred: Any, target: Any, sample_id: str = "?") -> np.ndarray:
+        """The frame scores of one pair, checked but not added (``update`` = this, then :meth:`add`)."""
         pred = as_frames(pred, f"sample {sample_id} (prediction)")
         target = as_frames(target, f"sample {sample_id} (ground truth)")
         check_pair(pred, target, sample_id)
         if sample_id in self._counts and sample_id != "?":
             raise ValueError(f"sample {sample_id} was already scored by {self.name}; reset() first")
-        scores = np.asarray(self.frame_scores(pred, target), dtype=np.float64)
+        return np.asarray(self.frame_scores(pred, target), dtype=np.float64)
+
+    def add(self, sample_id: str, scores: np.ndarray) -> None:
+        """Add a sample's frame scores from :meth:`sample_scores`."""
         self._sums[sample_id] = self._sums.get(sample_id, 0.0) + float(scores.sum())
         self._counts[sample_id] = self._counts.get(sample_id, 0) + len(scores)
 

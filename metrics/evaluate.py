@@ -15,6 +15,7 @@ import os
 import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 
 from a2bench.fileio import write_atomic
 from a2bench.paths import home
-from a2bench.videoio import VIDEO_SUFFIXES, read_video
+from a2bench.videoio import VIDEO_SUFFIXES, Video, read_video
 from a2bench.weights import WeightsError
 from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
 from metrics.frames import FrameError, as_frames
@@ -76,8 +77,9 @@ class Evaluation:
     """The result of :func:`evaluate`: one :class:`MetricValue` per metric and what produced them."""
 
     metrics: dict[str, MetricValue]
-    samples: list[str]
+    samples: list[str]  # the samples scored
     info: dict[str, Any] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # sample id → why it could not be scored (in no value)
 
     @property
     def unverified_weights(self) -> bool:
@@ -89,6 +91,7 @@ class Evaluation:
             "version": 1,
             "unverified_weights": self.unverified_weights,
             "samples": self.samples,
+            "failed": self.failed,
             "metrics": {name: value.to_json() for name, value in self.metrics.items()},
             **self.info,
             "packages": package_versions(),
@@ -160,7 +163,10 @@ def evaluate(
     """Score every ground-truth sample's prediction with ``metrics`` (default: the Animate-X table columns).
 
     Both mappings are keyed by sample id. A missing or extra prediction is an error listing the ids,
-    never a skipped sample; a missing weight file is reported for all metrics before any work.
+    never a skipped sample; a missing weight file is reported for all metrics before any work. A sample whose
+    videos cannot be read or compared (unreadable, other frame count, size or frame rate) fails alone: it is in
+    ``Evaluation.failed`` with the reason and in no value, and the others are scored; when every sample fails,
+    that is an error.
     """
     names = metric_names(metrics)
     missing = sorted(set(gt_videos) - set(pred_videos))
@@ -172,26 +178,57 @@ def evaluate(
     instances = [METRICS.get(name)(device=device) for name in names]
     _resolve_all(instances)
     cache = FeatureCache(None if cache_dir is False else default_cache_dir() if cache_dir is True else cache_dir)
-    samples = list(gt_videos)
-    for sample_id in samples:
+    scored: list[str] = []
+    failed: dict[str, str] = {}
+    for sample_id in gt_videos:
         if progress:
             progress(sample_id)
-        pred = as_frames(_load(pred_videos[sample_id]), f"sample {sample_id} (prediction)")
-        target = as_frames(_load(gt_videos[sample_id]), f"sample {sample_id} (ground truth)")
-        content = _content_hash(target) if cache.root is not None else ""
-        shared: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # one network run per feature kind
-        for metric in instances:
-            if not isinstance(metric, DistributionMetric):
-                metric.update(pred, target, sample_id)
-                continue
-            key = (metric.feature_key, _weights_key(metric))
-            if key not in shared:
-                name = f"sample {sample_id} (ground truth)"
-                pred_features = metric.features(pred, f"sample {sample_id} (prediction)")
-                shared[key] = pred_features, cache.features(metric, target, content, name)
-            metric.pred_stats.update(shared[key][0])
-            metric.target_stats.update(shared[key][1])
-    return Evaluation({m.name: m.compute() for m in instances}, samples, dict(info or {}))
+        try:
+            updates = _sample_updates(instances, cache, pred_videos[sample_id], gt_videos[sample_id], sample_id)
+        except ValueError as exc:  # FrameError, VideoError, BenchmarkError: this sample's input, not the others'
+            failed[sample_id] = str(exc)
+            continue
+        for update in updates:
+            update()
+        scored.append(sample_id)
+    if not scored:
+        shown = "; ".join(f"{sid}: {why}" for sid, why in list(failed.items())[:5])
+        raise FrameError(f"no sample could be scored ({len(failed)} failed): {shown}")
+    return Evaluation({m.name: m.compute() for m in instances}, scored, dict(info or {}), failed)
+
+
+def _sample_updates(
+    instances: Sequence[Metric], cache: FeatureCache, pred_source: VideoSource, gt_source: VideoSource, sample_id: str
+) -> list[Callable[[], None]]:
+    """Everything one sample adds to the metrics, computed (where it can fail) before anything is added, so a
+    sample that fails leaves every metric as it was."""
+    pred_video, target_video = _load(pred_source), _load(gt_source)
+    if isinstance(pred_video, Video) and isinstance(target_video, Video) and pred_video.fps != target_video.fps:
+        raise FrameError(
+            f"sample {sample_id}: prediction at {pred_video.fps} fps, ground truth at {target_video.fps} fps; frame t "
+            "must show the same moment on both sides: generate at the ground truth's frame rate"
+        )
+    pred = as_frames(pred_video, f"sample {sample_id} (prediction)")
+    target = as_frames(target_video, f"sample {sample_id} (ground truth)")
+    content = _content_hash(target) if cache.root is not None else ""
+    shared: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # one network run per feature kind
+    updates: list[Callable[[], None]] = []
+    for metric in instances:
+        if not isinstance(metric, DistributionMetric):
+            updates.append(partial(metric.add, sample_id, metric.sample_scores(pred, target, sample_id)))
+            continue
+        key = (metric.feature_key, _weights_key(metric))
+        if key not in shared:
+            name = f"sample {sample_id} (ground truth)"
+            pred_features = metric.features(pred, f"sample {sample_id} (prediction)")
+            shared[key] = pred_features, cache.features(metric, target, content, name)
+            for side, features in zip(("prediction", "ground truth"), shared[key], strict=True):
+                if not np.isfinite(features).all():
+                    raise FrameError(f"sample {sample_id} ({side}): {metric.name}'s network gave NaN or Inf features")
+        pred_features, target_features = shared[key]
+        updates.append(partial(metric.pred_stats.update, pred_features))
+        updates.append(partial(metric.target_stats.update, target_features))
+    return updates
 
 
 def _weights_key(metric: Metric) -> str:

@@ -5,8 +5,10 @@ form here: ``(T, H, W, 3)`` uint8. Accepted as well, and converted as documented
 
 * :class:`~a2bench.videoio.Video` objects and torch tensors (``T,H,W,C`` or ``T,C,H,W`` when C ≤ 4);
 * float frames in [0, 1] → ``rint(x * 255)`` (NaN, Inf or values outside [0, 1] are errors);
-* grayscale ``(T, H, W)`` or ``(T, H, W, 1)`` → the value copied to R, G and B;
-* RGBA → alpha dropped, as ``cv2.imread`` and PIL's ``convert("RGB")`` in the references do.
+* grayscale ``(T, H, W)`` or ``(T, H, W, 1)`` → the value copied to R, G and B (a 3-D array whose last axis is 3
+  or 4 is refused: it could be one RGB image);
+* RGBA → alpha dropped when fully opaque (as ``cv2.imread`` and PIL's ``convert("RGB")`` in the references drop
+  it); any transparent pixel is an error, since what it shows is not defined.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def as_frames(video: Any, name: str) -> np.ndarray:
         if video.ndim == 4 and video.shape[1] <= 4 < video.shape[-1]:
             video = video.transpose(0, 2, 3, 1)
     frames = np.asarray(video)
+    if frames.ndim == 3 and frames.shape[-1] in (3, 4):
+        raise FrameError(
+            f"{name}: shape {frames.shape} is ambiguous: one {frames.shape[1]}x{frames.shape[0]} image, or "
+            f"{frames.shape[0]} grey frames {frames.shape[2]} pixels wide? Pass a single image as (1, H, W, 3) and "
+            "grey frames as (T, H, W, 1)"
+        )
     if frames.ndim == 3:
         frames = frames[..., None]
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
@@ -42,6 +50,9 @@ def as_frames(video: Any, name: str) -> np.ndarray:
     if frames.shape[-1] == 1:
         frames = np.repeat(frames, 3, axis=-1)
     elif frames.shape[-1] == 4:
+        if (frames[..., 3] < 255).any():
+            raise FrameError(f"{name}: RGBA frames with transparent pixels; composite them over their background "
+                             "first (what a transparent pixel shows is not defined)")  # fmt: skip
         frames = frames[..., :3]
     return np.ascontiguousarray(frames)
 

@@ -176,8 +176,11 @@ def test_float_grayscale_and_rgba_inputs_are_converted_as_documented() -> None:
     video = smooth_videos(1, 3, 16, 16, seed=4)[0]
     psnr = METRICS.get("psnr")()
     psnr.update(video / 255.0, video, "float")  # k/255 floats quantise back exactly
-    rgba = np.concatenate([video, np.zeros_like(video[..., :1])], axis=-1)  # alpha dropped, as cv2.imread does
+    rgba = np.concatenate([video, np.full_like(video[..., :1], 255)], axis=-1)  # opaque alpha dropped
     psnr.update(rgba, video, "rgba")
+    rgba[1, 2, 3, 3] = 254
+    with pytest.raises(FrameError, match=r"sample see-through \(prediction\): RGBA frames with transparent pixels"):
+        psnr.update(rgba, video, "see-through")
     gray = video[..., 0]
     psnr.update(gray, np.repeat(gray[..., None], 3, axis=-1), "gray")  # gray copied to R, G and B
     assert psnr.compute().per_sample == {"float": 100.0, "rgba": 100.0, "gray": 100.0}
@@ -279,3 +282,44 @@ def test_weights_cli_lists_verifies_and_locates(served_file, tmp_path) -> None:
     shutil.copy(tmp_path / "source.bin", tmp_path / "weights" / spec.name)
     (tmp_path / "weights" / spec.name).write_bytes(b"z")
     assert runner.invoke(main, ["weights", "verify", spec.name]).exit_code == 1
+
+
+def test_a_sample_that_cannot_be_scored_fails_alone(random_weights) -> None:
+    from a2bench.videoio import Video
+
+    gts = {f"s{i}": v for i, v in enumerate(smooth_videos(4, 16, 32, 32, seed=8))}
+    preds = dict(zip(gts, perturb(list(gts.values()), seed=9), strict=True))
+    alone = evaluate({k: preds[k] for k in ("s0", "s3")}, {k: gts[k] for k in ("s0", "s3")}, "psnr,fvd")
+    broken = {**preds, "s1": preds["s1"][:6], "s2": Video(preds["s2"], 30)}  # 6 frames; 30 fps against 15 fps
+    result = evaluate(broken, {**gts, "s2": Video(gts["s2"], 15)}, "psnr,fvd")
+    assert result.samples == ["s0", "s3"] and set(result.failed) == {"s1", "s2"}
+    assert "prediction has 6 frames, ground truth 16" in result.failed["s1"]
+    assert "prediction at 30 fps, ground truth at 15 fps" in result.failed["s2"]
+    for name in ("psnr", "fvd"):  # the others are scored exactly as if the failed ones had never been given
+        assert result.metrics[name].value == alone.metrics[name].value
+    assert result.metrics["fvd"].n_pred == 2 and result.to_json()["failed"] == result.failed
+    with pytest.raises(FrameError, match="no sample could be scored"):
+        evaluate({"s1": preds["s1"][:6]}, {"s1": gts["s1"]}, "psnr")
+
+
+def test_a_single_image_is_not_taken_for_grey_frames() -> None:
+    image = smooth_videos(1, 1, 16, 24, seed=10)[0][0]  # (H, W, 3)
+    with pytest.raises(FrameError, match=r"shape \(16, 24, 3\) is ambiguous.*\(1, H, W, 3\)"):
+        METRICS.get("psnr")().update(image, image, "img")
+    psnr = METRICS.get("psnr")()
+    psnr.update(image[None], image[None], "img")
+    assert psnr.compute().value == 100.0
+
+
+def test_eval_cli_scores_the_others_and_exits_1_when_a_sample_fails(tmp_path) -> None:
+    gts = {f"s{i}": v for i, v in enumerate(smooth_videos(3, 4, 32, 32, seed=11))}
+    gt = write_predictions(tmp_path / "gt", gts)
+    pred = write_predictions(tmp_path / "pred", {**gts, "s1": gts["s1"][:2]})
+    result = CliRunner().invoke(main, ["eval", "--pred", str(pred), "--gt", str(gt), "--metrics", "psnr",
+                                       "--json", str(tmp_path / "out.json")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "failed s1: sample s1: prediction has 2 frames, ground truth 4" in result.output
+    assert "1 of 3 samples could not be scored" in result.output
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["samples"] == ["s0", "s2"] and list(doc["failed"]) == ["s1"]
+    assert doc["metrics"]["psnr"]["value"] == 100.0

@@ -105,6 +105,12 @@ def evaluate_command(
         write_atomic(json_out, (json.dumps(result.to_json(), indent=2) + "\n").encode())
         click.echo(f"wrote {json_out}", err=True)
     sys.stdout.flush()
+    if result.failed:  # the values above cover the other samples only
+        for sample_id, why in result.failed.items():
+            click.echo(f"failed {sample_id}: {why}", err=True)
+        click.echo(f"{len(result.failed)} of {len(result.failed) + len(result.samples)} samples could not be scored "
+                   "and are in no value above", err=True)  # fmt: skip
+        sys.exit(1)
 
 
 @contextmanager
