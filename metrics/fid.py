@@ -56,7 +56,7 @@ class FID(DistributionMetric):
     """Fréchet Inception Distance between all predicted and all ground-truth frames (pytorch-fid)."""
 
     name = "fid"
-    title = "FID"
+    title = "FID (pytorch-fid)"
     higher_is_better = False
     ddof = 1
     weight_files = (INCEPTION,)
