@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-model: $(VENV)/.installed-model
 install-test: $(VENV)/.installed-test
 
-# The pixel metrics need no network weights; `a2bench weights fetch --all` enables the full default set.
+# The pixel metrics need no network weights; `a2bench weights fetch --metrics animatex` enables the full default set.
 # animatex-tiny (docs/animatex-tiny.md) is the small Animate-X++ trained here; it needs the [model] extras.
 demo: install-model
 	$(BIN)/a2bench bench make synth

@@ -106,15 +106,16 @@ def manifest_sha256(benchmark: Benchmark) -> str:
 
 def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     """Generate, check, store and score; see the module docstring for the guarantees."""
-    from metrics.evaluate import metric_names  # metrics pulls in torch networks; import on use
+    from metrics.evaluate import metric_names, require_weights  # metrics pulls in torch networks; import on use
 
     benchmark = load_benchmark(options.bench)
-    adapter = MODELS.get(options.model)(device=_device(options.device), **options.model_args)
     if options.protocol not in benchmark.manifest.protocols:
         offered = ", ".join(benchmark.manifest.protocols)
         raise ValueError(f"benchmark {benchmark.name} offers protocols {offered}, not {options.protocol!r}")
-    samples = list(benchmark.samples[: options.limit])
     metrics = metric_names(options.metrics) if options.metrics != [] else []
+    require_weights(metrics)  # before the model loads or generates anything; such a run is never recorded
+    adapter = MODELS.get(options.model)(device=_device(options.device), **options.model_args)
+    samples = list(benchmark.samples[: options.limit])
     identity = adapter.identity()
     manifest_sha = manifest_sha256(benchmark)
     run_id = _hash([identity, manifest_sha, options.protocol, options.seed, [s.id for s in samples], metrics])[:12]

@@ -300,7 +300,7 @@ class AnimateXPipeline:
         configs: Mapping[str, Any] | None = None,
         open_clip_vision: Mapping[str, Any] | None = None,
     ) -> AnimateXPipeline:
-        """The pipeline with the official weights from the weights registry (``a2bench weights fetch animatex``).
+        """The pipeline with the official weights from the registry (``a2bench weights fetch --model animatex``).
 
         The release's dtypes: DiT and umT5 in ``dtype`` (bf16), the VAE in ``dtype``, Wan's CLIP, OpenCLIP and
         the Animate-X++ modules in fp32. Raises :class:`~a2bench.weights.WeightsError` naming the fetch command

@@ -18,7 +18,8 @@ the Animate-X++ and OpenCLIP checkpoints flat beside it, all inside ``$A2BENCH_W
 An existing download can be linked in place (``ln -s /data/Wan2.1-I2V-14B-720P $A2BENCH_WEIGHTS/``).
 Hashes are the Hugging Face LFS pointers' sha256 where one was found; the other files carry none and are
 refused unless ``A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1`` (results are then marked ``unverified_weights``), the
-registry's rule for every unpinned file. ``a2bench weights fetch animatex`` fetches the group.
+registry's rule for every unpinned file. ``a2bench weights fetch animatex-release`` fetches the group (``--model
+animatex`` the full model's files).
 
 The Wan repository's xlm-roberta-large tokenizer is not registered: it belongs to the text tower of Wan's CLIP,
 which neither Wan's image conditioning nor Animate-X++ uses.
@@ -133,7 +134,7 @@ SIMPLE = (*WAN_BASE, CHECKPOINT_SIMPLE)
 
 # Named sets of files for ``a2bench weights fetch GROUP`` (read by a2bench/cli/weights.py).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "animatex": (*FULL, CHECKPOINT_SIMPLE),  # everything: both variants
+    "animatex-release": (*FULL, CHECKPOINT_SIMPLE),  # everything: both variants
     "animatex-full": FULL,
     "animatex-simple": SIMPLE,
     "wan2.1-i2v-14b-720p": WAN_BASE,

