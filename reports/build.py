@@ -3,20 +3,21 @@
 The report is built in a temporary folder beside ``out`` and renamed over it only when complete, so
 ``out`` holds either the previous report or the new one, never half of one. An existing ``out`` is only
 replaced when it is an a2bench report (it holds :data:`MARKER`); any other non-empty folder is refused.
+The temporary folders of killed builds are removed by the next build (:mod:`a2bench.staging`); a previous
+report that a killed build had moved aside without putting the new one in its place is put back first.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import a2bench
+from a2bench.staging import remove_leftovers, staging_folder
 from reports.collect import ReportData, ReportError, collect
 from reports.published import load_published
 
@@ -57,26 +58,35 @@ class ReportResult:
 Progress = Callable[[str], None]
 
 
-def build_report(options: ReportOptions, progress: Progress | None = None) -> ReportResult:
-    """Write the report to ``options.out`` (see the module docstring for how it is replaced)."""
+def build_report(
+    options: ReportOptions, progress: Progress | None = None, note: Progress | None = None
+) -> ReportResult:
+    """Write the report to ``options.out`` (see the module docstring for how it is replaced). ``note`` gets a line
+    for each folder of a killed build removed, put back or, in use by a running build, left alone."""
     unknown = sorted(set(options.formats) - set(FORMATS))
     if unknown or not options.formats:
         raise ReportError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}")
     say = progress or (lambda message: None)
     out = Path(options.out).absolute()
+    tell = note or (lambda message: None)
+    if out.parent.is_dir():
+
+        def restore(old: Path) -> None:  # killed between moving the previous report aside and renaming the new one
+            if not out.exists() and (old / "report" / MARKER).is_file():
+                os.replace(old / "report", out)
+                tell(f"{out}: put back the previous report, which a killed build had moved to {old}")
+
+        remove_leftovers(out, "old", tell, salvage=restore)
+        remove_leftovers(out, "tmp", tell)
     _check_target(out)
     data = collect(options.db, options.run_ids, bench=options.bench, protocol=options.protocol)
     published = load_published() if options.published else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with staging_folder(out) as tmp:
         files = _write(tmp, data, published, options, say)
         (tmp / MARKER).write_text(json.dumps({"format": "a2bench-report", "version": 1}) + "\n")
         tmp.chmod(0o755)  # mkdtemp makes it 0700; a published report must be readable
         _swap(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ReportResult(out, data, files)
 
 
@@ -141,16 +151,15 @@ def _check_target(out: Path) -> None:
 
 
 def _swap(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; a previous report is moved aside first and deleted after."""
+    """Rename ``tmp`` to ``out``; a previous report is moved aside first (into a locked staging folder, which a
+    later build salvages if this process is killed in between) and deleted after."""
     if not out.exists():
         os.replace(tmp, out)
         return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    os.replace(out, old / "report")
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old / "report", out)  # put the previous report back
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
+    with staging_folder(out, "old") as old:
+        os.replace(out, old / "report")
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(old / "report", out)  # put the previous report back
+            raise

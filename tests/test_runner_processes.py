@@ -1,8 +1,9 @@
 """Runs killed with SIGKILL resume to exactly the uninterrupted result; torchrun with 2 ranks equals 1 process
-and exits 0 every time."""
+and exits 0 every time; the folders of a killed ``bench make`` or ``report`` are cleaned up by the next one."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_gate import make_run, psnr_values
 
 from a2bench.cli import main
 from a2bench.results import ResultsDB, export_run
@@ -177,3 +179,83 @@ def test_run_leaves_the_process_group_after_an_error_too(monkeypatch: pytest.Mon
     monkeypatch.setattr("a2bench.runner.leave_process_group", lambda: left.append("left"))
     result = CliRunner().invoke(main, ["run", "--model", "reference-copy"])
     assert result.exit_code == 1 and "boom" in result.output and left == ["left"]
+
+
+# Runs `a2bench ARGS` in a child process that SIGKILLs itself on the N-th call of MODULE.FUNCTION.
+KILL_AT = textwrap.dedent(
+    """
+    import importlib, os, signal, sys
+    from a2bench.cli import main
+
+    module, name, nth = importlib.import_module(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    original, calls = getattr(module, name), [0]
+
+    def patched(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(*args, **kwargs)
+
+    setattr(module, name, patched)
+    sys.argv = ["a2bench", *sys.argv[4:]]
+    main()
+    """
+)
+
+
+def killed_at(tmp_path: Path, function: str, nth: int, args: list[str]) -> None:
+    script = tmp_path / "kill_at.py"
+    script.write_text(KILL_AT)
+    module, name = function.rsplit(".", 1)
+    done = subprocess.run([sys.executable, str(script), module, name, str(nth), *args], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+
+
+def leftovers(folder: Path, name: str) -> list[str]:
+    return sorted(p.name.split("-")[0] for p in folder.iterdir() if p.name.startswith(f".{name}."))
+
+
+def test_bench_make_removes_the_folder_of_a_killed_make_and_spares_a_running_one(tmp_path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "bench"
+    args = ["bench", "make", "synth", "--out", str(out), "--samples", "2", "--frames", "4", "--size", "64x64"]
+    args += ["--workers", "1"]
+    killed_at(tmp_path, "a2bench.synth.generate._write_sample", 2, args)  # one sample written
+    (leftover,) = work.glob(".bench.tmp-*")
+    assert not out.exists() and any(leftover.iterdir())
+    running = work / ".bench.tmp-running"  # another make of the same folder, still at work: it holds the lock
+    running.mkdir()
+    lock = os.open(running, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        result = CliRunner().invoke(main, args)
+    finally:
+        os.close(lock)
+    assert result.exit_code == 0, result.output
+    assert f"removed {leftover}, left by an earlier run that was killed" in result.output
+    assert f"{running}: in use by another running process writing {out}; left alone" in result.output
+    assert sorted(p.name for p in work.iterdir()) == [".bench.tmp-running", "bench"]
+    assert (out / "manifest.json").is_file()
+
+
+def test_report_puts_back_the_report_a_killed_build_moved_aside_and_removes_its_folders(tmp_path) -> None:
+    db, out = tmp_path / "r.db", tmp_path / "site"
+    make_run(db, "base", {"psnr": psnr_values()})
+    args = ["report", "--db", str(db), "--out", str(out), "--format", "md", "--no-published"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    before = (out / "leaderboard.md").read_bytes()
+    # killed between moving the previous report aside and renaming the new one into place (the 2nd os.replace)
+    killed_at(tmp_path, "os.replace", 2, args)
+    assert not out.exists() and leftovers(tmp_path, "site") == [".site.old", ".site.tmp"]
+    failed = CliRunner().invoke(main, [*args, "--runs", "nope"])  # a build that fails after the clean-up
+    assert failed.exit_code == 1 and "no run 'nope'" in failed.output
+    assert f"{out}: put back the previous report" in failed.output
+    assert (out / "leaderboard.md").read_bytes() == before  # nothing stored is lost
+    assert leftovers(tmp_path, "site") == []
+    killed_at(tmp_path, "os.replace", 2, args)
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert f"put back the previous report, which a killed build had moved to {tmp_path}/.site.old-" in again.output
+    assert again.output.count("left by an earlier run that was killed") == 2
+    assert leftovers(tmp_path, "site") == [] and (out / "leaderboard.md").read_bytes() == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import click
@@ -52,15 +53,20 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
     """Generate the built-in synthetic benchmark NAME (only `synth` so far).
 
     Without --out the benchmark is cached under $A2BENCH_HOME by (generator version, options), so
-    every later command naming `synth` with the same options reuses it. Prints the folder.
+    every later command naming `synth` with the same options reuses it. Prints the folder. Before generating,
+    the temporary folders that killed runs left beside it are removed (named on stderr).
     """
     from a2bench.synth import SynthOptions, cached_synth, generate
 
     width, height = parse_size(size)
     options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps,
                "still": still}  # fmt: skip
+    say = partial(click.echo, err=True)  # leftovers of killed runs: stdout stays the folder alone
     try:
-        path = generate(out, SynthOptions(**options), workers) if out else cached_synth(workers=workers, **options)
+        if out:
+            path = generate(out, SynthOptions(**options), workers, say)
+        else:
+            path = cached_synth(workers=workers, say=say, **options)
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(path)

@@ -85,7 +85,11 @@ def report_command(
     console = Console(stderr=True)
     try:
         with console.status("report") as status:
-            result = build_report(options, lambda message: status.update(message))
+            result = build_report(
+                options,
+                lambda message: status.update(message),
+                lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+            )
     except (ReportError, BenchmarkError, VideoError) as exc:
         raise click.ClickException(str(exc)) from exc
     for group in result.data.groups:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -32,6 +30,7 @@ from a2bench.paths import home
 from a2bench.pose import PoseSequence, retarget
 from a2bench.pose.keypoints import from_pixels, to_pixels
 from a2bench.pose.render import POSE_VIDEO, render_poses
+from a2bench.staging import Say, remove_leftovers, staging_folder
 from a2bench.synth.backgrounds import SCENES, STILL, Background
 from a2bench.synth.characters import CharacterSpec, sample_character
 from a2bench.synth.draw import draw_character
@@ -101,24 +100,27 @@ class _Plan:
     driver: str | None
 
 
-def cached_synth(workers: int | None = None, **options: float) -> Path:
+def cached_synth(workers: int | None = None, say: Say | None = None, **options: float) -> Path:
     """The synth benchmark for ``options`` under ``$A2BENCH_HOME``, generated on first use (``workers``
-    processes; the files do not depend on it)."""
+    processes; the files do not depend on it; ``say`` as in :func:`generate`)."""
     opts = SynthOptions(**options)
     dest = home() / "benchmarks" / f"synth-{opts.key}"
     if not (dest / "manifest.json").is_file():
-        generate(dest, opts, workers)
+        generate(dest, opts, workers, say)
     return dest
 
 
-def generate(out: Path, options: SynthOptions, workers: int | None = None) -> Path:
-    """Write the benchmark to ``out`` atomically (a temporary sibling folder, then a rename)."""
+def generate(out: Path, options: SynthOptions, workers: int | None = None, say: Say | None = None) -> Path:
+    """Write the benchmark to ``out`` atomically (a temporary sibling folder, then a rename).
+
+    First removes the temporary folders that killed runs left beside ``out`` (:mod:`a2bench.staging`); ``say``
+    gets a line for each folder removed or, being in use by a running process, left alone."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out, "tmp", say or (lambda _line: None))
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with staging_folder(out) as tmp:
         plans = _plan(options)
         by_id = {p.sample_id: p for p in plans}
         jobs = [(plan, by_id[plan.driver].pose if plan.driver else None, options, tmp) for plan in plans]
@@ -152,9 +154,6 @@ def generate(out: Path, options: SynthOptions, workers: int | None = None) -> Pa
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
