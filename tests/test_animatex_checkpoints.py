@@ -548,7 +548,7 @@ def test_weights_cli_fetches_a_group(monkeypatch, tmp_path) -> None:
     listing = CliRunner().invoke(main, ["weights", "list"])
     assert "group animatex-release: 18 files" in listing.output and "Wan2.1-I2V-14B-720P/Wan2.1_VAE.pth" in listing.output
     unknown = CliRunner().invoke(main, ["weights", "fetch", "animatexx"])
-    assert unknown.exit_code == 1 and "Groups: animatex, animatex-full" in unknown.output
+    assert unknown.exit_code == 1 and "Groups: animatex-full, animatex-release" in unknown.output
 
 
 def test_fetch_a_file_inside_the_wan_folder(tmp_path, monkeypatch) -> None:
