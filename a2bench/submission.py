@@ -921,6 +921,9 @@ def _rescore(
     except Exception as exc:  # a metric's own failure (weights, decode) is reported, not raised
         report.problems.append(f"rescore: {type(exc).__name__}: {exc}")
         return
+    if evaluation.failed:  # scored without them, the values would differ for another reason than the videos' scores
+        report.problems += [f"rescore: sample {sid}: {why}" for sid, why in evaluation.failed.items()]
+        return
     report.rescored = {}
     for name, value in evaluation.metrics.items():
         if name not in stored:
