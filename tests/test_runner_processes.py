@@ -156,7 +156,7 @@ def test_torchrun_launches_exit_0_and_every_rank_leaves_its_process_group(tiny_s
     script = tmp_path / "exit_check.py"
     script.write_text(EXIT_CHECK)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    codes, alive, aborts = [], [], []
+    codes, alive, failures = [], [], []
     for launch in range(LAUNCHES):
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
         command += ["run", "--model", "reference-copy", "--bench", str(tiny_synth), "--metrics", "psnr"]
@@ -164,8 +164,9 @@ def test_torchrun_launches_exit_0_and_every_rank_leaves_its_process_group(tiny_s
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
         codes.append(done.returncode)
         alive += [line for line in done.stdout.splitlines() if "group alive at exit" in line]
-        aborts += [done.stderr] if "terminate called" in done.stderr else []
-    assert codes == [0] * LAUNCHES and not aborts, aborts
+        if done.returncode or "terminate called" in done.stderr:
+            failures.append(f"launch {launch}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    assert codes == [0] * LAUNCHES and not failures, "\n\n".join(failures)
     assert sorted(alive) == sorted([f"rank {r} group alive at exit: False" for r in (0, 1)] * LAUNCHES)
 
 
