@@ -114,24 +114,27 @@ class Adapter:
         if self.needs_gpu and not device.startswith("cuda"):
             raise AdapterError(f"model {self.name!r} needs a CUDA GPU; run with --device cuda on a machine with one")
         self.device = device
-        self.args = self._parse(args)
+        self.args = self.parse_arguments(args)
 
-    def _parse(self, given: dict[str, str]) -> dict[str, Any]:
-        unknown = sorted(set(given) - set(self.arguments))
+    @classmethod
+    def parse_arguments(cls, given: dict[str, str]) -> dict[str, Any]:
+        """``--model-arg`` values converted to their types and completed with defaults; an unknown, missing or
+        malformed one is an :class:`AdapterError` (checked before anything loads)."""
+        unknown = sorted(set(given) - set(cls.arguments))
         if unknown:
-            known = ", ".join(sorted(self.arguments)) or "none"
-            raise AdapterError(f"model {self.name!r} has no argument {', '.join(unknown)} (it accepts: {known})")
+            known = ", ".join(sorted(cls.arguments)) or "none"
+            raise AdapterError(f"model {cls.name!r} has no argument {', '.join(unknown)} (it accepts: {known})")
         parsed = {}
-        for key, spec in self.arguments.items():
+        for key, spec in cls.arguments.items():
             if key in given:
                 try:
                     parsed[key] = _convert(given[key], spec.type)
                 except ValueError as exc:
                     raise AdapterError(
-                        f"model {self.name!r}: {key}={given[key]!r} is not a {spec.type.__name__}"
+                        f"model {cls.name!r}: {key}={given[key]!r} is not a {spec.type.__name__}"
                     ) from exc
             elif spec.required:
-                raise AdapterError(f"model {self.name!r} needs --model-arg {key}=... ({spec.help})")
+                raise AdapterError(f"model {cls.name!r} needs --model-arg {key}=... ({spec.help})")
             else:
                 parsed[key] = spec.default
         return parsed

@@ -112,9 +112,11 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     if options.protocol not in benchmark.manifest.protocols:
         offered = ", ".join(benchmark.manifest.protocols)
         raise ValueError(f"benchmark {benchmark.name} offers protocols {offered}, not {options.protocol!r}")
+    model = MODELS.get(options.model)  # an unknown name or argument first, with its suggestions
+    model.parse_arguments(options.model_args)
     metrics = metric_names(options.metrics) if options.metrics != [] else []
     require_weights(metrics)  # before the model loads or generates anything; such a run is never recorded
-    adapter = MODELS.get(options.model)(device=_device(options.device), **options.model_args)
+    adapter = model(device=_device(options.device), **options.model_args)
     samples = list(benchmark.samples[: options.limit])
     identity = adapter.identity()
     manifest_sha = manifest_sha256(benchmark)

@@ -279,12 +279,17 @@ def _decode(source: str | io.BytesIO, name: str, limits: Limits) -> Video:
 
 
 def frame_files(folder: Path) -> list[Path]:
-    """The frame files (PNG/JPEG) of ``folder`` in frame order: by the number that ends each name, so ``2.png``
-    comes before ``10.png``. Names that do not end in a number, that differ before it, or that repeat a number
-    (``1.png`` and ``01.png``) cannot be ordered for sure and are refused."""
+    """The frame files (PNG/JPEG) of ``folder`` in frame order (:func:`order_frames`)."""
     files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
     if not files:
         raise VideoError(f"{folder}: folder holds no frames ({', '.join(FRAME_SUFFIXES)} files)")
+    return order_frames(files, str(folder))
+
+
+def order_frames(files: list[Path], where: str) -> list[Path]:
+    """Frame files of one video in frame order: by the number that ends each name, so ``2.png`` comes before
+    ``10.png``. Names that do not end in a number, that differ before it, or that repeat a number (``1.png`` and
+    ``01.png``) cannot be ordered for sure and are refused."""
     numbered: dict[int, Path] = {}
     prefixes: set[str] = set()
     for file in sorted(files):
@@ -295,12 +300,80 @@ def frame_files(folder: Path) -> list[Path]:
         prefixes.add(match.group(1))
         number = int(match.group(2))
         if number in numbered:
-            raise VideoError(f"{folder}: {numbered[number].name} and {file.name} are both frame {number}; keep one")
+            raise VideoError(f"{where}: {numbered[number].name} and {file.name} are both frame {number}; keep one")
         numbered[number] = file
     if len(prefixes) > 1:
         shown = ", ".join(repr(p) for p in sorted(prefixes)[:4])
-        raise VideoError(f"{folder}: frame names start differently ({shown}); a folder holds the frames of one video")
+        raise VideoError(f"{where}: frame names start differently ({shown}); a folder holds the frames of one video")
     return [numbered[n] for n in sorted(numbered)]
+
+
+SampleSource = Path | tuple[Path, ...]  # a video file, a frame folder, or one sample's frame files in order
+
+
+def sample_videos(folder: str | os.PathLike) -> dict[str, SampleSource]:
+    """Sample id → its video in a folder of many samples' videos, in any of the field's layouts:
+
+    * ``<id>.mp4`` (any video suffix) files;
+    * ``<id>/`` frame folders (PNG/JPEG, with or without ``video.json``), as DisCo, MagicAnimate and UniAnimate
+      write their outputs;
+    * flat frame files ``<id>_<frame>.png`` (or ``<id>-<frame>.jpg``) directly in the folder.
+
+    Layouts may be mixed; other files (a results JSON, a README) are ignored; an id found twice is an error.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise VideoError(f"{root}: not a folder of videos")
+    found: dict[str, SampleSource] = {}
+    flat: dict[str, list[Path]] = {}
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() or entry.suffix.lower() in VIDEO_SUFFIXES:
+            key = entry.name if entry.is_dir() else entry.stem
+            if key in found:
+                raise VideoError(f"{root}: sample {key} appears twice ({_name(found[key])} and {entry.name}); keep one")
+            found[key] = entry
+        elif entry.suffix.lower() in FRAME_SUFFIXES:
+            match = _NUMBERED.match(entry.stem)
+            key = match.group(1).rstrip("_-. ") if match else ""
+            if not key:
+                raise VideoError(f"{entry}: frames directly in {root} must be named <sample_id>_<frame>{entry.suffix} "
+                                 f"(or put each sample's frames in {root}/<sample_id>/)")  # fmt: skip
+            flat.setdefault(key, []).append(entry)
+    for key, files in flat.items():
+        if key in found:
+            raise VideoError(f"{root}: sample {key} appears twice ({_name(found[key])} and {files[0].name}…); keep one")
+        found[key] = tuple(order_frames(files, f"{root}/{key}_*"))
+    if not found:
+        raise VideoError(f"{root}: no videos (<sample_id>.mp4 files, <sample_id>/ frame folders or "
+                         "<sample_id>_<frame>.png files)")  # fmt: skip
+    return dict(sorted(found.items()))
+
+
+def describe_layout(sources: dict[str, SampleSource]) -> str:
+    """How :func:`sample_videos` read a folder, e.g. ``16 samples: 16 frame folders``."""
+    kinds = {"video files": 0, "frame folders": 0, "flat frame files": 0}
+    for source in sources.values():
+        flat = isinstance(source, tuple)
+        kinds["flat frame files" if flat else "frame folders" if source.is_dir() else "video files"] += 1
+    parts = [f"{count} as {kind}" for kind, count in kinds.items() if count]
+    return f"{len(sources)} samples: {', '.join(parts)}"
+
+
+def read_sample(source: SampleSource, fps: float | Fraction | None = None) -> Video | np.ndarray:
+    """The video of one :func:`sample_videos` entry: a :class:`Video` when its frame rate is known (a video file,
+    a frame folder with ``video.json``, or ``fps`` given), else its frames alone (image metrics need no rate)."""
+    if isinstance(source, tuple):
+        frames = read_frame_files(list(source), f"{source[0].parent}/{_name(source)}")
+        return Video(frames, as_fps(fps)) if fps is not None else frames
+    if source.is_dir() and not (source / PNG_FOLDER_META).exists() and fps is None:
+        return read_frame_files(frame_files(source), str(source))
+    return read_video(source, fps=fps)
+
+
+def _name(source: SampleSource) -> str:
+    return f"{source[0].name}…" if isinstance(source, tuple) else source.name
 
 
 def read_frame(file: Path, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
@@ -369,12 +442,18 @@ def _frame_rate(folder: Path, fps: float | Fraction | None, count: int) -> Fract
 def _read_frame_folder(path: Path, fps: float | Fraction | None, limits: Limits) -> Video:
     files = frame_files(path)
     rate = _frame_rate(path, fps, len(files))
-    frames = []
+    return Video(read_frame_files(files, str(path), limits), rate)
+
+
+def read_frame_files(files: list[Path], name: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """The frames ``(T, H, W, 3)`` of image files given in frame order (:func:`read_frame` each); ``name`` (the
+    video they make up) goes into the errors. A frame rate is neither needed nor known."""
+    frames: list[np.ndarray] = []
     for file in files:
         frame = read_frame(file, limits)
-        limits.check(frame.shape[1], frame.shape[0], len(frames) + 1, str(path))
+        limits.check(frame.shape[1], frame.shape[0], len(frames) + 1, name)
         if frames and frame.shape != frames[0].shape:
             raise VideoError(f"{file}: {frame.shape[1]}x{frame.shape[0]}, but {files[0].name} is "
                              f"{frames[0].shape[1]}x{frames[0].shape[0]}; every frame must have one size")  # fmt: skip
         frames.append(frame)
-    return Video(np.stack(frames), rate)
+    return np.stack(frames)

@@ -86,7 +86,7 @@ class _AnimateX(Adapter):
 
     def __init__(self, device: str = "cpu", **args: str) -> None:
         self.device = device
-        self.args = self._parse(args)
+        self.args = self.parse_arguments(args)
         if self.args.get("ipi_frames", "pose") not in ("driver", "pose"):
             raise AdapterError(f"model {self.name!r}: ipi_frames must be 'driver' or 'pose'")
         _check_ref_pose(self.name, self.args)

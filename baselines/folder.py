@@ -1,7 +1,8 @@
 """``folder``: scores videos generated elsewhere (``--model folder --model-arg path=DIR``).
 
-The usual way results of closed or heavy models reach a leaderboard. ``DIR`` holds
-``<sample_id>.mp4`` files or ``<sample_id>/`` PNG folders. The identity includes a hash of every
+The usual way results of closed or heavy models reach a leaderboard. ``DIR`` holds ``<sample_id>.mp4``
+files, ``<sample_id>/`` frame folders or ``<sample_id>_<frame>.png`` files (:func:`a2bench.videoio.sample_videos`);
+frames without ``video.json`` are taken at ``fps=`` or the benchmark's rate. The identity includes a hash of every
 file in ``DIR``, so regenerated videos in the same folder are a new generation, never a stale reuse.
 A sample without a video fails with that reason; it is not skipped.
 """
@@ -15,30 +16,30 @@ from typing import Any, ClassVar
 
 from a2bench.fileio import hash_file
 from a2bench.models import Adapter, AdapterError, Argument, Job, register
-from a2bench.videoio import Video, VideoError, read_video
+from a2bench.videoio import Video, VideoError, read_sample, sample_videos
 
 
 @register
 class Folder(Adapter):
     name = "folder"
-    description = "Scores pre-generated videos: DIR/<sample_id>.mp4 or DIR/<sample_id>/ PNG frames."
+    description = "Scores pre-generated videos: DIR/<sample_id>.mp4, DIR/<sample_id>/ frames or DIR/<id>_<frame>.png."
     arguments: ClassVar[dict[str, Argument]] = {
-        "path": Argument(Path, "folder of videos named by sample id", required=True)
+        "path": Argument(Path, "folder of videos named by sample id", required=True),
+        "fps": Argument(float, "frame rate of frame folders without video.json (default: the benchmark's)"),
     }
 
     def __init__(self, device: str = "cpu", **args: str) -> None:
-        from metrics.evaluate import video_folder
-
         super().__init__(device, **args)
         try:
-            self.videos = video_folder(self.args["path"])
+            self.videos = sample_videos(self.args["path"])
         except ValueError as exc:
             raise AdapterError(str(exc)) from exc
 
     def identity(self) -> dict[str, Any]:
         digest = hashlib.sha256()
-        for sample_id, path in sorted(self.videos.items()):
-            files = sorted(path.iterdir()) if path.is_dir() else [path]
+        for sample_id, source in sorted(self.videos.items()):
+            files = list(source) if isinstance(source, tuple) else [source]
+            files = sorted(source.iterdir()) if not isinstance(source, tuple) and source.is_dir() else files
             for file in files:
                 digest.update(f"{sample_id}/{file.name}:{hash_file(file)}\n".encode())
         return {**super().identity(), "content": digest.hexdigest()}
@@ -52,7 +53,9 @@ class Folder(Adapter):
                     f"sample {job.sample.id}: no {job.sample.id}.mp4 or {job.sample.id}/ in {self.args['path']}"
                 )
             try:
-                out.append(read_video(path))
+                video = read_sample(path, self.args["fps"])
+                # Frames without a rate are taken at the benchmark's: they must match its frame count anyway.
+                out.append(video if isinstance(video, Video) else Video(video, job.fps))
             except VideoError as exc:
                 raise AdapterError(f"sample {job.sample.id}: {exc}") from exc
         return out

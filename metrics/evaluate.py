@@ -15,6 +15,7 @@ import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 
 from a2bench.fileio import write_atomic
 from a2bench.paths import home
-from a2bench.videoio import VIDEO_SUFFIXES, Video, read_video
+from a2bench.videoio import Video, read_sample
 from a2bench.weights import WeightsError, resolve
 from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
 from metrics.frames import FrameError, as_frames
@@ -37,6 +38,7 @@ SETS: dict[str, tuple[str, ...]] = {
     "pixel": ("psnr", "ssim", "ssim_rgb", "l1", "mae", "psnr_uint8_legacy"),
     "modern": ("psnr", "ssim_rgb", "mae", "lpips", "fid", "fvd"),
 }
+SAMPLE_RULES = ("strict", "common", "gt", "pred")  # which ids evaluate() scores (its docstring)
 PACKAGES = (
     "a2bench",
     "torch",
@@ -80,6 +82,7 @@ class Evaluation:
     samples: list[str]  # the samples scored
     info: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # sample id → why it could not be scored (in no value)
+    excluded: dict[str, list[str]] = field(default_factory=dict)  # left out by evaluate(samples=): reason → ids
 
     @property
     def unverified_weights(self) -> bool:
@@ -92,6 +95,7 @@ class Evaluation:
             "unverified_weights": self.unverified_weights,
             "samples": self.samples,
             "failed": self.failed,
+            "excluded": self.excluded,
             "metrics": {name: value.to_json() for name, value in self.metrics.items()},
             **self.info,
             "packages": package_versions(),
@@ -109,14 +113,17 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-VideoSource = Any  # frames array, a2bench Video, torch tensor, a path to a video / PNG folder, or a callable
+# frames array, a2bench Video, torch tensor, a path to a video / frame folder, a tuple of frame files, or a callable
+VideoSource = Any
 
 
-def _load(source: VideoSource) -> Any:
+def _load(source: VideoSource, fps: Fraction | None) -> Any:
     if callable(source):
         source = source()
     if isinstance(source, (str, os.PathLike)):
-        return read_video(source)
+        return read_sample(Path(source), fps)
+    if isinstance(source, tuple) and source and isinstance(source[0], Path):
+        return read_sample(source, fps)
     return source
 
 
@@ -159,34 +166,51 @@ def evaluate(
     cache_dir: Path | bool | None = True,
     progress: Callable[[str], None] | None = None,
     info: Mapping[str, Any] | None = None,
+    samples: str = "strict",
+    fps: float | Fraction | None = None,
 ) -> Evaluation:
     """Score every ground-truth sample's prediction with ``metrics`` (default: the Animate-X table columns).
 
-    Both mappings are keyed by sample id. A missing or extra prediction is an error listing the ids,
-    never a skipped sample; a missing weight file is reported for all metrics before any work. A sample whose
-    videos cannot be read or compared (unreadable, other frame count, size or frame rate) fails alone: it is in
-    ``Evaluation.failed`` with the reason and in no value, and the others are scored; when every sample fails,
-    that is an error.
+    Both mappings are keyed by sample id. ``samples`` says which ids are scored: ``"strict"`` (default) every
+    ground-truth sample, each with exactly one prediction, a missing or extra one being an error that lists the
+    ids; ``"common"`` the ids both sides have; ``"gt"`` every ground-truth sample (extra predictions left out);
+    ``"pred"`` every prediction (ground-truth samples without one left out). What is left out is listed in
+    ``Evaluation.excluded``, never skipped silently. A missing weight file is reported for all metrics before any
+    work. A sample whose videos cannot be read or compared (unreadable, other frame count, size or frame rate)
+    fails alone: it is in ``Evaluation.failed`` with the reason and in no value, and the others are scored; when
+    every sample fails, that is an error. ``fps`` is the frame rate of frame folders and files without
+    ``video.json`` (image metrics need none; it only lets a rate mismatch be caught).
     """
     names = metric_names(metrics)
+    if samples not in SAMPLE_RULES:
+        raise ValueError(f"samples must be one of {', '.join(SAMPLE_RULES)}, got {samples!r}")
     missing = sorted(set(gt_videos) - set(pred_videos))
     extra = sorted(set(pred_videos) - set(gt_videos))
-    if missing or extra:
-        parts = [f"no prediction for {len(missing)} sample(s): {', '.join(missing[:10])}"] if missing else []
-        parts += [f"{len(extra)} prediction(s) for unknown samples: {', '.join(extra[:10])}"] if extra else []
-        raise FrameError("; ".join(parts) + ". Every ground-truth sample needs exactly one prediction.")
+    must = {"strict": (missing, extra), "common": ([], []), "gt": (missing, []), "pred": ([], extra)}[samples]
+    if must[0] or must[1]:
+        parts = [f"no prediction for {len(must[0])} sample(s): {', '.join(must[0][:10])}"] if must[0] else []
+        parts += [f"{len(must[1])} prediction(s) for unknown samples: {', '.join(must[1][:10])}"] if must[1] else []
+        raise FrameError("; ".join(parts) + ". Every ground-truth sample needs exactly one prediction (or choose "
+                         "which to score: samples='common', 'gt' or 'pred'; a2bench eval --samples).")  # fmt: skip
+    excluded = {"no prediction": missing, "no ground truth": extra}
+    excluded = {why: ids for why, ids in excluded.items() if ids}
     require_weights(names)
     instances = [METRICS.get(name)(device=device) for name in names]
     cache = FeatureCache(None if cache_dir is False else default_cache_dir() if cache_dir is True else cache_dir)
     scored: list[str] = []
     failed: dict[str, str] = {}
-    for sample_id in gt_videos:
+    rate = None if fps is None else Fraction(fps)
+    for sample_id in (sid for sid in gt_videos if sid in pred_videos):
         if progress:
             progress(sample_id)
         try:
-            updates = _sample_updates(instances, cache, pred_videos[sample_id], gt_videos[sample_id], sample_id)
+            pair = _load(pred_videos[sample_id], rate), _load(gt_videos[sample_id], rate)
+            updates = _sample_updates(instances, cache, *pair, sample_id)
         except ValueError as exc:  # FrameError, VideoError, BenchmarkError: this sample's input, not the others'
             failed[sample_id] = str(exc)
+            continue
+        except Exception as exc:  # a network refusing this sample's frames (e.g. too small for its pooling)
+            failed[sample_id] = f"sample {sample_id}: {type(exc).__name__}: {exc}"
             continue
         for update in updates:
             update()
@@ -194,15 +218,14 @@ def evaluate(
     if not scored:
         shown = "; ".join(f"{sid}: {why}" for sid, why in list(failed.items())[:5])
         raise FrameError(f"no sample could be scored ({len(failed)} failed): {shown}")
-    return Evaluation({m.name: m.compute() for m in instances}, scored, dict(info or {}), failed)
+    return Evaluation({m.name: m.compute() for m in instances}, scored, dict(info or {}), failed, excluded)
 
 
 def _sample_updates(
-    instances: Sequence[Metric], cache: FeatureCache, pred_source: VideoSource, gt_source: VideoSource, sample_id: str
+    instances: Sequence[Metric], cache: FeatureCache, pred_video: Any, target_video: Any, sample_id: str
 ) -> list[Callable[[], None]]:
     """Everything one sample adds to the metrics, computed (where it can fail) before anything is added, so a
     sample that fails leaves every metric as it was."""
-    pred_video, target_video = _load(pred_source), _load(gt_source)
     if isinstance(pred_video, Video) and isinstance(target_video, Video) and pred_video.fps != target_video.fps:
         raise FrameError(
             f"sample {sample_id}: prediction at {pred_video.fps} fps, ground truth at {target_video.fps} fps; frame t "
@@ -255,25 +278,3 @@ def _content_hash(frames: np.ndarray) -> str:
     digest = hashlib.sha256(str(frames.shape).encode())
     digest.update(frames.tobytes())
     return digest.hexdigest()
-
-
-def video_folder(folder: str | os.PathLike) -> dict[str, Path]:
-    """Sample id → video in a predictions folder holding ``<sample_id>.mp4`` files or ``<sample_id>/`` PNG folders.
-
-    Other files (a results JSON, a README) are ignored; an id present both as a file and a folder is an error.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FrameError(f"{root}: not a folder of videos")
-    found: dict[str, Path] = {}
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir() or entry.suffix.lower() in VIDEO_SUFFIXES:
-            key = entry.name if entry.is_dir() else entry.stem
-            if key in found:
-                raise FrameError(f"{root}: sample {key} appears twice ({found[key].name} and {entry.name}); keep one")
-            found[key] = entry
-    if not found:
-        raise FrameError(f"{root}: no videos (<sample_id>.mp4 files or <sample_id>/ PNG folders)")
-    return found

@@ -25,10 +25,13 @@ _FORMATS = {
     "lpips": ".3f",
     "lpips_disco": ".3f",
     "fid": ".2f",
+    "fid_clean": ".2f",
+    "fid_cleanfid": ".2f",
     "fid_vid": ".2f",
     "fvd": ".2f",
     "fvd_disco": ".2f",
     "fvd_i3d400": ".2f",
+    "fvd_i3d400_16f": ".2f",
     "fvd_videomae": ".2f",
 }
 DASH = "–"

@@ -546,7 +546,8 @@ def test_weights_cli_fetches_a_group(monkeypatch, tmp_path) -> None:
     assert result.exit_code == 1 and "offline: animate-x++_simple.ckpt" in result.output
     assert fetched == [n for n in registry.GROUPS["animatex-simple"] if n != registry.VAE]
     listing = CliRunner().invoke(main, ["weights", "list"])
-    assert "group animatex-release: 18 files" in listing.output and "Wan2.1-I2V-14B-720P/Wan2.1_VAE.pth" in listing.output
+    assert "group animatex-release: 18 files" in listing.output
+    assert "Wan2.1-I2V-14B-720P/Wan2.1_VAE.pth" in listing.output
     unknown = CliRunner().invoke(main, ["weights", "fetch", "animatexx"])
     assert unknown.exit_code == 1 and "Groups: animatex-full, animatex-release" in unknown.output
 

@@ -342,3 +342,33 @@ def test_weights_fetch_for_metrics_falls_back_to_the_registered_alternative(serv
     assert locate("tiny-net.pth") is not None and locate("big-net.pth") is None
     again = CliRunner().invoke(main, ["weights", "fetch", "--metrics", "psnr,test-net"])  # nothing left to fetch
     assert again.exit_code == 0 and "tiny-net" not in again.output
+
+
+def test_eval_reads_the_fields_output_layouts_and_scores_common_samples(random_weights, tmp_path) -> None:
+    from PIL import Image
+
+    gts = {f"s{i:03d}": v for i, v in enumerate(smooth_videos(3, 4, 64, 64, seed=12))}
+    preds = dict(zip(gts, perturb(list(gts.values()), seed=13), strict=True))
+    for key, frames in gts.items():  # DisCo-style: DIR/<id>/<frame>.png, no video.json
+        (tmp_path / "gt" / key).mkdir(parents=True)
+        for index, frame in enumerate(frames):
+            Image.fromarray(frame).save(tmp_path / "gt" / key / f"{index}.png")
+    (tmp_path / "pred").mkdir()
+    for key, frames in list(preds.items())[:2]:  # flat: DIR/<id>_<frame>.png; s002 has no prediction
+        for index, frame in enumerate(frames):
+            Image.fromarray(frame).save(tmp_path / "pred" / f"{key}_{index:04d}.png")
+    argv = ["eval", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--metrics", "psnr,ssim,lpips",
+            "--json", str(tmp_path / "out.json")]  # fmt: skip
+    strict = CliRunner().invoke(main, argv)
+    assert strict.exit_code == 1 and "no prediction for 1 sample(s): s002" in strict.output
+    assert "--samples" in strict.output
+    result = CliRunner().invoke(main, [*argv, "--samples", "common"])
+    assert result.exit_code == 0, result.output
+    assert "read 2 samples: 2 as flat frame files" in result.output
+    assert "read 3 samples: 3 as frame folders" in result.output
+    assert "not scored (no prediction, --samples common): 1: s002" in result.output
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["samples"] == ["s000", "s001"] and doc["excluded"] == {"no prediction": ["s002"]}
+    direct = evaluate({k: preds[k] for k in ("s000", "s001")}, {k: gts[k] for k in ("s000", "s001")}, "psnr,ssim,lpips")
+    for name in ("psnr", "ssim", "lpips"):
+        assert doc["metrics"][name]["value"] == direct.metrics[name].value

@@ -14,7 +14,7 @@ import click
 from a2bench.data import BenchmarkError, load_benchmark
 from a2bench.fileio import write_atomic
 from a2bench.registry import UnknownNameError
-from a2bench.videoio import VideoError
+from a2bench.videoio import VideoError, describe_layout, sample_videos
 from a2bench.weights import WeightsError
 
 
@@ -23,7 +23,7 @@ from a2bench.weights import WeightsError
     "--pred",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
-    help="Folder of predictions: <sample_id>.mp4 files or <sample_id>/ PNG folders.",
+    help="Folder of predictions: <sample_id>.mp4 files, <sample_id>/ frame folders or <sample_id>_<frame>.png files.",
 )
 @click.option(
     "--gt",
@@ -45,6 +45,17 @@ from a2bench.weights import WeightsError
     show_default=True,
     help="Comma-separated metric or set names (sets: animatex, pixel, modern, all).",
 )
+@click.option(
+    "--samples",
+    "sample_rule",
+    type=click.Choice(["strict", "common", "gt", "pred"]),
+    default="strict",
+    show_default=True,
+    help="Which samples to score when the two sides differ: strict refuses and lists the ids; common scores the ids "
+    "both have; gt every ground-truth sample (extra predictions left out); pred every prediction. Left-out ids are "
+    "listed.",
+)
+@click.option("--fps", type=float, help="Frame rate of frame folders without video.json (image metrics need none).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the full result here.")
 @click.option("--device", help="torch device for the networks (default: cuda if available, else cpu).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached ground-truth features.")
@@ -54,21 +65,24 @@ def evaluate_command(
     bench: str | None,
     protocol: str,
     metric_spec: str,
+    sample_rule: str,
+    fps: float | None,
     json_out: Path | None,
     device: str | None,
     no_cache: bool,
 ) -> None:
     """Score the videos in --pred against --gt or --bench with the named metric recipes (docs/metrics.md)."""
     from metrics import FrameError, evaluate, metric_names
-    from metrics.evaluate import video_folder
 
     if (gt is None) == (bench is None):
         raise click.UsageError("give exactly one of --gt DIR or --bench NAME|PATH")
     try:
         names = metric_names(metric_spec)
-        predictions = video_folder(pred)
+        predictions = sample_videos(pred)
+        click.echo(f"{pred}: read {describe_layout(predictions)}", err=True)
         if gt is not None:
-            targets, info = video_folder(gt), {"gt": str(gt)}
+            targets, info = sample_videos(gt), {"gt": str(gt)}
+            click.echo(f"{gt}: read {describe_layout(targets)}", err=True)
         else:
             benchmark = load_benchmark(bench)
             targets = {sample.id: (lambda s=sample: s.task(protocol).target) for sample in benchmark}
@@ -90,6 +104,8 @@ def evaluate_command(
                 cache_dir=not no_cache,
                 progress=lambda sid: click.echo(f"scoring {sid}", err=True),
                 info=info,
+                samples=sample_rule,
+                fps=fps,
             )
     except (FrameError, VideoError, BenchmarkError, WeightsError, UnknownNameError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -98,6 +114,8 @@ def evaluate_command(
         arrow = "↑" if value.higher_is_better else "↓"
         counts = f"  (n = {value.n_pred} / {value.n_target})" if value.n_pred is not None else ""
         click.echo(f"{name:<{width}}  {value.value:14.6g} {arrow}  {value.recipe}{counts}")
+    for why, ids in result.excluded.items():
+        click.echo(f"not scored ({why}, --samples {sample_rule}): {len(ids)}: {', '.join(ids)}", err=True)
     if result.unverified_weights:
         click.echo("unverified_weights: true (some network files did not match their published hashes)", err=True)
     if json_out:

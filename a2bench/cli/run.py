@@ -89,8 +89,10 @@ def run_command(
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
+    from a2bench.cli.evaluate import echo_sample_size_warnings
+
     try:
-        with Progress(*columns, console=console, transient=True) as bar:
+        with echo_sample_size_warnings(), Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{model}", total=None)
 
             def progress(sample_id: str, done: int, total: int) -> None:
