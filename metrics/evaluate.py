@@ -88,6 +88,18 @@ class Evaluation:
     def unverified_weights(self) -> bool:
         return any(value.unverified_weights for value in self.metrics.values())
 
+    def to_pandas(self, per_sample: bool = False) -> Any:
+        """One row per metric (value, recipe, direction, ``n_pred``/``n_target``), or with ``per_sample`` one row
+        per sample and a column per paired metric (distribution metrics have no per-sample values)."""
+        import pandas
+
+        if per_sample:
+            table = {name: value.per_sample for name, value in self.metrics.items() if value.per_sample is not None}
+            return pandas.DataFrame(table, index=pandas.Index(self.samples, name="sample"))
+        rows = [{"metric": name, "value": v.value, "recipe": v.recipe, "higher_is_better": v.higher_is_better,
+                 "n_pred": v.n_pred, "n_target": v.n_target} for name, v in self.metrics.items()]  # fmt: skip
+        return pandas.DataFrame(rows).set_index("metric")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": "a2bench-eval",
