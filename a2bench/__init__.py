@@ -2,6 +2,7 @@
 
 Importing this package installs the torchvision compatibility hook (see :mod:`a2bench.compat`)
 before anything can import torchvision; the other top-level packages import it first.
+``a2bench.evaluate`` and ``a2bench.load_runs`` (:mod:`a2bench.api`) are loaded on first use.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,3 +15,12 @@ try:
     __version__ = version("a2bench")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
+
+
+def __getattr__(name: str) -> object:
+    """``evaluate`` and ``load_runs`` from :mod:`a2bench.api`, imported on first use (they need torch and pandas)."""
+    if name in ("evaluate", "load_runs"):
+        from a2bench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'a2bench' has no attribute {name!r}")
