@@ -74,8 +74,16 @@ def test_reference_copy_and_oracle_runs_are_scored_listed_and_exported(tiny_synt
     assert oracle["psnr"]["value"] == 100.0 and oracle["ssim"]["value"] == 1.0 and oracle["l1"]["value"] == 0.0
     assert copy["psnr"]["value"] < 40 and copy["psnr"]["recipe"] == "psnr/disco-float64/v1"
     assert set(store.sample_metrics(runs["reference-copy"].id)["psnr"]) == {"s000", "s001", "s002", "s003"}
-    listing = cli.invoke(main, ["runs", "list", "--db", db])
-    assert runs["gt-oracle"].id[:6] in listing.output and "complete" in listing.output
+    listing = cli.invoke(main, ["runs", "list", "--db", db])  # not a terminal: whole values, one line per run
+    lines = listing.output.splitlines()
+    assert lines[0].split("\t") == ["id", "model", "benchmark", "protocol", "samples", "status", "started"]
+    for run_row in runs.values():
+        assert f"{run_row.id}\t{run_row.model}\t" in listing.output and run_row.started in listing.output
+    listed = json.loads(cli.invoke(main, ["runs", "list", "--json", "--db", db]).output)["runs"]
+    assert {r["id"]: r["status"] for r in listed} == {r.id: "complete" for r in runs.values()}
+    shown = json.loads(cli.invoke(main, ["runs", "show", runs["gt-oracle"].id[:6], "--json", "--db", db]).output)
+    assert shown["id"] == runs["gt-oracle"].id and shown["metrics"]["psnr"]["value"] == 100.0
+    assert shown["samples"]["s003"]["status"] == "ok"
     exported = cli.invoke(main, ["runs", "export", runs["reference-copy"].id, "--db", db])
     doc = json.loads(exported.output)["runs"][0]
     assert doc["metrics"]["psnr"]["value"] == copy["psnr"]["value"]
@@ -97,8 +105,14 @@ def test_unknown_models_and_arguments_are_clear_errors(tiny_synth, tmp_path) -> 
     )
     assert result.exit_code == 1 and "has no argument steps" in result.output
     assert "Traceback" not in result.output
-    listing = cli.invoke(main, ["models"])
-    assert all(name in listing.output for name in ("reference-copy", "gt-oracle", "folder"))
+    listing = cli.invoke(main, ["models"])  # piped: one whole line per adapter, greppable
+    rows = {line.split("\t")[0]: line for line in listing.output.splitlines()}
+    assert {"reference-copy", "gt-oracle", "folder", "animatex-simple"} <= set(rows)
+    assert MODELS.get("animatex-simple").description in rows["animatex-simple"]
+    assert "template*" in rows["command"]
+    records = json.loads(cli.invoke(main, ["models", "--json"]).output)["models"]
+    assert records["folder"]["arguments"]["path"]["required"] is True and records["gt-oracle"]["uses_ground_truth"]
+    assert set(records) == set(MODELS.names())
 
 
 @pytest.mark.parametrize(

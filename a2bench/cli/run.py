@@ -6,13 +6,14 @@ import csv
 import io
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
+from a2bench.cli.output import print_table
 from a2bench.data.errors import BenchmarkError
 from a2bench.models import MODELS, AdapterError
 from a2bench.registry import UnknownNameError
@@ -114,36 +115,47 @@ def run_command(
 
 
 def _print_run(run, metrics: dict, failed: dict[str, str]) -> None:
-    console = Console()
-    table = Table(title=f"run {run.id}: {run.model} on {run.benchmark} {run.benchmark_version} ({run.protocol})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("", justify="center")
-    table.add_column("recipe")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value['value']:.6g}", "↑" if value.get("higher_is_better") else "↓", value.get("recipe"))
-    console.print(table)
-    console.print(f"status: {run.status}; videos in {run.folder}")
+    rows = [
+        (name, f"{value['value']:.6g}", "↑" if value.get("higher_is_better") else "↓", str(value.get("recipe")))
+        for name, value in metrics.items()
+    ]
+    title = f"run {run.id}: {run.model} on {run.benchmark} {run.benchmark_version} ({run.protocol})"
+    print_table(("metric", "value", "", "recipe"), rows, title=title)
+    click.echo(f"status: {run.status}; videos in {run.folder}")
     for sample_id, error in failed.items():
-        console.print(f"[red]failed[/] {sample_id}: {error}", markup=True, highlight=False)
+        click.echo(f"failed {sample_id}: {error}")
 
 
 @click.command("models")
-def models_command() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print every adapter's record as JSON.")
+def models_command(as_json: bool) -> None:
     """List the model adapters and what each needs."""
-    console = Console()
-    table = Table()
-    for column in ("name", "version", "needs", "arguments", "description"):
-        table.add_column(column)
+    records = {}
     for name in MODELS.names():
         cls = MODELS.get(name)
-        needs = ["GPU" if cls.needs_gpu else "CPU", *cls.weights]
-        if cls.uses_ground_truth:
+        records[name] = {
+            "version": cls.version,
+            "description": cls.description,
+            "needs_gpu": cls.needs_gpu,
+            "weights": list(cls.weights),
+            "uses_ground_truth": cls.uses_ground_truth,
+            "arguments": {
+                key: {"type": arg.type.__name__, "help": arg.help, "default": arg.default, "required": arg.required}
+                for key, arg in cls.arguments.items()
+            },
+        }
+    if as_json:
+        click.echo(json.dumps({"format": "a2bench-models", "version": 1, "models": records}, indent=2, default=str))
+        return
+    rows = []
+    for name, record in records.items():
+        needs = ["GPU" if record["needs_gpu"] else "CPU", *record["weights"]]
+        if record["uses_ground_truth"]:
             needs.append("ground truth (oracle)")
-        args = ", ".join(f"{k}{'' if not a.required else '*'}" for k, a in cls.arguments.items())
-        table.add_row(name, cls.version, ", ".join(needs), args, cls.description)
-    console.print(table)
-    console.print("* required --model-arg")
+        args = ", ".join(f"{k}{'*' if a['required'] else ''}" for k, a in record["arguments"].items())
+        rows.append((name, record["version"], ", ".join(needs), args, record["description"]))
+    print_table(("name", "version", "needs", "arguments", "description"), rows)
+    click.echo("* required --model-arg")
 
 
 @click.group("runs")
@@ -152,31 +164,37 @@ def runs_command() -> None:
 
 
 @runs_command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs' rows as JSON.")
 @DB_OPTION
-def runs_list(db: Path | None) -> None:
+def runs_list(as_json: bool, db: Path | None) -> None:
     """One line per run."""
-    store = ResultsDB(db)
-    table = Table()
-    for column in ("id", "model", "benchmark", "protocol", "samples", "status", "started"):
-        table.add_column(column)
-    for run in store.runs():
-        table.add_row(
-            run.id, run.model, f"{run.benchmark} {run.benchmark_version}", run.protocol, str(run.samples), run.status,
-            run.started,
-        )  # fmt: skip
-    Console().print(table)
+    runs = ResultsDB(db).runs()
+    if as_json:
+        doc = {"format": "a2bench-runs-list", "version": 1, "runs": [asdict(run) for run in runs]}
+        click.echo(json.dumps(doc, indent=1))
+        return
+    rows = [
+        (run.id, run.model, f"{run.benchmark} {run.benchmark_version}", run.protocol, str(run.samples), run.status,
+         run.started)
+        for run in runs
+    ]  # fmt: skip
+    print_table(("id", "model", "benchmark", "protocol", "samples", "status", "started"), rows)
 
 
 @runs_command.command("show")
 @click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as `runs export` does: row, metrics, samples.")
 @DB_OPTION
-def runs_show(run_id: str, db: Path | None) -> None:
+def runs_show(run_id: str, as_json: bool, db: Path | None) -> None:
     """A run's provenance, metrics and failures (RUN_ID may be a unique prefix)."""
     store = ResultsDB(db)
     try:
         run = store.run(run_id)
     except ResultsError as exc:
         raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(export_run(store, run.id), indent=1))
+        return
     failed = {sid: g.error or "failed" for sid, g in store.run_generations(run.id).items() if g.status != "ok"}
     _print_run(run, store.metrics(run.id), failed)
     click.echo(json.dumps({"identity": run.identity, "provenance": run.provenance}, indent=2))
