@@ -147,6 +147,17 @@ class Generation:
     created: str = ""
 
 
+@dataclass(frozen=True)
+class Removed:
+    """What :meth:`ResultsDB.delete_run` removed: the run's sample rows, the generations no other run used,
+    and those generations' video files (still on disk)."""
+
+    run_id: str
+    samples: int
+    generations: int
+    videos: list[Path]
+
+
 _JSON_FIELDS = {"identity", "provenance", "metric_names"}
 _COUNTS = ("n_pred", "n_target")  # columns of ``metrics``, not part of its ``detail`` JSON
 
@@ -242,6 +253,27 @@ class ResultsDB:
         if not rows:
             raise ResultsError(f"no run {run_id!r} in {self.path}; `a2bench runs list` shows the runs")
         raise ResultsError(f"run id {run_id!r} is ambiguous: {', '.join(r[0] for r in rows)}")
+
+    def delete_run(self, run_id: str) -> Removed:
+        """Remove a run's rows (run, run_samples, metrics, sample_metrics) and the generations no remaining run
+        uses, in one transaction. The videos of those generations are returned, not deleted: the caller deletes
+        them after this commit, so a crash can leave an unused file but never a row pointing at a deleted one."""
+        with self.transaction() as db:
+            keys = [k for (k,) in db.execute("SELECT generation FROM run_samples WHERE run_id = ?", (run_id,))]
+            for table in ("sample_metrics", "metrics", "run_samples"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            unused = [
+                key for key in keys
+                if db.execute("SELECT 1 FROM run_samples WHERE generation = ? LIMIT 1", (key,)).fetchone() is None
+            ]  # fmt: skip
+            videos = []
+            for key in unused:
+                (path,) = db.execute("SELECT path FROM generations WHERE key = ?", (key,)).fetchone()
+                db.execute("DELETE FROM generations WHERE key = ?", (key,))
+                if path:
+                    videos.append(Path(path))
+        return Removed(run_id, samples=len(keys), generations=len(unused), videos=videos)
 
     def _run(self, row: tuple) -> Run:
         names = [c[0] for c in self._conn.execute("SELECT * FROM runs LIMIT 0").description]

@@ -278,3 +278,29 @@ def test_a_missing_metric_file_stops_the_run_before_the_model_loads(tiny_synth, 
     assert "pt_inception-2015-12-05-6726825d.pth" in result.output
     assert "a2bench weights fetch --metrics psnr,fid" in result.output
     assert not (tmp_path / "r.db").exists() or ResultsDB(tmp_path / "r.db").runs() == []  # nothing recorded
+
+
+def test_runs_delete_removes_rows_and_unshared_videos_only(tiny_synth, tmp_path) -> None:
+    full = run(options(tiny_synth, tmp_path))
+    limited = run(options(tiny_synth, tmp_path, limit=2))  # reuses the generations of s000 and s001
+    store = ResultsDB(tmp_path / "r.db")
+    videos = {sid: Path(g.path) for sid, g in store.run_generations(full.run.id).items()}
+    cli, db = CliRunner(), str(tmp_path / "r.db")
+    refused = cli.invoke(main, ["runs", "delete", full.run.id, "nosuchrun", "--db", db])
+    assert refused.exit_code == 1 and "no run 'nosuchrun'" in refused.output
+    assert len(store.runs()) == 2 and all(v.is_file() for v in videos.values())  # nothing removed
+    result = cli.invoke(main, ["runs", "delete", full.run.id[:8], "--db", db])
+    assert result.exit_code == 0, result.output
+    assert f"deleted run {full.run.id}" in result.output and "4 sample rows, 2 generations" in result.output
+    assert f"removed {videos['s002']}" in result.output and str(videos["s000"]) not in result.output
+    assert [r.id for r in store.runs()] == [limited.run.id]
+    assert not videos["s002"].exists() and not videos["s003"].exists()
+    assert videos["s000"].is_file() and videos["s001"].is_file()  # the other run still uses them
+    assert store.metrics(full.run.id) == {} and store.sample_metrics(full.run.id) == {}
+    assert store.run_generations(full.run.id) == {}
+    assert {g.status for g in store.run_generations(limited.run.id).values()} == {"ok"}
+    kept = cli.invoke(main, ["runs", "delete", limited.run.id, "--keep-videos", "--db", db])
+    assert kept.exit_code == 0 and f"kept {videos['s000']}" in kept.output and videos["s000"].is_file()
+    assert store.runs() == [] and store._conn.execute("SELECT COUNT(*) FROM generations").fetchone() == (0,)
+    again = run(options(tiny_synth, tmp_path, limit=2))  # the rows are gone: generated anew, not reused
+    assert (again.generated, again.reused) == (2, 0)

@@ -200,6 +200,33 @@ def runs_show(run_id: str, as_json: bool, db: Path | None) -> None:
     click.echo(json.dumps({"identity": run.identity, "provenance": run.provenance}, indent=2))
 
 
+@runs_command.command("delete")
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN...")
+@click.option("--keep-videos", is_flag=True, help="Remove the rows only; leave every video file in place.")
+@DB_OPTION
+def runs_delete(run_ids: tuple[str, ...], keep_videos: bool, db: Path | None) -> None:
+    """Delete runs (ids or unique prefixes): their rows, the generations no other run uses, and those videos.
+
+    Every id is resolved before anything is removed. Each run's rows go in one transaction; its videos are
+    deleted after that commit, so a crash never leaves a row pointing at a deleted file.
+    """
+    store = ResultsDB(db)
+    try:
+        runs = list({run.id: run for run in (store.run(r) for r in run_ids)}.values())
+    except ResultsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for run in runs:
+        removed = store.delete_run(run.id)
+        click.echo(f"deleted run {run.id} ({run.model} on {run.benchmark} {run.benchmark_version}, {run.protocol}): "
+                   f"{removed.samples} sample rows, {removed.generations} generations no other run uses")  # fmt: skip
+        for video in removed.videos:
+            if keep_videos:
+                click.echo(f"  kept {video}")
+            elif video.exists():
+                video.unlink()
+                click.echo(f"  removed {video}")
+
+
 @runs_command.command("export")
 @click.argument("run_ids", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
