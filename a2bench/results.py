@@ -336,17 +336,19 @@ class ResultsDB:
         with self.transaction() as db:
             db.execute("DELETE FROM sample_metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
-            for name, value in values.items():
-                detail = {k: v for k, v in value.items() if k not in ("per_sample", *_COUNTS)}
-                db.execute(
-                    "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_id, name, float(value["value"]), json.dumps(detail, sort_keys=True))
-                    + tuple(value.get(k) for k in _COUNTS),
-                )
-                for sample_id, score in (value.get("per_sample") or {}).items():
-                    db.execute(
-                        "INSERT INTO sample_metrics VALUES (?, ?, ?, ?)", (run_id, sample_id, name, float(score))
-                    )
+            _insert_metrics(db, run_id, values)
+
+    def add_metrics(self, run_id: str, values: dict[str, dict[str, Any]]) -> None:
+        """Store more metrics of a run beside its others (replacing those of the same names) and add their names
+        to its ``metric_names``, in one transaction (``a2bench score``)."""
+        with self.transaction() as db:
+            for name in values:
+                db.execute("DELETE FROM sample_metrics WHERE run_id = ? AND metric = ?", (run_id, name))
+                db.execute("DELETE FROM metrics WHERE run_id = ? AND metric = ?", (run_id, name))
+            _insert_metrics(db, run_id, values)
+            (names,) = db.execute("SELECT metric_names FROM runs WHERE id = ?", (run_id,)).fetchone()
+            grown = [*json.loads(names), *(n for n in values if n not in json.loads(names))]
+            db.execute("UPDATE runs SET metric_names = ? WHERE id = ?", (json.dumps(grown), run_id))
 
     def metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
         """``name → {value, recipe, higher_is_better, n_pred, n_target, ...}`` of a run."""
@@ -367,6 +369,18 @@ class ResultsDB:
         ):
             out.setdefault(metric, {})[sample_id] = value
         return out
+
+
+def _insert_metrics(db: sqlite3.Connection, run_id: str, values: dict[str, dict[str, Any]]) -> None:
+    for name, value in values.items():
+        detail = {k: v for k, v in value.items() if k not in ("per_sample", *_COUNTS)}
+        db.execute(
+            "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, name, float(value["value"]), json.dumps(detail, sort_keys=True))
+            + tuple(value.get(k) for k in _COUNTS),
+        )
+        for sample_id, score in (value.get("per_sample") or {}).items():
+            db.execute("INSERT INTO sample_metrics VALUES (?, ?, ?, ?)", (run_id, sample_id, name, float(score)))
 
 
 def export_run(store: ResultsDB, run_id: str) -> dict[str, Any]:

@@ -19,9 +19,11 @@ What a run guarantees (docs/runner.md):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -104,8 +106,9 @@ def manifest_sha256(benchmark: Benchmark) -> str:
     return hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()
 
 
-def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
-    """Generate, check, store and score; see the module docstring for the guarantees."""
+def run(options: RunOptions, progress: Progress | None = None, scoring: Progress | None = None) -> RunResult:
+    """Generate, check, store and score; see the module docstring for the guarantees. ``progress`` hears of each
+    generated sample, ``scoring`` of each sample as it is scored."""
     from metrics.evaluate import metric_names, require_weights  # metrics pulls in torch networks; import on use
 
     benchmark = load_benchmark(options.bench)
@@ -154,12 +157,13 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
         result.generated, result.reused = _sum_over_ranks(result.generated, result.reused)
     if rank != 0:
         return result
+    metrics = db.run(run_id).metric_names  # the command's, and any `a2bench score` added since
     checked = _check_stored(db, record, samples)
     result.failed = {sid: error for sid, error in checked.items() if isinstance(error, str)}
     if metrics:
         good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
         try:
-            result.metrics, unscored = _score(benchmark, good, options.protocol, metrics, options.device)
+            result.metrics, unscored = _score(benchmark, good, options.protocol, metrics, options.device, scoring)
         except BaseException:  # never leave the run "running"; re-running the command scores again
             db.set_status(run_id, "incomplete", _now())
             raise
@@ -169,6 +173,70 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunResult:
     db.set_status(run_id, status, _now())
     result.run = db.run(run_id)
     return result
+
+
+def score_run(
+    run_id: str,
+    metrics: Sequence[str] | str,
+    *,
+    bench: str | None = None,
+    db: Path | None = None,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> RunResult:
+    """Score a recorded run's stored, intact videos with more ``metrics``, without generating anything.
+
+    The new values are stored beside the run's others (a metric it has is replaced) and its ``metric_names``
+    grow, so the run id stays and re-running its command scores them all. ``bench`` is where the benchmark is
+    (default: the run's recorded ``--bench``, else its name); its manifest must be the run's.
+    """
+    from metrics.evaluate import metric_names, require_weights
+
+    store = ResultsDB(db)
+    record = store.run(run_id)
+    names = metric_names(metrics)
+    require_weights(names)
+    benchmark = _recorded_benchmark(record, bench)
+    samples = list(benchmark.samples[: record.samples])
+    checked = _check_stored(store, record, samples)
+    result = RunResult(record, failed={sid: error for sid, error in checked.items() if isinstance(error, str)})
+    good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
+    values, unscored = _score(benchmark, good, record.protocol, names, device, progress)
+    result.failed.update({sid: f"generated, but could not be scored: {why}" for sid, why in unscored.items()})
+    store.add_metrics(record.id, values)
+    if unscored:
+        store.set_status(record.id, "incomplete", _now())
+    result.run = store.run(record.id)
+    result.metrics = store.metrics(record.id)
+    return result
+
+
+def recorded_bench_args(run: Run) -> list[str]:
+    """Where a run's benchmark was: its recorded ``bench`` (a resolved folder, or a name), then the ``--bench``
+    values on its recorded command line (``--bench X`` and ``--bench=X``; runs made before ``bench`` was kept)."""
+    command = run.provenance.get("command") or []
+    if isinstance(command, str):
+        command = shlex.split(command)
+    found = [value for flag, value in itertools.pairwise(command) if flag == "--bench"]
+    recorded = [run.provenance["bench"]] if run.provenance.get("bench") else []
+    return recorded + found + [item.split("=", 1)[1] for item in command if item.startswith("--bench=")]
+
+
+def _recorded_benchmark(run: Run, bench: str | None) -> Benchmark:
+    """The benchmark ``run`` was made on: ``bench``, else its recorded ``--bench``, else its name; the manifest
+    sha256 must be the run's."""
+    tried = []
+    for candidate in [bench] if bench else [*recorded_bench_args(run), run.benchmark]:
+        try:
+            found = load_benchmark(candidate)
+        except Exception as exc:  # not there any more, or not a benchmark: try the next
+            tried.append(f"{candidate} ({exc})")
+            continue
+        if manifest_sha256(found) == run.manifest_sha256:
+            return found
+        tried.append(f"{candidate} (another manifest: {found.name} {found.version})")
+    raise ValueError(f"run {run.id} was made on {run.benchmark} {run.benchmark_version} (manifest "
+                     f"{run.manifest_sha256[:12]}…), not at: {'; '.join(tried)}; pass --bench FOLDER")  # fmt: skip
 
 
 def _generate(
@@ -335,7 +403,12 @@ def _check_stored(db: ResultsDB, run: Run, samples: list[Sample]) -> dict[str, P
 
 
 def _score(
-    benchmark: Benchmark, videos: dict[str, Path], protocol: str, metrics: list[str], device: str
+    benchmark: Benchmark,
+    videos: dict[str, Path],
+    protocol: str,
+    metrics: list[str],
+    device: str,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Score intact videos against their targets: ``(metric values, sample id → why it could not be scored)``."""
     from metrics.frames import FrameError
@@ -343,10 +416,19 @@ def _score(
     if not videos:
         return {}, {}
     loaders = {sid: (lambda p=path: read_video(p).frames) for sid, path in videos.items()}
+    started: list[str] = []
+
+    def each(sample_id: str) -> None:  # evaluate calls it as a sample starts
+        if progress:
+            progress(sample_id, len(started), len(videos))
+        started.append(sample_id)
+
     try:
-        evaluation = score_videos(benchmark, loaders, protocol, metrics, device)
+        evaluation = score_videos(benchmark, loaders, protocol, metrics, device, each)
     except FrameError as exc:  # not one sample could be scored: the message names each reason
         return {}, dict.fromkeys(videos, str(exc))
+    if progress:
+        progress(started[-1], len(videos), len(videos))
     return {name: value.to_json() for name, value in evaluation.metrics.items()}, evaluation.failed
 
 
@@ -471,6 +553,7 @@ def _provenance(options: RunOptions, adapter: Adapter, world: int) -> dict[str, 
         "processes": world,
         "command": sys.argv,
         "model_args": options.model_args,
+        "bench": str(Path(options.bench).resolve()) if Path(options.bench).exists() else options.bench,
     }
 
 

@@ -19,9 +19,7 @@ Rules (docs/reports.md):
 
 from __future__ import annotations
 
-import itertools
 import re
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 
 from a2bench.data.benchmark import Benchmark
 from a2bench.results import Generation, ResultsDB, ResultsError, Run, default_db
-from a2bench.runner import manifest_sha256
+from a2bench.runner import manifest_sha256, recorded_bench_args
 from reports import stats
 
 
@@ -413,15 +411,7 @@ class _BenchFinder:
 
         paths: list[Path] = []
         for run in runs:
-            command = run.provenance.get("command") or []
-            if isinstance(command, str):
-                command = shlex.split(command)
-            for flag, value in itertools.pairwise(command):
-                if flag == "--bench":
-                    paths.append(Path(value))
-            for item in command:
-                if item.startswith("--bench="):
-                    paths.append(Path(item.split("=", 1)[1]))
+            paths += [Path(value) for value in recorded_bench_args(run)]
         cache = home() / "benchmarks"
         if cache.is_dir():
             paths += sorted(p for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))

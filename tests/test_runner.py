@@ -304,3 +304,35 @@ def test_runs_delete_removes_rows_and_unshared_videos_only(tiny_synth, tmp_path)
     assert store.runs() == [] and store._conn.execute("SELECT COUNT(*) FROM generations").fetchone() == (0,)
     again = run(options(tiny_synth, tmp_path, limit=2))  # the rows are gone: generated anew, not reused
     assert (again.generated, again.reused) == (2, 0)
+
+
+def test_score_adds_metrics_to_a_run_without_generating(tiny_synth, tmp_path, monkeypatch) -> None:
+    first = run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=["psnr"], db=tmp_path / "r.db"))
+    store = ResultsDB(tmp_path / "r.db")
+    psnr = store.metrics(first.run.id)["psnr"]
+
+    def no_generation(self, jobs):
+        raise AssertionError("score must not generate")
+
+    monkeypatch.setattr(MODELS.get("reference-copy"), "generate", no_generation)
+    result = CliRunner().invoke(main, ["score", first.run.id[:8], "--metrics", "ssim", "--db", str(tmp_path / "r.db")])
+    assert result.exit_code == 0, result.output
+    assert f"scoring {first.run.id[:8]}: 4/4 samples" in result.output  # stderr is not a terminal: plain lines
+    assert [line.split("\t")[0] for line in result.output.splitlines() if "\t" in line] == ["metric", "psnr", "ssim"]
+    after = store.run(first.run.id)
+    assert after.metric_names == ["psnr", "ssim"] and after.status == "complete"
+    assert store.metrics(first.run.id)["psnr"] == psnr
+    assert set(store.sample_metrics(first.run.id)["ssim"]) == {"s000", "s001", "s002", "s003"}
+    assert 0 < store.metrics(first.run.id)["ssim"]["value"] < 1
+    monkeypatch.undo()
+    again = run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=["psnr"], db=tmp_path / "r.db"))
+    assert again.run.id == first.run.id and set(again.metrics) == {"psnr", "ssim"}  # a resume scores both
+
+
+def test_score_refuses_a_benchmark_with_another_manifest(tiny_synth, bench_copy, tmp_path) -> None:
+    first = run(RunOptions(model="reference-copy", bench=str(tiny_synth), metrics=["psnr"], db=tmp_path / "r.db"))
+    (bench_copy / "manifest.json").write_text((bench_copy / "manifest.json").read_text().replace('"synth"', '"x"', 1))
+    result = CliRunner().invoke(main, ["score", first.run.id, "--metrics", "ssim", "--bench", str(bench_copy),
+                                       "--db", str(tmp_path / "r.db")])  # fmt: skip
+    assert result.exit_code == 1 and "pass --bench FOLDER" in result.output
+    assert ResultsDB(tmp_path / "r.db").run(first.run.id).metric_names == ["psnr"]

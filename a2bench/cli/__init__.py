@@ -13,7 +13,7 @@ from a2bench.cli.gate import gate_command
 from a2bench.cli.metrics import metrics_command
 from a2bench.cli.pose import pose
 from a2bench.cli.report import report_command
-from a2bench.cli.run import models_command, run_command, runs_command
+from a2bench.cli.run import models_command, run_command, runs_command, score_command
 from a2bench.cli.submit import submit_command, validate_command
 from a2bench.cli.weights import weights
 
@@ -37,6 +37,7 @@ main.add_command(weights)
 main.add_command(run_command)
 main.add_command(models_command)
 main.add_command(runs_command)
+main.add_command(score_command)
 main.add_command(gate_command)
 main.add_command(submit_command)
 main.add_command(validate_command)

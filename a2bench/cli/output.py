@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 from rich.console import Console
@@ -29,53 +30,47 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: st
 
 
 class Progress:
-    """Per-item progress on stderr with items/s and ETA: a live bar on a terminal, and when stderr is piped or
-    logged, a plain line every ``every`` seconds (and at the end) instead of a bar that would vanish."""
+    """Progress on stderr with items/s and ETA, one line per :meth:`track`: a live bar on a terminal; when stderr
+    is piped or logged, a plain line every ``every`` seconds and at the end, instead of a bar that would vanish."""
 
-    def __init__(self, what: str, unit: str = "samples", every: float = 10.0) -> None:
-        self.what, self.unit, self.every = what, unit, every
-        self.live = sys.stderr.isatty()
-        self._bar: object | None = None
-        self._began = self._said = time.monotonic()
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._bar: Any = None
 
-    def __enter__(self) -> Callable[[str, int, int | None], None]:
-        if self.live:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TaskProgressColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as Bar
+    def __enter__(self) -> Progress:
+        if sys.stderr.isatty():
+            from rich import progress as rp
 
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
-                       TimeRemainingColumn())  # fmt: skip
-            self._bar = Bar(*columns, console=Console(stderr=True), transient=True)
+            columns = (rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                       rp.TextColumn("{task.fields[rate]}"), rp.TimeElapsedColumn(), rp.TextColumn("eta"),
+                       rp.TimeRemainingColumn())  # fmt: skip
+            self._bar = rp.Progress(*columns, console=Console(stderr=True), transient=True)
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.what, total=None, rate="")
-        return self.update
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
-    def update(self, item: str, done: int, total: int | None) -> None:
-        """``done`` of ``total`` items finished, the last being ``item``."""
-        now = time.monotonic()
-        rate = done / (now - self._began) if now > self._began else 0.0
-        speed = f"{rate:.2f} {self.unit}/s"
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total, description=f"{self.what} {item}", rate=speed)
-            return
-        if now - self._said < self.every and done != total:
-            return
-        self._said = now
-        left = f", eta {_duration((total - done) / rate)}" if total and rate > 0 else ""
-        of = f"/{total}" if total else ""
-        click.echo(f"{self.what}: {done}{of} {self.unit} ({speed}{left}), last {item}", err=True)
+    def track(self, what: str, unit: str = "samples") -> Callable[[str, int, int], None]:
+        """A callback ``(item, done, total)`` for one task; its clock starts at its first call."""
+        state: dict[str, Any] = {}
+
+        def update(item: str, done: int, total: int) -> None:
+            now = time.monotonic()
+            if not state:
+                state.update(began=now, said=now, task=self._bar and self._bar.add_task(what, total=total, rate=""))
+            elapsed = now - state["began"]
+            rate = done / elapsed if elapsed > 0 else 0.0
+            speed = f"{rate:.2f} {unit}/s"
+            if self._bar is not None:
+                self._bar.update(state["task"], completed=done, total=total, description=f"{what} {item}", rate=speed)
+            elif now - state["said"] >= self.every or done == total:
+                state["said"] = now
+                left = f", eta {_duration((total - done) / rate)}" if rate > 0 and done < total else ""
+                click.echo(f"{what}: {done}/{total} {unit} ({speed}{left}), at {item}", err=True)
+
+        return update
 
 
 def _duration(seconds: float) -> str:

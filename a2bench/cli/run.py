@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from a2bench.cli.output import print_table
+from a2bench.cli.output import Progress, print_table
 from a2bench.data.errors import BenchmarkError
 from a2bench.models import MODELS, AdapterError
 from a2bench.registry import UnknownNameError
@@ -82,24 +81,11 @@ def run_command(
         db=db,
     )
     console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
     from a2bench.cli.evaluate import echo_sample_size_warnings
 
     try:
-        with echo_sample_size_warnings(), Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"{model}", total=None)
-
-            def progress(sample_id: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, description=f"{model} {sample_id}")
-
-            result = run(options, progress)
+        with echo_sample_size_warnings(), Progress() as progress:
+            result = run(options, progress.track(f"{model} generating"), progress.track(f"{model} scoring"))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished samples are saved; run the same command again to resume")
         sys.exit(130)
@@ -111,6 +97,30 @@ def run_command(
         return
     _print_run(result.run, result.metrics, result.failed)
     click.echo(f"generated {result.generated}, reused {result.reused}, failed {len(result.failed)}")
+    sys.exit(result.exit_code)
+
+
+@click.command("score")
+@click.argument("run_id", metavar="RUN")
+@click.option("--metrics", required=True, help="Metric names or a set to add (docs/metrics.md).")
+@click.option("--bench", help="Where the run's benchmark is [default: the run's --bench, else its name].")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@DB_OPTION
+def score_command(run_id: str, metrics: str, bench: str | None, device: str, db: Path | None) -> None:
+    """Add metrics to a recorded run (an id or unique prefix) without generating anything.
+
+    Scores the run's stored, intact videos; the values join the run's others under the same run id.
+    """
+    from a2bench.cli.evaluate import echo_sample_size_warnings
+    from a2bench.runner import score_run
+
+    try:
+        with echo_sample_size_warnings(), Progress() as progress:
+            track = progress.track(f"scoring {run_id}")
+            result = score_run(run_id, metrics, bench=bench, db=db, device=device, progress=track)
+    except (UnknownNameError, BenchmarkError, WeightsError, ResultsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_run(result.run, result.metrics, result.failed)
     sys.exit(result.exit_code)
 
 
