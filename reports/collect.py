@@ -10,8 +10,8 @@ Rules (docs/reports.md):
   and never gets a rank or a bold "best" value.
 - **Best.** Per column, the best value among ranked runs (by the metric's stored direction) is marked;
   ties (within 1e-12 relative) are all marked.
-- **Order.** Ranked runs by their mean rank over the table's metrics (ties share the average rank),
-  then unranked runs, then oracles.
+- **Order.** Ranked runs by their mean rank over the metrics they all have (ties share the average rank),
+  then unranked runs, then oracles. A ranked run without a column shows a dash there and says so.
 - **Columns.** One per metric name; if runs of a group scored the same metric name with different recipe
   ids (an a2bench upgrade changed a recipe), each recipe gets its own column, since the values are not
   comparable.
@@ -70,6 +70,7 @@ class Entry:
     best: set[str] = field(default_factory=set)
     rank: int | None = None
     mean_rank: float | None = None
+    lacks: list[str] = field(default_factory=list)  # the table's columns this run has no value in
 
     @property
     def ranked(self) -> bool:
@@ -98,6 +99,7 @@ class Group:
     samples_total: int  # the benchmark's sample count (without it: the largest run's)
     bench: Benchmark | None
     bench_note: str  # where the benchmark was found, or why not
+    ranked_on: list[str]  # the column keys every ranked run has: the mean rank is over these
     slug: str = ""
 
     @property
@@ -217,8 +219,10 @@ def _group(
     entries = []
     for run in runs:
         entries.append(_entry(db, run, details[run.id], generations[run.id], columns, total, models.count(run.model)))
-    _rank(entries, columns)
-    return Group(name, version, sha, protocol, columns, _ordered(entries), samples, total, bench, bench_note)
+    ranked_on = _rank(entries, columns)
+    return Group(
+        name, version, sha, protocol, columns, _ordered(entries), samples, total, bench, bench_note, ranked_on
+    )
 
 
 def _columns(runs: list[Run], details: dict[str, dict[str, dict[str, Any]]]) -> list[Column]:
@@ -276,9 +280,6 @@ def _entry(
         note = f"partial: {run.samples} of the benchmark's {total} samples"
     elif not values:
         note = "not scored (run again without --no-eval)"
-    elif len(values) < len(columns):  # ranking over fewer columns would let a run win by skipping metrics
-        absent = [c.name for c in columns if c.key not in values]
-        note = f"not scored on {', '.join(absent)}"
     else:
         note = ""
     label = run.model if same_model == 1 else f"{run.model} · {run.id[:6]}"
@@ -293,6 +294,7 @@ def _entry(
         values=values,
         per_sample=per_sample,
         counts=counts,
+        lacks=[c.key for c in columns if c.key not in values],
         frames={sid: int(g.num_frames or 1) for sid, g in ok.items()},
         videos={sid: g.path for sid, g in ok.items() if g.path},
     )
@@ -306,8 +308,15 @@ def _entry(
     return entry
 
 
-def _rank(entries: list[Entry], columns: list[Column]) -> None:
+def _rank(entries: list[Entry], columns: list[Column]) -> list[str]:
+    """Mark the best values, rank the ranked runs by mean rank over the columns they all have (ranking over
+    fewer would let a run win by skipping metrics), and return those columns' keys."""
     ranked = [e for e in entries if e.ranked]
+    shared = [c for c in columns if ranked and all(c.key in e.values for e in ranked)]
+    if len(ranked) > 1 and not shared:
+        for e in ranked:
+            e.note = "no metric in common with the other runs: scored on " + ", ".join(e.values)
+        return []
     ranks: dict[str, list[float]] = {e.run.id: [] for e in ranked}
     for column in columns:
         have = [e for e in ranked if column.key in e.values]
@@ -318,6 +327,8 @@ def _rank(entries: list[Entry], columns: list[Column]) -> None:
         for e in have:
             if abs(sign * e.values[column.key] - best) <= 1e-12 * max(1.0, abs(best)):
                 e.best.add(column.key)
+        if column not in shared:
+            continue
         ordered = sorted(have, key=lambda e: sign * e.values[column.key])
         position = 0
         while position < len(ordered):  # ties share the average of their positions
@@ -334,6 +345,7 @@ def _rank(entries: list[Entry], columns: list[Column]) -> None:
     for index, e in enumerate(ranked):
         same = index > 0 and ranked[index - 1].mean_rank == e.mean_rank
         e.rank = ranked[index - 1].rank if same else index + 1
+    return [c.key for c in shared]
 
 
 def _ordered(entries: list[Entry]) -> list[Entry]:

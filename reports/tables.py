@@ -53,7 +53,10 @@ def samples_text(entry: Entry) -> str:
 
 
 def status_text(entry: Entry) -> str:
-    return "ranked" if entry.ranked else entry.note
+    """``ranked`` (and which columns it lacks), else why not."""
+    if not entry.ranked:
+        return entry.note
+    return f"ranked; not scored on {', '.join(entry.lacks)}" if entry.lacks else "ranked"
 
 
 def count_text(counts: tuple[int, int]) -> str:
@@ -124,6 +127,9 @@ def markdown_group(group: Group) -> list[str]:
         for c in group.columns
         if any(c.key in e.counts for e in group.entries)
     ]  # fmt: skip
+    if group.ranked_on and len(group.ranked_on) < len(group.columns):
+        lines += ["", f"Ranked on the metrics every ranked run has: {', '.join(group.ranked_on)}. "
+                  f"{DASH}: a metric the run was not scored with (`a2bench score RUN --metrics` adds it)."]  # fmt: skip
     if counted:
         lines += ["", "Feature vectors per side (prediction / ground truth) behind each distribution metric: "
                   + "; ".join(counted) + ". Below the feature dimension a Fréchet distance is biased upward by n "
@@ -332,6 +338,7 @@ def report_json(data: ReportData, published: Published | None, extra: dict[str, 
                 "protocol": group.protocol,
                 "samples_total": group.samples_total,
                 "benchmark_files": group.bench_note,
+                "ranked_on": group.ranked_on,
                 "columns": [
                     {
                         "key": c.key,

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -207,11 +208,20 @@ def test_incomplete_partial_and_oracle_runs_are_shown_but_never_ranked(report) -
     assert ids["gt-oracle"] in oracle_body and " best" not in oracle_body
 
 
-def test_a_run_scored_on_fewer_metrics_is_not_ranked(report) -> None:
+def test_runs_scored_on_different_metrics_are_ranked_on_the_metrics_they_share(report) -> None:
     result, _, ids = report
     group = _self_group(json.loads((result.out / "report.json").read_text()))
-    entry = next(e for e in group["runs"] if e["id"] == ids["reference-copy-psnr"])
-    assert entry["kind"] == "unranked" and entry["rank"] is None and "not scored on ssim" in entry["note"]
+    entries = {e["id"]: e for e in group["runs"]}
+    psnr_only, copy, blend = (entries[ids[k]] for k in ("reference-copy-psnr", "reference-copy", Blend.name))
+    assert group["ranked_on"] == ["psnr"]  # the one metric all three ranked runs have
+    assert [e["kind"] for e in (psnr_only, copy, blend)] == ["ranked"] * 3
+    assert blend["metrics"]["psnr"]["value"] > copy["metrics"]["psnr"]["value"] == psnr_only["metrics"]["psnr"]["value"]
+    assert (blend["rank"], copy["rank"], psnr_only["rank"]) == (1, 2, 2)  # same videos, same psnr: a tie
+    assert set(psnr_only["metrics"]) == {"psnr"}
+    md = (result.out / "leaderboard.md").read_text()
+    row = next(line for line in md.splitlines() if f"`{ids['reference-copy-psnr']}`" in line).split(" | ")
+    assert row[-4:-1] == ["–"] * 3 and row[-1] == "ranked; not scored on ssim, l1, mae |"
+    assert "Ranked on the metrics every ranked run has: psnr." in md
 
 
 def test_published_numbers_are_present_labelled_and_separate(report) -> None:
@@ -388,7 +398,10 @@ def test_clear_errors(runs, tmp_path: Path) -> None:
 
 
 def test_without_the_benchmark_files_tables_still_work(runs, tmp_path: Path) -> None:
-    db, _ = runs
+    db = tmp_path / "copy.db"
+    with sqlite3.connect(runs[0]) as source, sqlite3.connect(db) as conn:
+        source.backup(conn)  # as runs made before provenance.bench were: their command lines are pytest's
+        conn.execute("UPDATE runs SET provenance = json_remove(provenance, '$.bench')")
     result = build_report(ReportOptions(out=tmp_path / "r", db=db, formats=("html", "json")))
     doc = json.loads((result.out / "report.json").read_text())
     assert all(not items for items in doc["gallery"].values())
