@@ -159,7 +159,9 @@ def models_command(as_json: bool) -> None:
         return
     rows = []
     for name, record in records.items():
-        needs = ["GPU" if record["needs_gpu"] else "CPU", *record["weights"]]
+        files = record["weights"]
+        needs = ["GPU" if record["needs_gpu"] else "CPU"]
+        needs += [f"{len(files)} weight files (a2bench weights fetch --model {name})"] if files else []
         if record["uses_ground_truth"]:
             needs.append("ground truth (oracle)")
         args = ", ".join(f"{k}{'*' if a['required'] else ''}" for k, a in record["arguments"].items())
