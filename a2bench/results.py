@@ -128,6 +128,23 @@ class Run:
     started: str
     finished: str | None = None
 
+    @property
+    def benchmark_samples(self) -> int | None:
+        """How many samples the benchmark has (recorded at run time; None for runs recorded before that)."""
+        total = self.provenance.get("benchmark_samples")
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+    @property
+    def partial(self) -> str:
+        """``"partial: N of M samples"`` for a run of part of its benchmark (``--limit``), else ``""``."""
+        total = self.benchmark_samples
+        return f"partial: {self.samples} of {total} samples" if total is not None and self.samples < total else ""
+
+    @property
+    def state(self) -> str:
+        """The status, with the partial note when there is one (``complete; partial: 4 of 16 samples``)."""
+        return f"{self.status}; {self.partial}" if self.partial else self.status
+
 
 @dataclass(frozen=True)
 class Generation:

@@ -139,7 +139,7 @@ def run(options: RunOptions, progress: Progress | None = None, scoring: Progress
         samples=len(samples),
         metric_names=metrics,
         folder=str(folder.resolve()),
-        provenance=_provenance(options, adapter, world),
+        provenance=_provenance(options, adapter, world, len(benchmark)),
         status="running",
         started=_now(),
     )
@@ -540,7 +540,7 @@ def _device(device: str) -> str:
     return device
 
 
-def _provenance(options: RunOptions, adapter: Adapter, world: int) -> dict[str, Any]:
+def _provenance(options: RunOptions, adapter: Adapter, world: int, samples_in_benchmark: int) -> dict[str, Any]:
     from metrics.evaluate import package_versions
 
     return {
@@ -551,6 +551,7 @@ def _provenance(options: RunOptions, adapter: Adapter, world: int) -> dict[str, 
         "platform": platform.platform(),
         "device": _device_name(adapter.device),
         "processes": world,
+        "benchmark_samples": samples_in_benchmark,
         "command": sys.argv,
         "model_args": options.model_args,
         "bench": str(Path(options.bench).resolve()) if Path(options.bench).exists() else options.bench,

@@ -79,14 +79,25 @@ class Limits:
 
 
 def build_submission(
-    store: ResultsDB, run_id: str, out: str | os.PathLike, *, allow_incomplete: bool = False
+    store: ResultsDB,
+    run_id: str,
+    out: str | os.PathLike,
+    *,
+    allow_incomplete: bool = False,
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
     """Pack run ``run_id`` of ``store`` into the zip ``out`` (written to a temporary file, then renamed).
 
     Returns the ``bundle.json`` document. A run with failed or missing samples, or one that did not
-    finish, needs ``allow_incomplete`` (the bundle then says ``"complete": false`` and lists them).
+    finish, needs ``allow_incomplete`` (the bundle then says ``"complete": false`` and lists them); a run of part
+    of its benchmark (``--limit``) needs ``allow_partial``.
     """
     run = store.run(run_id)
+    if run.partial and not allow_partial:
+        raise SubmissionError(
+            f"run {run.id} is {run.partial} (a2bench run --limit); a leaderboard entry needs every sample: run the "
+            "benchmark without --limit, or pass --allow-partial to pack it anyway (validate will say it is partial)"
+        )
     generations = store.run_generations(run.id)
     metrics = store.metrics(run.id)
     if not metrics:
@@ -796,7 +807,15 @@ def _check_benchmark(
         (report.notes if allow_incomplete else report.problems).append(message)
     samples = doc["samples"]
     bench_ids = [s.id for s in benchmark.samples]
+    requested = doc["run"]["samples"]
+    if requested < len(bench_ids):  # one explanation, not a line per sample the run never asked for
+        report.problems.append(
+            f"run: partial: the run asked for {requested} of the benchmark's {len(bench_ids)} samples (a2bench run "
+            "--limit); a leaderboard entry needs every sample: run the benchmark without --limit"
+        )
     for sid in bench_ids:
+        if sid not in samples and bench_ids.index(sid) >= requested:
+            continue
         if sid not in samples:
             report.problems.append(f"sample {sid}: missing sample (the benchmark has it, the bundle does not)")
         elif samples[sid]["status"] != "ok":

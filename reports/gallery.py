@@ -39,6 +39,7 @@ class Cell:
     kind: str  # reference | pose | target | run
     run_id: str | None = None
     error: str | None = None
+    note: str | None = None  # not a failure: the run did not ask for this sample (--limit)
     metrics: list[dict] = field(default_factory=list)  # {key, arrow, text, value, best}
 
 
@@ -69,7 +70,9 @@ def build_gallery(group: Group, out: Path, limit: int | None = None, prefix: str
     folder = out / prefix / group.slug
     folder.mkdir(parents=True, exist_ok=True)
     items = []
-    samples = group.samples if limit is None else group.samples[:limit]
+    # Only samples some run asked for: a --limit run takes the benchmark's first N, and the rest are not failures.
+    samples = group.samples[: max((e.run.samples for e in entries), default=len(group.samples))]
+    samples = samples if limit is None else samples[:limit]
     for sample_id in samples:
         items.append(_item(group, entries, sample_id, folder, out))
     return items
@@ -94,6 +97,11 @@ def _item(group: Group, entries: list[Entry], sample_id: str, folder: Path, out:
         cell = Cell(entry.label, "run", entry.run.id)
         path = entry.videos.get(sample_id)
         frames = None
+        if group.samples.index(sample_id) >= entry.run.samples:
+            cell.note = f"not requested ({entry.run.partial or '--limit'})"
+            columns.append(_blank(size, count, "not requested"))
+            cells.append(cell)
+            continue
         if path is None:
             cell.error = entry.failed.get(sample_id, "not generated")
         else:

@@ -591,3 +591,29 @@ def test_a_video_changed_after_hashing_is_not_decoded_or_scored(
     assert report.rescored is None and len(report.problems) == 1
     assert report.problems[0].startswith("rescore: ") and "sha256 mismatch on reading it again" in report.problems[0]
     assert "videos/s001.mp4" not in decoded[4:]  # decoded while checked (4 videos), never for scoring
+
+
+def test_a_limit_run_is_partial_in_every_output(tiny_synth: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from a2bench.cli import main
+
+    db, cli = str(tmp_path / "r.db"), CliRunner()
+    ran = cli.invoke(main, ["run", "--model", "reference-copy", "--bench", str(tiny_synth), "--metrics", "psnr",
+                            "--limit", "2", "--db", db, "--out", str(tmp_path / "run")])  # fmt: skip
+    assert ran.exit_code == 0 and "status: complete; partial: 2 of 4 samples" in ran.output
+    assert "partial: 2 of 4 samples" in cli.invoke(main, ["runs", "list", "--db", db]).output
+    (run,) = ResultsDB(tmp_path / "r.db").runs()
+    refused = cli.invoke(main, ["submit", run.id, "--out", str(tmp_path / "b.zip"), "--db", db])
+    assert refused.exit_code == 1 and "is partial: 2 of 4 samples" in refused.output
+    assert "--allow-partial" in refused.output
+    packed = cli.invoke(main, ["submit", run.id, "--out", str(tmp_path / "b.zip"), "--db", db, "--allow-partial"])
+    assert packed.exit_code == 0, packed.output
+    checked = cli.invoke(main, ["validate", str(tmp_path / "b.zip"), "--bench", str(tiny_synth)])
+    assert checked.exit_code == 1 and "partial: the run asked for 2 of the benchmark's 4 samples" in checked.output
+    assert "missing sample" not in checked.output  # one explanation, not a line per sample never asked for
+    report = cli.invoke(main, ["report", run.id, "--bench", str(tiny_synth), "--db", db, "--out",
+                               str(tmp_path / "report"), "--format", "html"])  # fmt: skip
+    assert report.exit_code == 0, report.output
+    shown = sorted(p.name for p in (tmp_path / "report" / "gallery").rglob("*.mp4"))
+    assert shown == ["s000.mp4", "s001.mp4"]  # only the samples the run asked for

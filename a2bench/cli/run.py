@@ -131,7 +131,7 @@ def _print_run(run, metrics: dict, failed: dict[str, str]) -> None:
     ]
     title = f"run {run.id}: {run.model} on {run.benchmark} {run.benchmark_version} ({run.protocol})"
     print_table(("metric", "value", "", "recipe"), rows, title=title)
-    click.echo(f"status: {run.status}; videos in {run.folder}")
+    click.echo(f"status: {run.state}; videos in {run.folder}")
     for sample_id, error in failed.items():
         click.echo(f"failed {sample_id}: {error}")
 
@@ -186,7 +186,7 @@ def runs_list(as_json: bool, db: Path | None) -> None:
         click.echo(json.dumps(doc, indent=1))
         return
     rows = [
-        (run.id, run.model, f"{run.benchmark} {run.benchmark_version}", run.protocol, str(run.samples), run.status,
+        (run.id, run.model, f"{run.benchmark} {run.benchmark_version}", run.protocol, str(run.samples), run.state,
          run.started)
         for run in runs
     ]  # fmt: skip

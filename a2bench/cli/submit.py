@@ -21,13 +21,14 @@ from a2bench.results import ResultsDB, ResultsError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The bundle (.zip).")
 @DB_OPTION
 @click.option("--allow-incomplete", is_flag=True, help="Pack a run with failed samples (the bundle says so).")
-def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bool) -> None:
+@click.option("--allow-partial", is_flag=True, help="Pack a run of part of its benchmark (--limit); never valid.")
+def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bool, allow_partial: bool) -> None:
     """Pack RUN (an id or unique prefix) into a leaderboard bundle: bundle.json and one video per sample."""
     from a2bench.submission import SubmissionError, build_submission
 
     try:
         store = ResultsDB(db)
-        doc = build_submission(store, run_id, out, allow_incomplete=allow_incomplete)
+        doc = build_submission(store, run_id, out, allow_incomplete=allow_incomplete, allow_partial=allow_partial)
     except (ResultsError, SubmissionError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # --out not writable, a video unreadable: the message names the file
