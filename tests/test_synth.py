@@ -128,3 +128,15 @@ def test_still_freezes_moving_scenes_and_says_so() -> None:
         np.testing.assert_array_equal(frames[0], backgrounds(plain[plan.sample_id], options)[0])  # the same scene
     with pytest.raises(ValueError, match="fraction"):
         SynthOptions(**{**TINY, "still": 1.5})
+
+
+def test_bench_make_reports_progress_when_piped(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from a2bench.cli import main
+
+    result = CliRunner().invoke(main, ["bench", "make", "synth", "--out", str(tmp_path / "s"), "--samples", "2",
+                                       "--frames", "4", "--size", "64x64", "--workers", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "synth: writing: 2/2 samples (" in result.output  # a plain line: CliRunner's stderr is not a terminal
+    assert result.output.strip().endswith(str(tmp_path / "s"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from a2bench.cli.output import Progress
 from a2bench.data import Benchmark, BenchmarkError, export_hf, load_benchmark
 from a2bench.data.index import index_folder
 from a2bench.registry import UnknownNameError
@@ -63,10 +64,12 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
                "still": still}  # fmt: skip
     say = partial(click.echo, err=True)  # leftovers of killed runs: stdout stays the folder alone
     try:
-        if out:
-            path = generate(out, SynthOptions(**options), workers, say)
-        else:
-            path = cached_synth(workers=workers, say=say, **options)
+        with Progress() as bar:
+            progress = bar.track("synth: writing", "samples")
+            if out:
+                path = generate(out, SynthOptions(**options), workers, say, progress)
+            else:
+                path = cached_synth(workers=workers, say=say, progress=progress, **options)
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(path)

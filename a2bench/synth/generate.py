@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -39,6 +41,7 @@ from a2bench.synth.raster import Canvas
 from a2bench.synth.skeleton import REST, body_points
 from a2bench.videoio import write_video
 
+Progress = Callable[[str, int, int], None]  # (sample id, done, total)
 GENERATOR_VERSION = 2  # 2: pose.mp4, angle-preserving re-targeting
 
 _STYLE_WORDS = {
@@ -100,21 +103,30 @@ class _Plan:
     driver: str | None
 
 
-def cached_synth(workers: int | None = None, say: Say | None = None, **options: float) -> Path:
+def cached_synth(
+    workers: int | None = None, say: Say | None = None, progress: Progress | None = None, **options: float
+) -> Path:
     """The synth benchmark for ``options`` under ``$A2BENCH_HOME``, generated on first use (``workers``
-    processes; the files do not depend on it; ``say`` as in :func:`generate`)."""
+    processes; the files do not depend on it; ``say`` and ``progress`` as in :func:`generate`)."""
     opts = SynthOptions(**options)
     dest = home() / "benchmarks" / f"synth-{opts.key}"
     if not (dest / "manifest.json").is_file():
-        generate(dest, opts, workers, say)
+        generate(dest, opts, workers, say, progress)
     return dest
 
 
-def generate(out: Path, options: SynthOptions, workers: int | None = None, say: Say | None = None) -> Path:
+def generate(
+    out: Path,
+    options: SynthOptions,
+    workers: int | None = None,
+    say: Say | None = None,
+    progress: Progress | None = None,
+) -> Path:
     """Write the benchmark to ``out`` atomically (a temporary sibling folder, then a rename).
 
     First removes the temporary folders that killed runs left beside ``out`` (:mod:`a2bench.staging`); ``say``
-    gets a line for each folder removed or, being in use by a running process, left alone."""
+    gets a line for each folder removed or, being in use by a running process, left alone. ``progress(sample id,
+    done, total)`` is called as each sample is written."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out, "tmp", say or (lambda _line: None))
@@ -125,11 +137,12 @@ def generate(out: Path, options: SynthOptions, workers: int | None = None, say: 
         by_id = {p.sample_id: p for p in plans}
         jobs = [(plan, by_id[plan.driver].pose if plan.driver else None, options, tmp) for plan in plans]
         workers = workers or min(os.cpu_count() or 1, 4)
-        if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                entries = list(pool.map(_write_sample, jobs))
-        else:
-            entries = [_write_sample(job) for job in jobs]
+        with ProcessPoolExecutor(workers) if workers > 1 and len(jobs) > 1 else nullcontext() as pool:
+            entries = []
+            for entry in pool.map(_write_sample, jobs) if pool is not None else map(_write_sample, jobs):
+                entries.append(entry)
+                if progress is not None:
+                    progress(entry.id, len(entries), len(jobs))
         manifest = Manifest(
             name="synth",
             version=options.version,
