@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from fractions import Fraction
 from functools import partial
@@ -110,8 +109,10 @@ def validate(target: str) -> None:
     Prints every problem found (not just the first) and exits with status 1 if there is any.
     """
     benchmark = _load(target)
-    with click.progressbar(length=len(benchmark), label="validating", file=sys.stderr) as bar:
-        problems = benchmark.validate(progress=lambda _sample: bar.update(1))
+    with Progress() as bar:
+        track = bar.track("validating", "samples")
+        number = {sample.id: n for n, sample in enumerate(benchmark, 1)}
+        problems = benchmark.validate(progress=lambda sample: track(sample.id, number[sample.id], len(number)))
     if problems:
         click.echo("\n".join(problems), err=True)
         raise click.ClickException(f"{len(problems)} problem(s) in {benchmark.name}")
