@@ -343,6 +343,7 @@ def test_cli_writes_and_replaces_a_report(runs, tiny_synth: Path, tmp_path: Path
     result = CliRunner().invoke(main, [*args, "--all", "--gallery-samples", "1", "--format", "html,csv"])
     assert result.exit_code == 0, result.output
     assert f"open {out / 'index.html'}" in result.output
+    assert "report: gallery: " in result.output  # each step as a plain line: stderr is not a terminal here
     assert sorted(p.name for p in (out / "gallery").rglob("*.mp4")) == ["s000.mp4", "s000.mp4"]
     assert (out / "leaderboard.csv").is_file() and not (out / "leaderboard.md").exists()
     # Again, other options: the folder is replaced as a whole.

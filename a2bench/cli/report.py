@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -83,11 +84,11 @@ def report_command(
         published=not no_published,
     )
     console = Console(stderr=True)
-    try:
-        with console.status("report") as status:
+    try:  # a live status line on a terminal; each step as a plain line when stderr is piped or logged
+        with console.status("report") if console.is_terminal else nullcontext() as status:
             result = build_report(
                 options,
-                lambda message: status.update(message),
+                status.update if status is not None else lambda message: click.echo(f"report: {message}", err=True),
                 lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
             )
     except (ReportError, BenchmarkError, VideoError) as exc:
