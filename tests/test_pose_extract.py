@@ -255,7 +255,7 @@ def test_missing_weights_name_the_files_and_the_fetch_command(tmp_path: Path, mo
         assert f"a2bench weights fetch {spec.name}" in result.output
     with pytest.raises(WeightsError, match=r"yolox_l\.onnx"):
         DWPose()
-    listing = CliRunner().invoke(main, ["weights", "list"])
+    listing = CliRunner().invoke(main, ["weights", "list", "--all"])  # the full per-file listing
     assert "yolox_l.onnx\n    missing" in listing.output and "dw-ll_ucoco_384.onnx\n    missing" in listing.output
 
 
