@@ -8,13 +8,13 @@ metric and table packages on call, so ``import a2bench`` stays light.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from a2bench.data import load_benchmark
 from a2bench.results import ResultsDB
-from a2bench.videoio import sample_videos
+from a2bench.videoio import describe_layout, sample_videos
 
 if TYPE_CHECKING:
     import pandas
@@ -33,25 +33,38 @@ def evaluate(
     fps: float | None = None,
     device: str | None = None,
     cache: bool = True,
+    progress: Callable[[str], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Score the videos in the folder ``pred`` against the folder ``gt`` or the benchmark ``bench``'s targets.
 
     The result has ``.metrics`` (name → value with per-sample values and provenance), ``.failed``, ``.excluded``,
-    ``.to_pandas()`` and ``.to_json()``; the arguments are ``a2bench eval``'s (docs/metrics.md).
+    ``.to_pandas()`` and ``.to_json()``; the arguments are ``a2bench eval``'s (docs/metrics.md). ``progress`` gets
+    each sample id as it is scored, ``say`` a line per folder saying what was read there.
     """
     from metrics.evaluate import evaluate as score
 
     if (gt is None) == (bench is None):
         raise ValueError("give exactly one of gt= (a folder) or bench= (a benchmark name, folder or HF export)")
+    predictions = _read(pred, say)
     if gt is not None:
-        targets: dict[str, Any] = dict(sample_videos(gt))
+        targets: dict[str, Any] = _read(gt, say)
         info: dict[str, Any] = {"gt": str(gt)}
     else:
         benchmark = load_benchmark(bench)
         targets = {sample.id: (lambda s=sample: s.task(protocol).target) for sample in benchmark}
-        info = {"bench": {"name": benchmark.name, "version": benchmark.version}, "protocol": protocol}
-    return score(dict(sample_videos(pred)), targets, metrics, device=device, cache_dir=cache,
+        location = str(benchmark.location) if benchmark.location else None
+        info = {"bench": {"name": benchmark.name, "version": benchmark.version, "location": location},
+                "protocol": protocol}  # fmt: skip
+    return score(predictions, targets, metrics, device=device, cache_dir=cache, progress=progress,
                  info={"pred": str(pred), **info}, samples=samples, fps=fps)  # fmt: skip
+
+
+def _read(folder: str | os.PathLike, say: Callable[[str], None] | None) -> dict[str, Any]:
+    sources = dict(sample_videos(folder))
+    if say is not None:
+        say(f"{folder}: read {describe_layout(sources)}")
+    return sources
 
 
 def load_runs(db: str | os.PathLike | None = None, runs: Sequence[str] | None = None) -> pandas.DataFrame:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from a2bench.data import BenchmarkError, load_benchmark
+from a2bench.data import BenchmarkError
 from a2bench.fileio import write_atomic
 from a2bench.registry import UnknownNameError
-from a2bench.videoio import VideoError, describe_layout, sample_videos
+from a2bench.videoio import VideoError
 from a2bench.weights import WeightsError
 
 
@@ -72,40 +72,26 @@ def evaluate_command(
     no_cache: bool,
 ) -> None:
     """Score the videos in --pred against --gt or --bench with the named metric recipes (docs/metrics.md)."""
-    from metrics import FrameError, evaluate, metric_names
+    from a2bench.api import evaluate
+    from metrics import FrameError, metric_names
 
     if (gt is None) == (bench is None):
         raise click.UsageError("give exactly one of --gt DIR or --bench NAME|PATH")
     try:
         names = metric_names(metric_spec)
-        predictions = sample_videos(pred)
-        click.echo(f"{pred}: read {describe_layout(predictions)}", err=True)
-        if gt is not None:
-            targets, info = sample_videos(gt), {"gt": str(gt)}
-            click.echo(f"{gt}: read {describe_layout(targets)}", err=True)
-        else:
-            benchmark = load_benchmark(bench)
-            targets = {sample.id: (lambda s=sample: s.task(protocol).target) for sample in benchmark}
-            info = {
-                "bench": {
-                    "name": benchmark.name,
-                    "version": benchmark.manifest.version,
-                    "location": str(benchmark.location) if benchmark.location else None,
-                },
-                "protocol": protocol,
-            }
-        info = {"pred": str(pred), **info}
         with echo_sample_size_warnings():
             result = evaluate(
-                predictions,
-                targets,
-                names,
-                device=device,
-                cache_dir=not no_cache,
-                progress=lambda sid: click.echo(f"scoring {sid}", err=True),
-                info=info,
+                pred,
+                gt,
+                bench=bench,
+                protocol=protocol,
+                metrics=names,
                 samples=sample_rule,
                 fps=fps,
+                device=device,
+                cache=not no_cache,
+                progress=lambda sid: click.echo(f"scoring {sid}", err=True),
+                say=lambda line: click.echo(line, err=True),
             )
     except (FrameError, VideoError, BenchmarkError, WeightsError, UnknownNameError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
