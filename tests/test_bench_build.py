@@ -440,3 +440,26 @@ def test_a_symlinked_output_folder_is_refused_before_any_work(inputs: Path, tmp_
     refused = _build(inputs, link, *_defaults())
     assert refused.exit_code == 1 and "is a symbolic link" in refused.output and fake_dwpose == []
     assert link.is_symlink() and list(real.iterdir()) == []
+
+
+def test_a_killed_builds_temporary_folder_is_removed_and_a_running_ones_left(
+    inputs: Path, tmp_path: Path, fake_dwpose: list
+) -> None:
+    import fcntl
+    import os
+
+    out = tmp_path / "bench"
+    killed = tmp_path / ".bench.tmp-killed"  # what a SIGKILLed build leaves: nobody holds its lock
+    (killed / "s000").mkdir(parents=True)
+    running = tmp_path / ".bench.tmp-running"  # another build still writing the same --out holds its lock
+    running.mkdir()
+    fd = os.open(running, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        result = _build(inputs, out, *_defaults())
+    finally:
+        os.close(fd)
+    assert result.exit_code == 0, result.output
+    assert f"removed {killed}" in result.output and f"{running}: in use by another running process" in result.output
+    assert not killed.exists() and running.exists() and (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bench.tmp-")) == [running.name]

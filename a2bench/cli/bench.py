@@ -256,9 +256,8 @@ def build(
         click.echo(f"[{done}/{total}] {outcome.id}: {state}", err=True)
 
     try:
-        result = builder.build_benchmark(
-            images, videos, out, settings, lambda: builder.dwpose_extractor(device), progress=progress
-        )
+        result = builder.build_benchmark(images, videos, out, settings, lambda: builder.dwpose_extractor(device),
+                                         progress=progress, say=partial(click.echo, err=True))  # fmt: skip
     except (BenchmarkError, WeightsError) as exc:
         raise click.ClickException(str(exc)) from exc
     for warning in result.warnings:

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -43,6 +42,7 @@ from a2bench.fileio import write_atomic
 from a2bench.pose.keypoints import BODY, NUM_KEYPOINTS, PoseError, PoseSequence, missing_mask
 from a2bench.pose.quality import PoseQuality, extraction_quality
 from a2bench.pose.render import POSE_VIDEO, render_poses
+from a2bench.staging import Say, remove_leftovers, staging_folder
 from a2bench.videoio import VIDEO_SUFFIXES, Video, VideoError, VideoInfo, probe_video, read_video, write_video
 from a2bench.weights import WeightsError
 
@@ -159,6 +159,7 @@ def build_benchmark(
     load_extractor: Callable[[], tuple[Extractor, dict[str, Any]]],
     *,
     progress: Callable[[Outcome, int, int], None] | None = None,
+    say: Say | None = None,
 ) -> BuildResult:
     """Build ``out`` from the pairs in ``images`` and ``videos``; see the module docstring.
 
@@ -166,7 +167,9 @@ def build_benchmark(
     is called once the inputs have been checked. Raises :class:`BenchmarkError` listing every problem
     with the inputs or options before any work is done. Otherwise returns the outcome of every input
     (``progress(outcome, done, total)`` is called after each pair). When no sample is kept, ``ok`` is
-    False and ``out`` holds only ``build_report.json``; a later build may write over such a folder.
+    False and ``out`` holds only ``build_report.json``; a later build may write over such a folder. The build
+    happens in a locked temporary folder beside ``out`` (:mod:`a2bench.staging`); those that killed builds left
+    are removed first, each named to ``say``.
     """
     images, videos, out = Path(images), Path(videos), Path(out)
     _check_out(out)
@@ -178,8 +181,8 @@ def build_benchmark(
             probes[pair.id] = probe_video(pair.video)
     fps, size = _target_format(pairs, probes, options)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    remove_leftovers(out, "tmp", say or (lambda _line: None))
+    with staging_folder(out) as tmp:
         for done, pair in enumerate(pairs, 1):
             outcome = _build_sample(pair, probes.get(pair.id), tmp, fps, size, options, extractor, warnings)
             outcomes.append(outcome)
@@ -189,7 +192,6 @@ def build_benchmark(
         result = BuildResult(out, any(o.kept for o in outcomes), outcomes, warnings, fps, size)
         report = _report(result, images, videos, options, provenance)
         if not result.ok:
-            shutil.rmtree(tmp)
             _check_out(out)
             out.mkdir(exist_ok=True)
             write_atomic(out / REPORT_NAME, report)
@@ -200,9 +202,6 @@ def build_benchmark(
         if out.exists():
             shutil.rmtree(out)  # empty, or only the report of a failed build
         os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return result
 
 
