@@ -158,16 +158,12 @@ def run(options: RunOptions, progress: Progress | None = None, scoring: Progress
     if rank != 0:
         return result
     metrics = db.run(run_id).metric_names  # the command's, and any `a2bench score` added since
-    checked = _check_stored(db, record, samples)
-    result.failed = {sid: error for sid, error in checked.items() if isinstance(error, str)}
+    try:
+        result.metrics, result.failed = _score_stored(db, record, samples, benchmark, metrics, options.device, scoring)
+    except BaseException:  # never leave the run "running"; re-running the command scores again
+        db.set_status(run_id, "incomplete", _now())
+        raise
     if metrics:
-        good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
-        try:
-            result.metrics, unscored = _score(benchmark, good, options.protocol, metrics, options.device, scoring)
-        except BaseException:  # never leave the run "running"; re-running the command scores again
-            db.set_status(run_id, "incomplete", _now())
-            raise
-        result.failed.update({sid: f"generated, but could not be scored: {why}" for sid, why in unscored.items()})
         db.save_metrics(run_id, result.metrics)
     status = "incomplete" if result.failed else "complete"
     db.set_status(run_id, status, _now())
@@ -198,13 +194,10 @@ def score_run(
     require_weights(names)
     benchmark = _recorded_benchmark(record, bench)
     samples = list(benchmark.samples[: record.samples])
-    checked = _check_stored(store, record, samples)
-    result = RunResult(record, failed={sid: error for sid, error in checked.items() if isinstance(error, str)})
-    good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
-    values, unscored = _score(benchmark, good, record.protocol, names, device, progress)
-    result.failed.update({sid: f"generated, but could not be scored: {why}" for sid, why in unscored.items()})
+    values, failed = _score_stored(store, record, samples, benchmark, names, device, progress)
+    result = RunResult(record, failed=failed)
     store.add_metrics(record.id, values)
-    if unscored:
+    if failed:
         store.set_status(record.id, "incomplete", _now())
     result.run = store.run(record.id)
     result.metrics = store.metrics(record.id)
@@ -400,6 +393,27 @@ def _check_stored(db: ResultsDB, run: Run, samples: list[Sample]) -> dict[str, P
             else:
                 out[sample.id] = Path(generation.path)
     return out
+
+
+def _score_stored(
+    db: ResultsDB,
+    run: Run,
+    samples: list[Sample],
+    benchmark: Benchmark,
+    metrics: list[str],
+    device: str,
+    progress: Progress | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Score the run's stored videos of ``samples`` that are intact: ``(metric values, sample id → why it failed)``,
+    a failure being a sample not generated, changed on disk since, or generated but not scorable."""
+    checked = _check_stored(db, run, samples)
+    failed = {sid: error for sid, error in checked.items() if isinstance(error, str)}
+    if not metrics:
+        return {}, failed
+    good = {sid: path for sid, path in checked.items() if isinstance(path, Path)}
+    values, unscored = _score(benchmark, good, run.protocol, metrics, device, progress)
+    failed.update({sid: f"generated, but could not be scored: {why}" for sid, why in unscored.items()})
+    return values, failed
 
 
 def _score(
