@@ -1,13 +1,13 @@
 """a2bench: the benchmark and evaluation suite for universal character image animation.
 
-Importing this package installs the torchvision compatibility hook (see :mod:`a2bench.compat`)
+Importing this package installs the torchvision compatibility hook (see :mod:`a2bench.core.compat`)
 before anything can import torchvision; the other top-level packages import it first.
-``a2bench.evaluate`` and ``a2bench.load_runs`` (:mod:`a2bench.api`) are loaded on first use.
+``a2bench.evaluate`` and ``a2bench.load_runs`` (:mod:`a2bench.runs.api`) are loaded on first use.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from a2bench.compat import install_torchvision_hook
+from a2bench.core.compat import install_torchvision_hook
 
 install_torchvision_hook()
 
@@ -18,9 +18,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 
 def __getattr__(name: str) -> object:
-    """``evaluate`` and ``load_runs`` from :mod:`a2bench.api`, imported on first use (they need torch and pandas)."""
+    """``evaluate`` and ``load_runs`` from :mod:`a2bench.runs.api`, imported on first use (torch, pandas)."""
     if name in ("evaluate", "load_runs"):
-        from a2bench import api
+        from a2bench.runs import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'a2bench' has no attribute {name!r}")

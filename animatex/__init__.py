@@ -1,22 +1,21 @@
 """A clean implementation of Animate-X++ (arXiv 2508.09454).
 
-``animatex.config`` (presets, plain data) imports without torch; the model classes are imported on first
+``a2bench.animatex.config`` (presets, plain data) imports without torch; the model classes are imported on first
 use, so ``from animatex import AnimateXModel`` loads diffusers only then. docs/animatex.md describes the model.
 """
 
 import importlib
 
-import a2bench  # noqa: F401 - installs the torchvision compatibility hook first
-from animatex.config import PRESETS, AnimateXConfig, ConfigError, get_preset
+from a2bench.animatex.config import PRESETS, AnimateXConfig, ConfigError, get_preset
 
 _LAZY = {
-    "AnimateXModel": "animatex.transformer",
-    "AnimateXTransformer": "animatex.transformer",
-    "PoseVideoEncoder": "animatex.pose_encoders",
-    "RefPoseEncoder": "animatex.pose_encoders",
-    "add_reference_pose": "animatex.pose_encoders",
-    "ImplicitPoseIndicator": "animatex.ipi",
-    "OpenCLIPFrameEncoder": "animatex.ipi",
+    "AnimateXModel": "a2bench.animatex.transformer",
+    "AnimateXTransformer": "a2bench.animatex.transformer",
+    "PoseVideoEncoder": "a2bench.animatex.pose_encoders",
+    "RefPoseEncoder": "a2bench.animatex.pose_encoders",
+    "add_reference_pose": "a2bench.animatex.pose_encoders",
+    "ImplicitPoseIndicator": "a2bench.animatex.ipi",
+    "OpenCLIPFrameEncoder": "a2bench.animatex.ipi",
 }
 
 __all__ = ["PRESETS", "AnimateXConfig", "ConfigError", "get_preset", *_LAZY]

@@ -27,11 +27,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from a2bench.models import Adapter, AdapterError, Argument, Job, register
-from a2bench.videoio import Video
-from a2bench.weights import locate, weights_dir
-from animatex import weights as files
-from animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES
+from a2bench.animatex import weights as files
+from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES
+from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
+from a2bench.core.videoio import Video
+from a2bench.core.weights import locate, weights_dir
+from a2bench.models import register
 
 TINY_HINT = "`--model animatex-tiny`, the small Animate-X++ trained here, runs on CPU"
 TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"  # config.json + model.safetensors (docs/animatex-tiny.md)
@@ -110,7 +111,7 @@ class _AnimateX(Adapter):
                 + "; and ".join(problems)
                 + f". Meanwhile, {TINY_HINT}."
             )
-        from animatex.pipeline import AnimateXPipeline
+        from a2bench.animatex.pipeline import AnimateXPipeline
 
         offload = self.args["offload"]
         self.pipe = AnimateXPipeline.from_release(self.variant, device=device if offload == "none" else "cpu")
@@ -121,9 +122,9 @@ class _AnimateX(Adapter):
 
 
 def animate(pipe: Any, job: Job, size: tuple[int, int], args: dict[str, Any]) -> Video:
-    """One job through an :class:`~animatex.pipeline.AnimateXPipeline` at ``size`` (the frame rule above), resized
+    """One job through :class:`~a2bench.animatex.pipeline.AnimateXPipeline` at ``size`` (the frame rule above), resized
     back to the job's size. ``args``: ``steps``, ``cfg``, ``ref_pose`` and, full model, ``ipi_frames``."""
-    from a2bench.runner import resize_frames
+    from a2bench.runs.runner import resize_frames
 
     ipi = pipe.config.ipi
     generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)
@@ -197,7 +198,7 @@ class AnimateXTiny(Adapter):
             raise AdapterError(f"model {self.name!r}: its weights {weights} are missing ({where})")
         import torch
 
-        from animatex.pipeline import AnimateXPipeline
+        from a2bench.animatex.pipeline import AnimateXPipeline
 
         torch.set_flush_denormal(True)  # CPU: denormal floats are many times slower (no effect on the outputs' use)
         self.pipe = AnimateXPipeline.from_pretrained(folder, device=device)

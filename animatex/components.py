@@ -1,6 +1,6 @@
 """The pipeline's other components as data: VAE, text encoder and tokenizer, image encoders.
 
-The 14B release loads these from Wan's files (:mod:`animatex.loading`). Small pipelines build them from a
+The 14B release loads these from Wan's files (:mod:`a2bench.animatex.loading`). Small pipelines build them from a
 :class:`ComponentsConfig` instead: ``tiny`` (random weights, a plumbing check) and ``animatex-tiny`` (the model
 trained here, docs/animatex-tiny.md). Each is the same kind of model as the release's, smaller:
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from animatex.config import AnimateXConfig, ConfigError
+from a2bench.animatex.config import AnimateXConfig, ConfigError
 
 
 class ByteTokenizer:
@@ -151,7 +151,7 @@ def build_components(config: AnimateXConfig, components: ComponentsConfig) -> di
     image_encoder = CLIPVisionModel(CLIPVisionConfig(**components.image_encoder))
     open_clip = None
     if config.has_ipi:
-        from animatex.ipi import OpenCLIPFrameEncoder
+        from a2bench.animatex.ipi import OpenCLIPFrameEncoder
 
         vision = dict(components.open_clip_vision or {})
         clip_config = dataclasses.replace(config.open_clip, image_size=vision.get("image_size", 224))

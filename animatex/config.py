@@ -380,9 +380,9 @@ _TINY_SIMPLE = _TINY.replace(
 
 # animatex-tiny: the small model trained here from scratch on a 2-core CPU (docs/animatex-tiny.md). Same
 # architecture and code paths at 64 x 64, 33 frames (9 latent frames of 4 x 4 tokens); its VAE (64 latent
-# channels), text and image encoders are small models of the same kinds (animatex.components "animatex-tiny").
+# channels), text and image encoders are small models of the same kinds (a2bench.animatex.components "animatex-tiny").
 # The IPI sees the rendered pose frames. Releases 1-3 were half as wide with 16 latent channels; release 4 was
-# grown from them (animatex.train.grow).
+# grown from them (a2bench.animatex.train.grow).
 _ANIMATEX_TINY = AnimateXConfig(
     name="animatex-tiny",
     transformer=TransformerConfig(

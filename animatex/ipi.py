@@ -1,7 +1,7 @@
 """The Implicit Pose Indicator (IPI) of Animate-X++ (full model only) and its OpenCLIP frame encoder.
 
 Per video, before the denoising loop: the driving video's body keypoints and its RGB frames give one
-DiT-width vector per latent frame, which :class:`~animatex.transformer.AnimateXTransformer` adds to every
+DiT-width vector per latent frame, which :class:`~a2bench.animatex.transformer.AnimateXTransformer` adds to every
 token of that latent frame before each block of ``ipi_blocks`` (2…20 of 40), in both CFG branches.
 
 1. :class:`KeypointEncoder` (release ``DwposeEncoder``, ``pose_embedding_before``): per frame the 18
@@ -18,7 +18,7 @@ token of that latent frame before each block of ``ipi_blocks`` (2…20 of 40), i
 3. :class:`OpenCLIPFrameEncoder`: the per-frame image embeddings (OpenCLIP ``encode_image``: pooled,
    projected, 1024-d for ViT-H-14). The IPI takes them precomputed, ``(B, T, 1024)``.
 
-State-dict keys (this module under ``ipi.`` in :class:`~animatex.transformer.AnimateXModel` ↔ the release;
+State-dict keys (this module under ``ipi.`` in :class:`~a2bench.animatex.transformer.AnimateXModel` ↔ the release;
 the suffixes are the release's, so the mapping is a prefix rename):
 
 ========================================================  ==============================================
@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from animatex.config import CLIP_MEAN, CLIP_STD, IPIConfig, OpenCLIPConfig
+from a2bench.animatex.config import CLIP_MEAN, CLIP_STD, IPIConfig, OpenCLIPConfig
 
 NUM_BODY_POINTS = 18
 OPEN_CLIP_PACKAGE = "open_clip_torch"
@@ -250,8 +250,6 @@ class ImplicitPoseIndicator(nn.Module):
 
 def import_open_clip() -> Any:
     """``open_clip`` (package ``open_clip_torch``), or an ImportError that says how to install it."""
-    import a2bench  # noqa: F401 - the torchvision compatibility hook, before open_clip imports torchvision
-
     try:
         return importlib.import_module("open_clip")
     except ImportError as err:

@@ -14,7 +14,7 @@ Order of operations per video (docs/animatex.md "Pipeline"; the release's order,
 
 Everything the pipeline owns is an argument of ``__init__`` (diffusers style); :meth:`AnimateXPipeline.tiny`
 builds every component with random weights at tiny sizes (no network, CPU, seconds), and
-:meth:`AnimateXPipeline.from_release` loads the official files through :mod:`animatex.loading`.
+:meth:`AnimateXPipeline.from_release` loads the official files through :mod:`a2bench.animatex.loading`.
 """
 
 from __future__ import annotations
@@ -34,11 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers
-from a2bench.pose import PoseSequence, render_poses
-from a2bench.pose.render import POSE_VIDEO, as_model_input
-from animatex.components import ByteTokenizer, ComponentsConfig, build_components, get_components
-from animatex.config import (
+from a2bench.animatex.components import ByteTokenizer, ComponentsConfig, build_components, get_components
+from a2bench.animatex.config import (
     CLIP_MEAN,
     CLIP_STD,
     LEGACY_SMALL_INPUTS,
@@ -48,7 +45,9 @@ from animatex.config import (
     ConfigError,
     get_preset,
 )
-from animatex.transformer import AnimateXModel
+from a2bench.animatex.transformer import AnimateXModel
+from a2bench.core.pose import PoseSequence, render_poses
+from a2bench.core.pose.render import POSE_VIDEO, as_model_input
 
 __all__ = ["AnimateXOutput", "AnimateXPipeline", "ByteTokenizer", "release_sigmas", "sample_indices"]
 
@@ -137,11 +136,11 @@ def _set_tensor(module: torch.nn.Module, name: str, tensor: torch.Tensor) -> Non
 class AnimateXPipeline:
     """Animate-X++ inference: ``pipe(image, pose, prompt) -> AnimateXOutput``.
 
-    Components: ``model`` (:class:`~animatex.transformer.AnimateXModel`: the conditioned Wan transformer, the
+    Components: ``model`` (:class:`~a2bench.animatex.transformer.AnimateXModel`: the conditioned Wan transformer, the
     pose encoders and the IPI), ``vae`` (``AutoencoderKLWan``), ``text_encoder`` (``UMT5EncoderModel``) and
     ``tokenizer``, ``image_encoder`` (Wan's CLIP as ``CLIPVisionModel``; its preprocessing is the release's,
     done here, not a ``CLIPImageProcessor``: that one crops), ``open_clip``
-    (:class:`~animatex.ipi.OpenCLIPFrameEncoder`, full variant only) and ``scheduler``
+    (:class:`~a2bench.animatex.ipi.OpenCLIPFrameEncoder`, full variant only) and ``scheduler``
     (``FlowMatchEulerDiscreteScheduler``, shift 5, driven with :func:`release_sigmas`).
 
     ``dtype`` is the compute dtype of the transformer's inputs (bf16 on GPU, as the release); the pose
@@ -187,7 +186,7 @@ class AnimateXPipeline:
         device: str = "cpu",
     ) -> AnimateXPipeline:
         """A small pipeline with random weights: the model ``config`` (preset name or config) and the other
-        components of :mod:`animatex.components` (name or config), all built after ``torch.manual_seed(seed)``."""
+        components of :mod:`~a2bench.animatex.components` (name or config) built after ``torch.manual_seed(seed)``."""
         from diffusers import FlowMatchEulerDiscreteScheduler
 
         config = config if isinstance(config, AnimateXConfig) else get_preset(config)
@@ -303,18 +302,18 @@ class AnimateXPipeline:
         """The pipeline with the official weights from the registry (``a2bench weights fetch --model animatex``).
 
         The release's dtypes: DiT and umT5 in ``dtype`` (bf16), the VAE in ``dtype``, Wan's CLIP, OpenCLIP and
-        the Animate-X++ modules in fp32. Raises :class:`~a2bench.weights.WeightsError` naming the fetch command
+        the Animate-X++ modules in fp32. Raises :class:`~a2bench.core.weights.WeightsError` naming the fetch command
         when a file is missing.
 
         Everything else defaults to the release and the registry; the options exist to load the official
-        *layouts* at other sizes (the tests' tiny random files, :mod:`animatex.testing`):
+        *layouts* at other sizes (the tests' tiny random files, :mod:`a2bench.animatex.testing`):
 
-        * ``preset``: the model config (a preset name or an :class:`~animatex.config.AnimateXConfig`; default: the
+        * ``preset``: the model config (a preset name or :class:`~a2bench.animatex.config.AnimateXConfig`; default: the
           preset ``variant``); its IPI decides between ``animate-x++.ckpt`` and ``animate-x++_simple.ckpt``;
         * ``wan_dir``: a Wan2.1-I2V folder in the original layout (DiT shards + index, ``Wan2.1_VAE.pth``, umT5 and
           CLIP ``.pth``, ``google/umt5-xxl``) instead of the registered files; ``checkpoint``: the Animate-X++
           ckpt; ``open_clip``: ``open_clip_pytorch_model.bin``; ``tokenizer``: the umT5 tokenizer folder;
-        * ``configs``: component configs for the loaders, as :func:`animatex.loading.convert` takes them
+        * ``configs``: component configs for the loaders, as :func:`a2bench.animatex.loading.convert` takes them
           (``vae``, ``text_encoder``, ``image_encoder``: model configs; ``open_clip``: the OpenCLIP file's
           key → shape table); the DiT's is always the preset's transformer;
         * ``open_clip_vision``: overrides of OpenCLIP's vision config for the IPI's frame encoder (``image_size``
@@ -323,8 +322,8 @@ class AnimateXPipeline:
         from diffusers import FlowMatchEulerDiscreteScheduler
         from transformers import AutoTokenizer
 
-        from animatex import loading
-        from animatex import weights as files
+        from a2bench.animatex import loading
+        from a2bench.animatex import weights as files
 
         config = preset if isinstance(preset, AnimateXConfig) else get_preset(preset or variant)
         configs = dict(configs or {})
@@ -360,7 +359,7 @@ class AnimateXPipeline:
                 if key not in state and not buffer.is_meta:
                     state[key] = buffer
             if attr == "ipi.keypoint_encoder" and "pos_embed.pos_table" not in state:
-                from animatex.ipi import sinusoid_table
+                from a2bench.animatex.ipi import sinusoid_table
 
                 state["pos_embed.pos_table"] = sinusoid_table(config.ipi.max_frames, config.ipi.d_model)
             module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
@@ -369,7 +368,7 @@ class AnimateXPipeline:
             raise RuntimeError(f"from_release left {len(still_meta)} tensors unloaded: {', '.join(still_meta[:5])}")
         frame_encoder = None
         if config.has_ipi:
-            from animatex.ipi import OpenCLIPFrameEncoder
+            from a2bench.animatex.ipi import OpenCLIPFrameEncoder
 
             vision = dict(open_clip_vision or {})
             clip_config = config.open_clip
@@ -828,7 +827,7 @@ class AnimateXPipeline:
         """Animate ``image`` (PIL or ``(H, W, 3)`` uint8) with ``pose`` (a :class:`PoseSequence` or rendered
         ``(T, H, W, 3)`` frames).
 
-        Defaults come from the preset's :class:`~animatex.config.SamplingConfig`: ``num_frames`` (``4k + 1``; the
+        Defaults are from the preset's :class:`~a2bench.animatex.config.SamplingConfig`: ``num_frames`` (``4k + 1``; the
         full model takes exactly its IPI's count, 81), ``size`` ``(W, H)`` multiples of 16 (832 × 480 portrait →
         ``(480, 832)``), ``steps``, ``cfg`` (``1`` skips the negative branch), ``seed``, ``fps``. ``indices``
         overrides :func:`sample_indices` (``stride``). The IPI's RGB frames are ``driving_frames`` (all driving

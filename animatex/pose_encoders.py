@@ -3,7 +3,7 @@
 Both are small convolution stacks that run once per video, before the denoising loop.
 
 * :class:`PoseVideoEncoder` (release ``dwpose_embedding``) turns the rendered driving-pose video into one
-  DiT-width vector per latent token; :class:`~animatex.transformer.AnimateXTransformer` adds them to the
+  DiT-width vector per latent token; :class:`~a2bench.animatex.transformer.AnimateXTransformer` adds them to the
   patch-embedded tokens (positive CFG branch only).
 * :class:`RefPoseEncoder` (release ``randomref_embedding_pose``) turns the reference image's pose into a
   20-channel map at latent resolution that :func:`add_reference_pose` adds to the reference condition ``y``
@@ -26,7 +26,7 @@ here                                       release                              
 Every conv has a ``.bias`` under the same index. The indices are the release's ``nn.Sequential`` indices
 (odd indices are the parameter-free SiLUs), so the mapping is the prefix rename
 ``dwpose_embedding.`` → ``pose_video_encoder.convs.`` and ``randomref_embedding_pose.`` →
-``ref_pose_encoder.convs.`` (the prefixes are those of :class:`~animatex.transformer.AnimateXModel`).
+``ref_pose_encoder.convs.`` (the prefixes are those of :class:`~a2bench.animatex.transformer.AnimateXModel`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from animatex.config import PoseVideoEncoderConfig, RefPoseEncoderConfig
+from a2bench.animatex.config import PoseVideoEncoderConfig, RefPoseEncoderConfig
 
 
 def _unit_range(images: torch.Tensor, dtype: torch.dtype, what: str) -> torch.Tensor:

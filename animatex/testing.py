@@ -4,7 +4,7 @@ No real weights can be downloaded here, but the loaders only need files in the *
 original Wan key names, the DiT as 7 safetensors shards with an index JSON, ``.pth`` pickles for the VAE, umT5
 and Wan's CLIP, a release-style ``animate-x++(_simple).ckpt`` (PEFT LoRA pairs under ``pipe.dit.`` plus the
 module groups) and an OpenCLIP state dict. :func:`write_release` writes all of them for a tiny preset under
-their registered names (:mod:`animatex.weights`), from random reference models the tests compare against.
+their registered names (:mod:`a2bench.animatex.weights`), from random reference models the tests compare against.
 The files fail the registry's hash check: callers set ``A2BENCH_ALLOW_UNVERIFIED_WEIGHTS=1`` or pass paths.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from a2bench.pose import PoseSequence
-from animatex import weights as registry
-from animatex.loading import animatex_ckpt, wan
+from a2bench.animatex import weights as registry
+from a2bench.animatex.loading import animatex_ckpt, wan
+from a2bench.core.pose import PoseSequence
 
 TINY_IPI = {"ipi_layers": 1, "resampler_depth": 2}  # addition_keys() arguments of the small release ckpts
 LORA_TARGETS = [f"{a}.{p}" for a in ("self_attn", "cross_attn") for p in "qkvo"] + ["ffn.0", "ffn.2"]
@@ -138,7 +138,7 @@ def write_tokenizer(folder: Path, vocab_size: int = TOKENIZER_VOCAB) -> Path:
 
 
 def tiny_component_configs(config: Any) -> dict[str, dict[str, Any]]:
-    """Loader configs (``configs=`` of :meth:`~animatex.pipeline.AnimateXPipeline.from_release`) whose shapes fit
+    """Configs (``configs=`` of :meth:`~a2bench.animatex.pipeline.AnimateXPipeline.from_release`) whose shapes fit
     the preset ``config``: the VAE's latent width is the DiT's, CLIP's hidden width its ``image_dim``, umT5's
     width its ``text_dim``; with an IPI also the OpenCLIP file's key → shape table."""
     t = config.transformer
@@ -158,7 +158,7 @@ def tiny_component_configs(config: Any) -> dict[str, dict[str, Any]]:
 
 def tiny_open_clip(embed_dim: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """The state dict of an OpenCLIP ``CLIP`` with ViT-H-14's structure at tiny sizes (vision and text tower)."""
-    from animatex.ipi import import_open_clip
+    from a2bench.animatex.ipi import import_open_clip
 
     open_clip = import_open_clip()
     torch.manual_seed(seed)
@@ -168,13 +168,13 @@ def tiny_open_clip(embed_dim: int, seed: int = 0) -> dict[str, torch.Tensor]:
 
 def tiny_models(config: Any, seed: int = 0, configs: Mapping[str, Any] | None = None) -> dict[str, torch.nn.Module]:
     """Random reference models for every official file of the preset ``config`` (keys: ``transformer``, ``vae``,
-    ``text_encoder``, ``image_encoder``, ``animatex`` (an :class:`~animatex.transformer.AnimateXModel` whose
+    ``text_encoder``, ``image_encoder``, ``animatex`` (an :class:`~a2bench.animatex.transformer.AnimateXModel` whose
     pose encoders and IPI fill the release ckpt's module groups)). ``configs`` replaces
     :func:`tiny_component_configs` (e.g. another image size for Wan's CLIP)."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
-    from animatex.transformer import AnimateXModel
+    from a2bench.animatex.transformer import AnimateXModel
 
     configs = configs or tiny_component_configs(config)
     return {
@@ -198,7 +198,7 @@ MODULE_GROUPS = {
 def write_release(
     root: Path, config: Any, seed: int = 0, rank: int = 2, configs: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Every file :meth:`~animatex.pipeline.AnimateXPipeline.from_release` reads for the tiny preset ``config``,
+    """Every file :meth:`~a2bench.animatex.pipeline.AnimateXPipeline.from_release` reads for the tiny preset ``config``,
     under its registered name inside ``root`` (lay it out as ``$A2BENCH_WEIGHTS``): the Wan folder with the
     tokenizer, ``animate-x++.ckpt`` (IPI presets) or ``animate-x++_simple.ckpt``, and with an IPI
     ``open_clip_pytorch_model.bin``.

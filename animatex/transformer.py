@@ -3,9 +3,9 @@
 :class:`AnimateXTransformer` is diffusers' ``WanTransformer3DModel`` (Wan2.1-I2V-14B-720P) with the two
 places where Animate-X++ adds its pose conditions:
 
-1. **pose-video tokens** (:class:`~animatex.pose_encoders.PoseVideoEncoder`'s output) are added to the
+1. **pose-video tokens** (:class:`~a2bench.animatex.pose_encoders.PoseVideoEncoder`'s output) are added to the
    output of ``patch_embedding``, i.e. to the patch tokens before RoPE and the first block, unscaled;
-2. **IPI tokens** (:class:`~animatex.ipi.ImplicitPoseIndicator`'s output, one vector per latent frame)
+2. **IPI tokens** (:class:`~a2bench.animatex.ipi.ImplicitPoseIndicator`'s output, one vector per latent frame)
    are added to every token of their latent frame just before each block in ``ipi_blocks`` (the release's
    rule ``1 < i <= num_layers // 2``: blocks 2…20 of 40, 19 additions), unscaled.
 
@@ -37,9 +37,9 @@ import torch
 from diffusers import WanTransformer3DModel
 from torch import nn
 
-from animatex.config import AnimateXConfig, ConfigError, default_ipi_blocks, get_preset
-from animatex.ipi import ImplicitPoseIndicator
-from animatex.pose_encoders import PoseVideoEncoder, RefPoseEncoder, add_reference_pose
+from a2bench.animatex.config import AnimateXConfig, ConfigError, default_ipi_blocks, get_preset
+from a2bench.animatex.ipi import ImplicitPoseIndicator
+from a2bench.animatex.pose_encoders import PoseVideoEncoder, RefPoseEncoder, add_reference_pose
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class AnimateXTransformer(WanTransformer3DModel):
     * ``hidden_states``: ``(B, 36, f, H, W)`` latents, or ``(B, 16, f, H, W)`` noisy latents when
       ``condition`` is given;
     * ``condition``: the reference condition ``y`` ``(B|1, 20, f, H, W)``; ``ref_pose_features``
-      ``(B|1, 20, 1, H, W)`` are added to it first (:func:`~animatex.pose_encoders.add_reference_pose`);
+      ``(B|1, 20, 1, H, W)`` are added to it first (:func:`~a2bench.animatex.pose_encoders.add_reference_pose`);
     * ``pose_tokens``: the pose-video grid ``(B|1, D, f, H/2, W/2)`` or tokens ``(B|1, f·H/2·W/2, D)``; for
       batched classifier-free guidance give the unconditional rows zeros (the release adds none there);
     * ``ipi_tokens``: ``(B|1, f, D)``, one vector per latent frame.
@@ -255,7 +255,7 @@ class AnimateXModel(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str) -> AnimateXModel:
-        """A randomly initialised model of the named preset (:func:`~animatex.config.get_preset`)."""
+        """A randomly initialised model of the named preset (:func:`~a2bench.animatex.config.get_preset`)."""
         return cls(get_preset(name))
 
     def encode_pose_video(self, pose_video: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from a2bench.weights import WeightFile, register_weight
+from a2bench.core.weights import WeightFile, register_weight
 
 WAN_REPO = "Wan-AI/Wan2.1-I2V-14B-720P"
 WAN_DIR = "Wan2.1-I2V-14B-720P"  # the folder the release's README downloads the repository into

@@ -1,7 +1,7 @@
 """``folder``: scores videos generated elsewhere (``--model folder --model-arg path=DIR``).
 
 The usual way results of closed or heavy models reach a leaderboard. ``DIR`` holds ``<sample_id>.mp4``
-files, ``<sample_id>/`` frame folders or ``<sample_id>_<frame>.png`` files (:func:`a2bench.videoio.sample_videos`);
+files, ``<sample_id>/`` frame folders or ``<sample_id>_<frame>.png`` files (:func:`a2bench.core.videoio.sample_videos`);
 frames without ``video.json`` are taken at ``fps=`` or the benchmark's rate. The identity includes a hash of every
 file in ``DIR``, so regenerated videos in the same folder are a new generation, never a stale reuse.
 A sample without a video fails with that reason; it is not skipped.
@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from a2bench.fileio import hash_file
-from a2bench.models import Adapter, AdapterError, Argument, Job, register
-from a2bench.videoio import Video, VideoError, read_sample, sample_videos
+from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
+from a2bench.core.fileio import hash_file
+from a2bench.core.videoio import Video, VideoError, read_sample, sample_videos
+from a2bench.models import register
 
 
 @register

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from a2bench.models import Adapter, AdapterError, Job, register
-from a2bench.videoio import Video
+from a2bench.core.adapter import Adapter, AdapterError, Job
+from a2bench.core.videoio import Video
+from a2bench.models import register
 
 
 @register

@@ -1,7 +1,7 @@
 """``pose-warp``: a non-learned, skeleton-rigged 2-D cut-out animation of the reference image.
 
 The character is cut out of the reference image, split into layers bound to the reference skeleton
-(torso, head with the face, and one layer per body limb of :data:`a2bench.pose.skeleton.BONES`), and
+(torso, head with the face, and one layer per body limb of :data:`a2bench.core.pose.skeleton.BONES`), and
 each layer is moved to the driving pose of every frame, limbs and torso by an affine transform, the
 head by a moving-least-squares warp on its face points, then composited back to front over the
 reference background with the character removed and filled in. No learning, no weights, no
@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from a2bench.data.benchmark import over_white
-from a2bench.models import Adapter, AdapterError, Argument, Job, register
-from a2bench.pose.keypoints import BODY, BODY_NAMES, FACE, FEET, to_pixels
-from a2bench.pose.skeleton import BONES, GROUP_ANCHORS, NECK
-from a2bench.videoio import Video
+from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
+from a2bench.core.data.benchmark import over_white
+from a2bench.core.pose.keypoints import BODY, BODY_NAMES, FACE, FEET, to_pixels
+from a2bench.core.pose.skeleton import BONES, GROUP_ANCHORS, NECK
+from a2bench.core.videoio import Video
+from a2bench.models import register
 
 # Torso outline in the order it goes round: neck, right shoulder, right hip, left hip, left shoulder.
 TORSO = (1, 2, 8, 11, 5)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from a2bench.models import Adapter, Job, register
-from a2bench.videoio import Video
+from a2bench.core.adapter import Adapter, Job
+from a2bench.core.videoio import Video
+from a2bench.models import register
 
 
 @register

@@ -39,9 +39,9 @@ import time
 import torch
 import torch._dynamo
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers
-from animatex.config import get_preset
-from animatex.transformer import AnimateXModel
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers
+from a2bench.animatex.config import get_preset
+from a2bench.animatex.transformer import AnimateXModel
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -255,12 +255,12 @@ def main(argv: list[str] | None = None) -> None:
 
         import numpy as np
 
-        from a2bench.pose import PoseSequence
-        from animatex.pipeline import AnimateXPipeline
+        from a2bench.animatex.pipeline import AnimateXPipeline
+        from a2bench.core.pose import PoseSequence
 
         load_on = "cpu" if offloaded else str(device)
         if args.preset == "animatex-tiny":  # the trained small model (docs/animatex-tiny.md)
-            from animatex.adapter import TINY_DIR
+            from a2bench.animatex.adapter import TINY_DIR
 
             pipe = AnimateXPipeline.from_pretrained(TINY_DIR, device=load_on)
         else:

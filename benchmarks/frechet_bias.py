@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics import FeatureStats, frechet_distance
+from a2bench.metrics import FeatureStats, frechet_distance
 
 DIM = 2048
 

@@ -1,7 +1,7 @@
 """Wall-clock speed of a2bench's metrics against the reference implementations they reproduce.
 
 Measures, in one run, on the same synthetic videos (smooth moving colour fields; prediction = a shifted,
-noisy copy) and the same random-weight networks (metrics.testing.write_random_weights, saved under the
+noisy copy) and the same random-weight networks (a2bench.metrics.testing.write_random_weights, saved under the
 official file names in a temporary ``$TORCH_HOME`` so the reference packages load the very files a2bench
 loads):
 
@@ -209,13 +209,13 @@ class DiscoVideoFD:
 
         self.kind = kind
         if kind == "fid_vid":
-            from metrics.nets.resnet3d import load_resnet3d50
+            from a2bench.metrics.nets.resnet3d import load_resnet3d50
 
             checkpoint = torch.load(weights / "resnet-50-kinetics.pth", map_location="cpu", weights_only=True)
             self.model = load_resnet3d50(checkpoint.get("state_dict", checkpoint)).eval()
             self.size = 112
         else:
-            from metrics.fvd import _disco_i3d
+            from a2bench.metrics.fvd import _disco_i3d
 
             state = torch.load(weights / "i3d_pretrained_400.pt", map_location="cpu", weights_only=True)
             self.model = _disco_i3d(state).eval()
@@ -273,7 +273,7 @@ class CdFvd:
 
 
 def a2bench_metric(name: str, preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> float:
-    from metrics import METRICS
+    from a2bench.metrics import METRICS
 
     metric = METRICS.get(name)(device="cpu")
     for i, (pred, gt) in enumerate(zip(preds, gts, strict=True)):
@@ -283,7 +283,7 @@ def a2bench_metric(name: str, preds: Sequence[np.ndarray], gts: Sequence[np.ndar
 
 def a2bench_warm(name: str, pred: np.ndarray, gt: np.ndarray) -> None:
     """Builds the network (cached per file and device inside a2bench) and runs its first forward."""
-    from metrics import METRICS
+    from a2bench.metrics import METRICS
 
     METRICS.get(name)(device="cpu").update(pred, gt, "warm-up")
 
@@ -327,7 +327,7 @@ def machine_info() -> str:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    from metrics.evaluate import package_versions
+    from a2bench.metrics.evaluate import package_versions
 
     versions = [f"{package} {found}" for package, found in package_versions().items()]
     return (
@@ -392,7 +392,7 @@ def render(args: argparse.Namespace, rows: list[Row], totals: list[Row], frechet
         "PIL float bicubic resize in a plain single-threaded loop (DisCo runs it in DataLoader workers, 16 by "
         "default), one video per forward (compute_3d_video_prediction asserts batch_size 1), np.cov and "
         "pytorch-fid's `calculate_frechet_distance` (scipy `sqrtm`); networks: a2bench's 3D-ResNet-50 and the "
-        "I3D a2bench builds for DisCo (metrics.fvd._disco_i3d).",
+        "I3D a2bench builds for DisCo (a2bench.metrics.fvd._disco_i3d).",
         "* Rows that take hundredths of a second (psnr, ssim, l1 at this size) are dominated by Python overhead and "
         "timer noise; their speed-ups say little.",
         "* Relative difference: max over a2bench's values of |a2bench − reference| / |reference|; for distribution "
@@ -424,7 +424,7 @@ def correlated_features(n: int, dim: int, seed: int, gain: float, dtype: type) -
 
 
 def frechet_rows() -> list[Row]:
-    from metrics import FeatureStats, frechet_distance
+    from a2bench.metrics import FeatureStats, frechet_distance
 
     rows = []
     for n1, n2 in ((100, 120), (3000, 2500)):
@@ -498,13 +498,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace, weights: Path) -> str:
     import torch
 
-    import a2bench  # noqa: F401 - the torchvision compatibility hook, before lpips / pytorch-fid / cd-fvd
-
     torch.set_flush_denormal(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # scipy's sqrtm(disp=...)
     warnings.filterwarnings("ignore", category=UserWarning)
-    from metrics import ANIMATEX_TABLES, evaluate
-    from metrics.testing import perturb, smooth_videos, write_random_weights
+    # importing a2bench installs its torchvision compatibility hook before lpips / pytorch-fid / cd-fvd load
+    from a2bench.metrics import ANIMATEX_TABLES, evaluate
+    from a2bench.metrics.testing import perturb, smooth_videos, write_random_weights
 
     assert tuple(ANIMATEX_TABLES) == DEFAULT_SET, "the benchmark's reference rows follow the default set"
 

@@ -1,6 +1,6 @@
 """Speed of DWPose-convention skeleton rendering: 81 frames at 832×480 (Animate-X++'s default clip).
 
-Renders a synthetic benchmark's poses, repeated to 81 frames, with ``a2bench.pose.render_poses``
+Renders a synthetic benchmark's poses, repeated to 81 frames, with ``a2bench.core.pose.render_poses``
 (OpenCV drawing, frames in parallel threads) and with one thread, and prints seconds and frames/s.
 The images are pixel-identical to the Animate-X++ release's ``dwpose/util.py`` drawing (tests/data
 golden images). Usage: ``python benchmarks/pose_render_speed.py [--repeats 5]``.
@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from a2bench.pose import PoseSequence, render_poses
-from a2bench.synth import SynthOptions, generate
+from a2bench.core.pose import PoseSequence, render_poses
+from a2bench.core.synth import SynthOptions, generate
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        from a2bench.data import load_benchmark
+        from a2bench.core.data import load_benchmark
 
         path = generate(f"{folder}/bench", SynthOptions(samples=2, frames=32, width=64, height=64), workers=1)
         pose = load_benchmark(str(path))["s000"].pose()

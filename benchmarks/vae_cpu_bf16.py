@@ -2,7 +2,7 @@
 
 Times the forward and backward of the same training step (encode, posterior sample, decode, L1 + MSE) of the
 ``animatex-tiny`` components' VAE (random weights, no download) in fp32, with plain ``torch.autocast("cpu",
-bf16)``, and with :func:`animatex.train.cpu_bf16.bf16_convolutions` inside that autocast, in one run. Also
+bf16)``, and with :func:`a2bench.animatex.train.cpu_bf16.bf16_convolutions` inside that autocast, in one run. Also
 reports whether each step's gradients are finite and their largest relative difference from fp32's on the same
 inputs and weights (per parameter tensor). The bf16 speed-up needs a CPU with AMX; elsewhere expect none.
 
@@ -24,9 +24,9 @@ import time
 
 import torch
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers
-from animatex.components import get_components
-from animatex.train.cpu_bf16 import bf16_convolutions
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers
+from a2bench.animatex.components import get_components
+from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
 
 
 def _step(vae, x: torch.Tensor, noise: torch.Tensor, mode: str) -> float:

@@ -3,12 +3,19 @@
 ``METRICS`` maps each recipe name to its class; ``evaluate`` scores many videos with many metrics.
 """
 
-import a2bench  # noqa: F401 - installs the torchvision compatibility hook first
-from metrics import fid, fvd, kid, perceptual, pixel, ssim  # noqa: F401 - register the recipes
-from metrics.base import METRICS, DistributionMetric, Metric, MetricValue, PairedMetric, Recipe, SmallSampleWarning
-from metrics.evaluate import ANIMATEX_TABLES, SETS, Evaluation, evaluate, metric_names
-from metrics.frames import FrameError
-from metrics.frechet import FeatureStats, frechet_distance
+from a2bench.metrics import fid, fvd, kid, perceptual, pixel, ssim  # noqa: F401 - register the recipes
+from a2bench.metrics.base import (
+    METRICS,
+    DistributionMetric,
+    Metric,
+    MetricValue,
+    PairedMetric,
+    Recipe,
+    SmallSampleWarning,
+)
+from a2bench.metrics.evaluate import ANIMATEX_TABLES, SETS, Evaluation, evaluate, metric_names
+from a2bench.metrics.frames import FrameError
+from a2bench.metrics.frechet import FeatureStats, frechet_distance
 
 __all__ = [
     "ANIMATEX_TABLES",

@@ -3,7 +3,7 @@
 Two families share it. A :class:`PairedMetric` scores each predicted frame against the ground-truth
 frame at the same index and keeps float64 sums per sample. A :class:`DistributionMetric` turns each
 video into feature vectors and accumulates them for the prediction and the ground-truth sets; by
-default its result is the Fréchet distance of their :class:`~metrics.frechet.FeatureStats`, and it
+default its result is the Fréchet distance of their :class:`~a2bench.metrics.frechet.FeatureStats`, and it
 reports how many feature vectors each side had. Neither keeps videos after ``update``.
 """
 
@@ -16,10 +16,10 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from a2bench.registry import Registry
-from a2bench.weights import ResolvedWeight, WeightFile, resolve
-from metrics.frames import as_frames, check_pair
-from metrics.frechet import FeatureStats, frechet_distance
+from a2bench.core.registry import Registry
+from a2bench.core.weights import ResolvedWeight, WeightFile, resolve
+from a2bench.metrics.frames import as_frames, check_pair
+from a2bench.metrics.frechet import FeatureStats, frechet_distance
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class DistributionMetric(Metric):
 
     By default the Fréchet distance of :class:`FeatureStats` with the recipe's ``ddof``; a family with
     another distance overrides :meth:`accumulator` and :meth:`distance`. Recipes that compute the same
-    features share a ``feature_key``, so :func:`~metrics.evaluate.evaluate` runs their network once.
+    features share a ``feature_key``, so :func:`~a2bench.metrics.evaluate.evaluate` runs their network once.
     """
 
     ddof: ClassVar[int] = 1

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from a2bench.fileio import write_atomic
-from a2bench.paths import home
-from a2bench.videoio import Video, read_sample
-from a2bench.weights import WeightsError, resolve
-from metrics.base import METRICS, DistributionMetric, Metric, MetricValue
-from metrics.frames import FrameError, as_frames
+from a2bench.core.fileio import write_atomic
+from a2bench.core.paths import home
+from a2bench.core.videoio import Video, read_sample
+from a2bench.core.weights import WeightsError, resolve
+from a2bench.metrics.base import METRICS, DistributionMetric, Metric, MetricValue
+from a2bench.metrics.frames import FrameError, as_frames
 
 # The columns of the Animate-X A2Bench tables, in their order (PSNR*, SSIM, L1, LPIPS, FID, FID-VID, FVD), as DisCo's
 # metric code computes them (its FID is clean-fid's; docs/metrics.md, "Sets").

@@ -7,7 +7,7 @@ released metric code (``tool/metrics/metric_center.py``, metric type ``fid``) co
 FID instead: ``fid_clean`` resizes with PIL bicubic in float outside the network and runs NVIDIA's
 TorchScript trunk on (x − 128) / 128. ``fid_cleanfid`` is the clean-fid package as released today, which
 clips the resized frames. All pool every frame of every video, use ``np.cov`` statistics and the exact
-Fréchet distance of :mod:`metrics.frechet` in place of ``scipy.linalg.sqrtm``.
+Fréchet distance of :mod:`a2bench.metrics.frechet` in place of ``scipy.linalg.sqrtm``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from pytorch_fid import inception
 
-from a2bench.weights import WeightFile, load_state_dict, register_weight
-from metrics.base import METRICS, DistributionMetric, Recipe
-from metrics.nets import inception_torchscript
-from metrics.resize import pil_bicubic_float
+from a2bench.core.weights import WeightFile, load_state_dict, register_weight
+from a2bench.metrics.base import METRICS, DistributionMetric, Recipe
+from a2bench.metrics.nets import inception_torchscript
+from a2bench.metrics.resize import pil_bicubic_float
 
 INCEPTION = register_weight(
     WeightFile(

@@ -3,7 +3,7 @@
 Each reference recipe reads 8-bit RGB images (PNG files or decoded video), so that is the one input
 form here: ``(T, H, W, 3)`` uint8. Accepted as well, and converted as documented in docs/metrics.md:
 
-* :class:`~a2bench.videoio.Video` objects and torch tensors (``T,H,W,C`` or ``T,C,H,W`` when C ≤ 4);
+* :class:`~a2bench.core.videoio.Video` objects and torch tensors (``T,H,W,C`` or ``T,C,H,W`` when C ≤ 4);
 * float frames in [0, 1] → ``rint(x * 255)`` (NaN, Inf or values outside [0, 1] are errors);
 * grayscale ``(T, H, W)`` or ``(T, H, W, 1)`` → the value copied to R, G and B (a 3-D array whose last axis is 3
   or 4 is refused: it could be one RGB image);
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from a2bench.videoio import Video
+from a2bench.core.videoio import Video
 
 
 class FrameError(ValueError):

@@ -2,7 +2,7 @@
 
 All of them embed each video with a video network and report the Fréchet distance between the predicted
 and ground-truth embeddings (one vector per video). They differ in network, preprocessing, clip and
-covariance normalisation; each class's :class:`~metrics.base.Recipe` says exactly how, and
+covariance normalisation; each class's :class:`~a2bench.metrics.base.Recipe` says exactly how, and
 docs/metrics.md puts them side by side. Where the reference package defines a network or a
 preprocessing function (cd-fvd), it is imported and used as is.
 """
@@ -20,12 +20,12 @@ from cdfvd.third_party.i3d.utils import preprocess_i3d
 from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
 from torch import nn
 
-from a2bench.weights import WeightFile, load_state_dict, load_torchscript, register_weight, resolve
-from metrics.base import METRICS, DistributionMetric, Recipe
-from metrics.frames import FrameError
-from metrics.nets import i3d_jax
-from metrics.nets.resnet3d import load_resnet3d50
-from metrics.resize import pil_bicubic_float
+from a2bench.core.weights import WeightFile, load_state_dict, load_torchscript, register_weight, resolve
+from a2bench.metrics.base import METRICS, DistributionMetric, Recipe
+from a2bench.metrics.frames import FrameError
+from a2bench.metrics.nets import i3d_jax
+from a2bench.metrics.nets.resnet3d import load_resnet3d50
+from a2bench.metrics.resize import pil_bicubic_float
 
 I3D_JAX = register_weight(
     WeightFile(

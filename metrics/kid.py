@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import METRICS, Recipe
-from metrics.fid import FIDClean
+from a2bench.metrics.base import METRICS, Recipe
+from a2bench.metrics.fid import FIDClean
 
 BLOCK = 4096
 

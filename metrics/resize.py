@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from metrics.threads import frame_pool
+from a2bench.metrics.threads import frame_pool
 
 
 def _resize_frame(frame: np.ndarray, size: int) -> np.ndarray:

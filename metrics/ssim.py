@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from metrics.base import METRICS, PairedMetric, Recipe
-from metrics.threads import frame_pool
+from a2bench.metrics.base import METRICS, PairedMetric, Recipe
+from a2bench.metrics.threads import frame_pool
 
 K1, K2, DATA_RANGE = 0.01, 0.03, 255.0
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.nets import i3d_jax, inception_torchscript, lpips_jax
+from a2bench.metrics.nets import i3d_jax, inception_torchscript, lpips_jax
 
 
 class TorchScriptI3DStandIn(nn.Module):
@@ -132,7 +132,7 @@ def _networks() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...] | No
     from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
     from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
 
-    from metrics.nets.resnet3d import ResNet3D50
+    from a2bench.metrics.nets.resnet3d import ResNet3D50
 
     def videomae() -> nn.Module:
         return videomae_utils.vit_giant_patch14_224(

@@ -3,7 +3,7 @@
 The report is built in a temporary folder beside ``out`` and renamed over it only when complete, so
 ``out`` holds either the previous report or the new one, never half of one. An existing ``out`` is only
 replaced when it is an a2bench report (it holds :data:`MARKER`); any other non-empty folder is refused.
-The temporary folders of killed builds are removed by the next build (:mod:`a2bench.staging`); a previous
+The temporary folders of killed builds are removed by the next build (:mod:`a2bench.core.staging`); a previous
 report that a killed build had moved aside without putting the new one in its place is put back first.
 """
 
@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import a2bench
-from a2bench.staging import remove_leftovers, staging_folder
-from reports.collect import ReportData, ReportError, collect
-from reports.published import load_published
+from a2bench.core.staging import remove_leftovers, staging_folder
+from a2bench.reports.collect import ReportData, ReportError, collect
+from a2bench.reports.published import load_published
 
 FORMATS = ("md", "html", "csv", "tex", "json")
 MARKER = ".a2bench-report"
@@ -91,14 +91,14 @@ def build_report(
 
 
 def _write(tmp: Path, data: ReportData, published, options: ReportOptions, say: Progress) -> list[str]:
-    from reports import tables
+    from a2bench.reports import tables
 
     files: list[str] = []
     plots: dict = {}
     gallery: dict = {}
     if "html" in options.formats:
-        from reports.gallery import build_gallery
-        from reports.plots import group_plots
+        from a2bench.reports.gallery import build_gallery
+        from a2bench.reports.plots import group_plots
 
         for group in data.groups:
             say(f"plots: {group.title}")
@@ -131,7 +131,7 @@ def _write(tmp: Path, data: ReportData, published, options: ReportOptions, say: 
         (tmp / FILES[fmt]).write_text(text, encoding="utf-8")
         files.append(FILES[fmt])
     if "html" in options.formats:
-        from reports.html import render
+        from a2bench.reports.html import render
 
         downloads = [FILES[f] for f in ("md", "csv", "tex", "json") if f in texts]
         html = render(data, published, plots, gallery, info, downloads)

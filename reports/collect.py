@@ -25,10 +25,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from a2bench.data.benchmark import Benchmark
-from a2bench.results import Generation, ResultsDB, ResultsError, Run, default_db
-from a2bench.runner import manifest_sha256, recorded_bench_args
-from reports import stats
+from a2bench.core.data.benchmark import Benchmark
+from a2bench.reports import stats
+from a2bench.runs.results import Generation, ResultsDB, ResultsError, Run, default_db
+from a2bench.runs.runner import manifest_sha256, recorded_bench_args
 
 
 class ReportError(ValueError):
@@ -174,7 +174,7 @@ def is_oracle(model: str) -> bool:
 
 def metric_title(name: str) -> str:
     try:
-        from metrics import METRICS
+        from a2bench.metrics import METRICS
 
         return METRICS.get(name).title
     except Exception:
@@ -383,8 +383,8 @@ def _load_bench_arg(bench: str | None) -> Benchmark | None:
     """``--bench``: a folder or HF export is loaded (runs are then matched by manifest sha256); a name filters."""
     if bench is None or not Path(bench).exists():
         return None
-    from a2bench.data.errors import BenchmarkError
-    from a2bench.data.load import load_benchmark
+    from a2bench.core.data.errors import BenchmarkError
+    from a2bench.core.data.load import load_benchmark
 
     try:
         return load_benchmark(Path(bench))
@@ -419,7 +419,7 @@ class _BenchFinder:
         )
 
     def _candidates(self, runs: list[Run]) -> list[Path]:
-        from a2bench.paths import home
+        from a2bench.core.paths import home
 
         paths: list[Path] = []
         for run in runs:
@@ -436,7 +436,7 @@ class _BenchFinder:
     def _load(self, path: Path) -> tuple[Benchmark, str] | None:
         key = str(path)
         if key not in self._loaded:
-            from a2bench.data.load import load_benchmark
+            from a2bench.core.data.load import load_benchmark
 
             try:
                 bench = load_benchmark(path)

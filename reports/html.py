@@ -10,11 +10,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from reports.collect import Group, ReportData
-from reports.gallery import Item
-from reports.plots import Plot
-from reports.published import Published
-from reports.tables import DASH, count_text, format_value, protocol_name, samples_text, status_text
+from a2bench.reports.collect import Group, ReportData
+from a2bench.reports.gallery import Item
+from a2bench.reports.plots import Plot
+from a2bench.reports.published import Published
+from a2bench.reports.tables import DASH, count_text, format_value, protocol_name, samples_text, status_text
 
 SECTIONS = {
     "ranked": "Ranked runs",

@@ -1,7 +1,7 @@
 """Plots of one leaderboard group (matplotlib, Agg backend, PNG).
 
 - ``bars``: per metric, each run's value with the bootstrap 95 % interval over samples
-  (:mod:`reports.stats`); distribution metrics (FID, FVD, ...) have one value for the whole set and no
+  (:mod:`a2bench.reports.stats`); distribution metrics (FID, FVD, ...) have one value for the whole set and no
   interval.
 - ``distributions``: per metric, each run's per-sample values: a box plus every sample as a dot.
 - ``categories``: per metric, each run's mean by character category and by style (from the benchmark
@@ -26,9 +26,9 @@ import numpy as np
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from reports.collect import Column, Entry, Group
-from reports.stats import weighted_mean
-from reports.tables import format_value
+from a2bench.reports.collect import Column, Entry, Group
+from a2bench.reports.stats import weighted_mean
+from a2bench.reports.tables import format_value
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#000000", "#F0E442")
 DPI = 110

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from a2bench.gate import bootstrap_ci
+from a2bench.runs.gate import bootstrap_ci
 
 __all__ = ["bootstrap_ci", "weighted_mean"]  # the gate's bootstrap (one implementation), with frame weights
 

@@ -1,4 +1,4 @@
-"""Leaderboard tables as Markdown, CSV, LaTeX (booktabs) and JSON, from :mod:`reports.collect` data.
+"""Leaderboard tables as Markdown, CSV, LaTeX (booktabs) and JSON, from :mod:`a2bench.reports.collect` data.
 
 Numbers are printed per metric as the Animate-X tables print them (PSNR 2 decimals, SSIM 3, L1 in
 scientific notation such as ``1.02E-04``, ...); CSV and JSON carry the stored values at full precision.
@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from reports.collect import Column, Entry, Group, ReportData
-from reports.published import PROTOCOL_NAMES, Published, PublishedColumn
+from a2bench.reports.collect import Column, Entry, Group, ReportData
+from a2bench.reports.published import PROTOCOL_NAMES, Published, PublishedColumn
 
 _FORMATS = {
     "psnr": ".2f",

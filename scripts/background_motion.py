@@ -18,14 +18,13 @@ import statistics
 import numpy as np
 import torch
 
-import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers
-from a2bench.data import load_benchmark
-from a2bench.pose.keypoints import BODY
-from a2bench.runner import resize_frames
-from a2bench.synth import cached_synth
-from a2bench.synth.backgrounds import SCENES, STILL
-from animatex.adapter import TINY_DIR
-from animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.adapter import TINY_DIR
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.core.data import load_benchmark
+from a2bench.core.pose.keypoints import BODY
+from a2bench.core.synth import cached_synth
+from a2bench.core.synth.backgrounds import SCENES, STILL
+from a2bench.runs.runner import resize_frames
 
 MOVING = {scene.motion for scene in SCENES if scene.effect is not None}
 

@@ -16,8 +16,8 @@ import argparse
 import numpy as np
 import torch
 
-from animatex.train.config import load_config
-from animatex.train.loop import LatentCache, TrainModule, build_inputs, build_pipeline, training_dataset
+from a2bench.animatex.train.config import load_config
+from a2bench.animatex.train.loop import LatentCache, TrainModule, build_inputs, build_pipeline, training_dataset
 
 BINS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0))
 

@@ -1,7 +1,7 @@
 """Does a model move the character where the driving pose says? Error where the character moved, on a synth benchmark.
 
 For every frame of every sample, the pixels where the character's exact coverage at that frame's pose differs
-from its coverage at the reference image's pose are where it moved to or away from (a2bench.synth.pose_following).
+from its coverage at the reference image's pose are where it moved to or away from (a2bench.core.synth.pose_following).
 The measure is the mean absolute error against the ground truth over those pixels (grey levels, 0-255; lower is
 better), per run, with the same measure for the reference image itself beside it (what a model that never moves
 the character scores: `reference-copy`). Frames where fewer than 4 pixels changed are skipped. PSNR and SSIM weigh
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from a2bench.data import load_benchmark
-from a2bench.runner import run_videos
-from a2bench.synth import cached_synth
-from a2bench.synth.pose_following import moved_errors, moved_pixels
+from a2bench.core.data import load_benchmark
+from a2bench.core.synth import cached_synth
+from a2bench.core.synth.pose_following import moved_errors, moved_pixels
+from a2bench.runs.runner import run_videos
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,8 @@
 """Where does a video lose SSIM? DisCo's SSIM map split into the character and the background, on synth.
 
-The SSIM map of every frame (``metrics.ssim``: DisCo's SSIM, OpenCV grey, 7 × 7 uniform window) is averaged
+The SSIM map of every frame (``a2bench.metrics.ssim``: DisCo's SSIM, OpenCV grey, 7 × 7 uniform window) is averaged
 over the pixels whose window sees the character at that frame's pose (its exact coverage from the synth
-generator, grown by the window's half width, 3 pixels: ``a2bench.synth.pose_following.character_pixels``) and
+generator, grown by the window's half width, 3 pixels: ``a2bench.core.synth.pose_following.character_pixels``) and
 over the rest, the background, pooling the pixels of all frames of all samples (a region empty in one frame
 leaves no gap). ``all`` is the whole map's mean: the ``ssim`` score itself. Rows: the reference image held still
 (what ``reference-copy`` returns) and each run. ``scripts/vae_ceiling.py --out DIR`` writes the VAE's round trip
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from a2bench.data import Benchmark, load_benchmark
-from a2bench.runner import run_videos
-from a2bench.synth import cached_synth
-from a2bench.synth.pose_following import character_pixels, videos_and_targets
-from metrics.ssim import UNIFORM_7, gray, ssim_map
+from a2bench.core.data import Benchmark, load_benchmark
+from a2bench.core.synth import cached_synth
+from a2bench.core.synth.pose_following import character_pixels, videos_and_targets
+from a2bench.metrics.ssim import UNIFORM_7, gray, ssim_map
+from a2bench.runs.runner import run_videos
 
 REGIONS = ("all", "character", "background")
 

@@ -18,8 +18,8 @@ if [ ! -f data/synth-train/manifest.json ]; then
     --samples "$SAMPLES" --frames 36 --still "$STILL" --workers "$(nproc)"
 fi
 case " $STAGES " in *" vae "*)
-  "$PY" -m animatex.cli train-vae --config "$CONFIG" --set vae.max_seconds="${VAE_SECONDS:-0}" "$@" ;;
+  "$PY" -m a2bench.animatex.cli train-vae --config "$CONFIG" --set vae.max_seconds="${VAE_SECONDS:-0}" "$@" ;;
 esac
 case " $STAGES " in *" train "*)
-  "$PY" -m animatex.cli train --config "$CONFIG" --set train.max_seconds="${TRAIN_SECONDS:-0}" "$@" ;;
+  "$PY" -m a2bench.animatex.cli train --config "$CONFIG" --set train.max_seconds="${TRAIN_SECONDS:-0}" "$@" ;;
 esac

@@ -30,24 +30,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers
-from a2bench.data import load_benchmark
-from a2bench.runner import resize_frames
-from a2bench.synth import cached_synth
-from a2bench.videoio import write_video
-from metrics.perceptual import LPIPSAlex, LPIPSDisco
-from metrics.pixel import PSNR
-from metrics.ssim import SSIM
+from a2bench.core.data import load_benchmark
+from a2bench.core.synth import cached_synth
+from a2bench.core.videoio import write_video
+from a2bench.metrics.perceptual import LPIPSAlex, LPIPSDisco
+from a2bench.metrics.pixel import PSNR
+from a2bench.metrics.ssim import SSIM
+from a2bench.runs.runner import resize_frames
 
 
 def load_vae(path: str | Path):
     """The VAE of a ``vae.safetensors`` or of a saved pipeline folder, in eval mode."""
     path = Path(path)
     if path.is_dir():
-        from animatex.pipeline import AnimateXPipeline
+        from a2bench.animatex.pipeline import AnimateXPipeline
 
         return AnimateXPipeline.from_pretrained(path).vae.eval()
-    from animatex.train.vae import load_trained_vae
+    from a2bench.animatex.train.vae import load_trained_vae
 
     return load_trained_vae(path)[0]
 

@@ -40,7 +40,7 @@ TINY = {"samples": 4, "frames": 12, "width": 64, "height": 64, "seed": 3}
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-sample, 12-frame, 64x64 synth benchmark (read-only: copy it before changing files)."""
-    from a2bench.synth import SynthOptions, generate
+    from a2bench.core.synth import SynthOptions, generate
 
     return generate(tmp_path_factory.mktemp("synth") / "tiny", SynthOptions(**TINY), workers=1)
 
@@ -78,7 +78,7 @@ def random_weight_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``hub/checkpoints`` is where torchvision and pytorch-fid look, so the reference packages load the
     very files a2bench loads. VideoMAE is left out: its test writes a small one itself.
     """
-    from metrics.testing import write_random_weights
+    from a2bench.metrics.testing import write_random_weights
 
     torch_home = tmp_path_factory.mktemp("torch-home")
     names = [
@@ -104,7 +104,7 @@ def random_weights(random_weight_files: Path, monkeypatch: pytest.MonkeyPatch, t
 
 def score(name: str, preds: list[np.ndarray], gts: list[np.ndarray], *, metric_out: list | None = None):
     """Run metric ``name`` over paired videos (ids v0, v1, …) and return its MetricValue."""
-    from metrics import METRICS
+    from a2bench.metrics import METRICS
 
     metric = METRICS.get(name)(device="cpu")
     for i, (pred, gt) in enumerate(zip(preds, gts, strict=True)):
@@ -116,10 +116,10 @@ def score(name: str, preds: list[np.ndarray], gts: list[np.ndarray], *, metric_o
 
 def character_pose(seed: int, motion: str, size: tuple[int, int] = (256, 256), frames: int = 20):
     """A synthetic character's pose sequence (as its pose.json holds it), for pose tests."""
-    from a2bench.synth.characters import sample_character
-    from a2bench.synth.generate import normalised
-    from a2bench.synth.motions import sample_motion
-    from a2bench.synth.skeleton import REST, body_points
+    from a2bench.core.synth.characters import sample_character
+    from a2bench.core.synth.generate import normalised
+    from a2bench.core.synth.motions import sample_motion
+    from a2bench.core.synth.skeleton import REST, body_points
 
     rng = np.random.default_rng(seed)
     spec = sample_character(rng)
@@ -138,7 +138,7 @@ def reset_accelerate() -> None:
 
 def train_config(bench: Path, out: Path, **changes: dict):
     """A one-step training config of the ``tiny`` preset on ``bench`` (sections updated by ``changes``)."""
-    from animatex.train.config import TrainConfig
+    from a2bench.animatex.train.config import TrainConfig
 
     base = {
         "model": {"preset": "tiny", "weights": "random", "ipi_dropout": 0.0},

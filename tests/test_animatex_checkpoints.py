@@ -16,12 +16,12 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-import animatex.weights as registry
+import a2bench.animatex.weights as registry
+from a2bench.animatex.loading import animatex_ckpt, bundle, openclip, wan
+from a2bench.animatex.loading.keys import CheckpointKeyError
+from a2bench.animatex.testing import LORA_TARGETS, TINY_IPI, lora_state, randomized, release_ckpt, save_sharded_original
 from a2bench.cli import main
-from a2bench.weights import WEIGHTS, WeightsError, fetch, resolve
-from animatex.loading import animatex_ckpt, bundle, openclip, wan
-from animatex.loading.keys import CheckpointKeyError
-from animatex.testing import LORA_TARGETS, TINY_IPI, lora_state, randomized, release_ckpt, save_sharded_original
+from a2bench.core.weights import WEIGHTS, WeightsError, fetch, resolve
 
 TINY_DIT = {
     "patch_size": (1, 2, 2),
@@ -553,7 +553,7 @@ def test_weights_cli_fetches_a_group(monkeypatch, tmp_path) -> None:
 
 
 def test_fetch_a_file_inside_the_wan_folder(tmp_path, monkeypatch) -> None:
-    from a2bench.weights import WeightFile
+    from a2bench.core.weights import WeightFile
 
     source = tmp_path / "source.json"
     source.write_text("{}")
@@ -569,8 +569,8 @@ def test_fetch_hashes_the_download_once(tmp_path, monkeypatch) -> None:
     """The sha256 comes from the download stream and is cached for the placed file: nothing re-reads it."""
     import hashlib
 
-    import a2bench.weights as weights
-    from a2bench.weights import WeightFile
+    import a2bench.core.weights as weights
+    from a2bench.core.weights import WeightFile
 
     source = tmp_path / "net.pth"
     source.write_bytes(b"weights" * 1000)

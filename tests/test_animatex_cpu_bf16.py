@@ -1,4 +1,4 @@
-"""bf16 3-D convolutions for training on CPU (``animatex.train.cpu_bf16``): the gradients are finite and agree
+"""bf16 3-D convolutions for training on CPU (``a2bench.animatex.train.cpu_bf16``): the gradients are finite and agree
 with fp32's, also on the shapes whose oneDNN bf16 weight gradient is NaN; the layers are restored after the block;
 ``train-vae`` and ``animatex train`` use them in bf16 on a CPU."""
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import train_config
 
-from animatex.config import ConfigError
-from animatex.train.cpu_bf16 import bf16_convolutions
+from a2bench.animatex.config import ConfigError
+from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_layers_run_as_before_after_the_block() -> None:
 def test_train_vae_in_bf16_on_cpu(tiny_synth: Path, tmp_path: Path) -> None:
     from safetensors import safe_open
 
-    from animatex.train.vae import train_vae
+    from a2bench.animatex.train.vae import train_vae
 
     cfg = train_config(tiny_synth, tmp_path, data={"size": [64, 64]}, vae={"mixed_precision": "bf16"})
     path = train_vae(cfg, echo=lambda _: None, plot=False)
@@ -81,7 +81,7 @@ def test_animatex_train_in_bf16_on_cpu_routes_the_3d_convolutions(
 ) -> None:
     from conftest import reset_accelerate
 
-    from animatex.train import cpu_bf16, loop
+    from a2bench.animatex.train import cpu_bf16, loop
 
     routed = []
     original = cpu_bf16._conv_bf16

@@ -10,9 +10,8 @@ import pytest
 import torch
 from conftest import train_config
 
-import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
-from animatex.pipeline import AnimateXPipeline
-from animatex.train.decoder import grey_ssim, one_step_latents, train_decoder
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.train.decoder import grey_ssim, one_step_latents, train_decoder
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +62,7 @@ def test_train_decoder_changes_the_decoder_only(tiny_synth: Path, tmp_path: Path
 
 def test_one_step_latents_are_what_the_pipeline_samples_in_one_step(tiny_synth: Path, tmp_path: Path) -> None:
     """x̂0 from the batch's noise at σ = 1 is the pipeline's one-step sample from the same noise and conditions."""
-    from animatex.train.loop import TrainModule, build_inputs, build_pipeline, training_dataset
+    from a2bench.animatex.train.loop import TrainModule, build_inputs, build_pipeline, training_dataset
 
     AnimateXPipeline.tiny(seed=2).save_pretrained(tmp_path / "p")
     cfg = train_config(tiny_synth, tmp_path, model={"weights": str(tmp_path / "p")}, dropout={"text": 0.0},

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
 
 pytest.importorskip("diffusers")
 pytest.importorskip("open_clip")
 
-from animatex.config import ConfigError
-from animatex.pipeline import AnimateXPipeline
-from animatex.testing import random_poses
+from a2bench.animatex.config import ConfigError
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.testing import random_poses
 
 torch.set_flush_denormal(True)  # random tiny weights otherwise hit slow denormal arithmetic on CPU
 
@@ -277,8 +277,8 @@ def test_compile_then_group_offload_and_the_order_rules(image: np.ndarray, refer
 def test_infer_efficiency_flags(tiny_synth, tmp_path, monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from a2bench.videoio import probe_video
-    from animatex.cli import main
+    from a2bench.animatex.cli import main
+    from a2bench.core.videoio import probe_video
 
     seen: dict[str, object] = {}
     original_compile = AnimateXPipeline.compile

@@ -1,4 +1,4 @@
-"""Growing a trained small pipeline (``animatex.train.grow``): the VAE and model grown to more latent channels
+"""Growing a trained small pipeline (``a2bench.animatex.train.grow``): the VAE and model grown to more latent channels
 compute what the old ones did, whatever the new channels hold; the DiT widened k times computes what the narrow one
 did, and its copies part once trained."""
 
@@ -12,10 +12,9 @@ import torch
 from conftest import reset_accelerate, train_config
 from test_animatex_model import LATENT_FRAMES, LATENT_H, LATENT_W, build, inputs
 
-import a2bench  # noqa: F401 - before diffusers
-from animatex.config import ConfigError, get_preset
-from animatex.pipeline import AnimateXPipeline
-from animatex.train.grow import grow_model, grow_vae_state, widen_model
+from a2bench.animatex.config import ConfigError, get_preset
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.train.grow import grow_model, grow_vae_state, widen_model
 
 
 @pytest.fixture(autouse=True)
@@ -112,8 +111,8 @@ def test_widened_model_predicts_as_before_and_its_copies_part_when_trained(k: in
 
 
 def test_train_vae_and_train_grow_a_trained_pipeline(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.train.loop import build_pipeline, train
-    from animatex.train.vae import load_trained_vae, train_vae
+    from a2bench.animatex.train.loop import build_pipeline, train
+    from a2bench.animatex.train.vae import load_trained_vae, train_vae
 
     cfg = train_config(tiny_synth, tmp_path, vae={"steps": 1})
     small = train_vae(cfg, echo=lambda _: None, plot=False)
@@ -137,7 +136,7 @@ def test_train_vae_and_train_grow_a_trained_pipeline(tiny_synth: Path, tmp_path:
 
 
 def test_train_widens_a_trained_pipeline_and_exports_the_wide_one(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.train.loop import train
+    from a2bench.animatex.train.loop import train
 
     AnimateXPipeline.tiny(seed=1).save_pretrained(tmp_path / "trained")
     cfg = train_config(tiny_synth, tmp_path, model={"weights": str(tmp_path / "trained"), "widen": 2},

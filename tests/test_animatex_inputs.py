@@ -23,14 +23,15 @@ import pytest
 import torch
 from PIL import Image
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
-from a2bench.models import MODELS, AdapterError
-from a2bench.pose import PoseSequence
-from a2bench.pose.keypoints import NUM_KEYPOINTS
-from a2bench.pose.render import POSE_VIDEO, as_model_input, render_poses
-from animatex.config import CLIP_MEAN, CLIP_STD, InputsConfig, get_preset
-from animatex.pipeline import AnimateXPipeline
-from animatex.testing import random_poses
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
+from a2bench.animatex.config import CLIP_MEAN, CLIP_STD, InputsConfig, get_preset
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.testing import random_poses
+from a2bench.core.adapter import AdapterError
+from a2bench.core.pose import PoseSequence
+from a2bench.core.pose.keypoints import NUM_KEYPOINTS
+from a2bench.core.pose.render import POSE_VIDEO, as_model_input, render_poses
+from a2bench.models import MODELS
 
 SIZE = (96, 64)  # (W, H): multiples of 16
 NECK, RIGHT_SHOULDER = 1, 2  # OpenPose-18 body joints; the first limb joins them

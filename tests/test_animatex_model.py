@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from animatex.config import (
+from a2bench.animatex.config import (
     PRESETS,
     AnimateXConfig,
     ConfigError,
@@ -29,9 +29,9 @@ pytest.importorskip("diffusers")
 
 from diffusers import WanTransformer3DModel
 
-from animatex.ipi import ImplicitPoseIndicator, keypoint_features, sinusoid_table
-from animatex.pose_encoders import PoseVideoEncoder, RefPoseEncoder, add_reference_pose
-from animatex.transformer import AnimateXModel, AnimateXTransformer
+from a2bench.animatex.ipi import ImplicitPoseIndicator, keypoint_features, sinusoid_table
+from a2bench.animatex.pose_encoders import PoseVideoEncoder, RefPoseEncoder, add_reference_pose
+from a2bench.animatex.transformer import AnimateXModel, AnimateXTransformer
 
 B, LATENT_FRAMES, LATENT_H, LATENT_W = 2, 3, 8, 6  # tiny: 9 frames of 64x48 pixels
 TOL = 1e-5
@@ -570,8 +570,8 @@ def test_release_key_names_map_by_prefix() -> None:
 
 def test_open_clip_frame_encoder_equals_encode_image() -> None:
     open_clip = pytest.importorskip("open_clip")
-    from animatex.config import OpenCLIPConfig
-    from animatex.ipi import OpenCLIPFrameEncoder
+    from a2bench.animatex.config import OpenCLIPConfig
+    from a2bench.animatex.ipi import OpenCLIPFrameEncoder
 
     vision = {"image_size": 28, "layers": 2, "width": 32, "head_width": 16, "patch_size": 14}
     text = {"context_length": 8, "vocab_size": 50, "width": 16, "heads": 2, "layers": 1}
@@ -594,7 +594,7 @@ def test_open_clip_frame_encoder_equals_encode_image() -> None:
 
 
 def test_open_clip_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from animatex import ipi
+    from a2bench.animatex import ipi
 
     real = importlib.import_module
 

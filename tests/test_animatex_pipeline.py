@@ -9,19 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
 
 pytest.importorskip("diffusers")
 pytest.importorskip("open_clip")
 
 from click.testing import CliRunner
 
-from a2bench.models import MODELS, AdapterError
-from a2bench.pose import PoseSequence
-from a2bench.videoio import probe_video, read_video
-from animatex.adapter import plan_frames, round_frames, round_size
-from animatex.pipeline import AnimateXPipeline, release_sigmas, sample_indices
-from animatex.testing import random_poses
+from a2bench.animatex.adapter import plan_frames, round_frames, round_size
+from a2bench.animatex.pipeline import AnimateXPipeline, release_sigmas, sample_indices
+from a2bench.animatex.testing import random_poses
+from a2bench.core.adapter import AdapterError
+from a2bench.core.pose import PoseSequence
+from a2bench.core.videoio import probe_video, read_video
+from a2bench.models import MODELS
 
 SIZE = (48, 64)  # (W, H)
 FRAMES = 9
@@ -183,7 +184,7 @@ def test_bad_frame_counts_and_sizes_are_refused(pipe: AnimateXPipeline, image: n
 
 
 def test_infer_tiny_writes_a_playable_video(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.cli import main
+    from a2bench.animatex.cli import main
 
     sample = tiny_synth / "s000"
     out = tmp_path / "out.mp4"
@@ -227,7 +228,7 @@ def test_adapters_fail_at_start_with_one_clear_message(name: str, device: str, t
 def test_adapter_efficiency_arguments(monkeypatch) -> None:
     """``--model-arg offload=/vae_tiling=/compile=`` reach the pipeline (loaded on the CPU when offloading); a bad
     offload mode is refused before anything loads."""
-    import animatex.adapter as adapter
+    import a2bench.animatex.adapter as adapter
 
     calls = []
     monkeypatch.setattr(adapter, "_cuda_available", lambda: True)
@@ -248,7 +249,7 @@ def test_adapter_efficiency_arguments(monkeypatch) -> None:
 def test_convert_names_the_missing_release_file_and_its_fetch_command(tmp_path, monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from animatex.cli import main as animatex_main
+    from a2bench.animatex.cli import main as animatex_main
 
     monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "empty"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

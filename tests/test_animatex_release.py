@@ -1,6 +1,6 @@
 """``AnimateXPipeline.from_release`` end to end on tiny random files in the official layouts (CPU, seconds).
 
-:func:`animatex.testing.write_release` writes the Wan2.1-I2V folder (7 DiT shards + index, ``.pth`` VAE, umT5 and
+:func:`a2bench.animatex.testing.write_release` writes the Wan2.1-I2V dir (7 DiT shards + index, ``.pth`` VAE, umT5 and
 CLIP, the umT5 tokenizer), the release ckpt (LoRA + module groups) and OpenCLIP for the ``tiny`` presets; the
 pipeline loaded from them must hold exactly their tensors and generate a video.
 """
@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
 
 pytest.importorskip("diffusers")
 pytest.importorskip("open_clip")
 
-from animatex.config import get_preset
-from animatex.pipeline import AnimateXPipeline
-from animatex.testing import MODULE_GROUPS, TINY_OPEN_CLIP_VISION, random_poses, write_release
+from a2bench.animatex.config import get_preset
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.testing import MODULE_GROUPS, TINY_OPEN_CLIP_VISION, random_poses, write_release
 
 SIZE = (48, 64)  # (W, H)
 FRAMES = 9

@@ -6,7 +6,7 @@ folder holding ``diffsynth/``); without it every test here is skipped::
     git clone https://github.com/Lucaria-Academy/Animate-X-plusplus /tmp/animatex-release
     A2BENCH_ANIMATEX_DIR=/tmp/animatex-release python -m pytest tests/test_animatex_release_parity.py -q -s
 
-:func:`animatex.testing.write_release` writes tiny random weights in the release's own file layouts (the DiT as 7
+:func:`a2bench.animatex.testing.write_release` writes tiny random weights, in the release's file layouts (the DiT as 7
 original-layout shards, the release ckpt with its PEFT LoRA pairs and module groups, ...). a2bench loads them with
 ``AnimateXPipeline.from_release``; the release's code loads the same files: its ``WanModel`` from the shards, the LoRA
 merged by ``ModelManager.load_lora_v2``, the module groups loaded from the manager as ``fetch_models`` loads them.
@@ -57,15 +57,15 @@ import pytest
 import torch
 from torch import nn
 
-import animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
+import a2bench.animatex  # noqa: F401 - the torchvision compatibility hook, before diffusers and open_clip
 
 pytest.importorskip("diffusers")
 pytest.importorskip("open_clip")
 
-from animatex.config import AnimateXConfig, get_preset
-from animatex.loading import wan
-from animatex.pipeline import AnimateXPipeline
-from animatex.testing import TINY_OPEN_CLIP_VISION, tiny_component_configs, write_release
+from a2bench.animatex.config import AnimateXConfig, get_preset
+from a2bench.animatex.loading import wan
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.testing import TINY_OPEN_CLIP_VISION, tiny_component_configs, write_release
 
 RELEASE_DIR = os.environ.get("A2BENCH_ANIMATEX_DIR", "")
 pytestmark = [

@@ -12,11 +12,10 @@ import pytest
 import torch
 from conftest import load_script, reset_accelerate, train_config
 
-import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
-from animatex.components import ByteTokenizer, get_components
-from animatex.config import ConfigError, get_preset
-from animatex.pipeline import AnimateXPipeline
-from animatex.train.config import TrainConfig
+from a2bench.animatex.components import ByteTokenizer, get_components
+from a2bench.animatex.config import ConfigError, get_preset
+from a2bench.animatex.pipeline import AnimateXPipeline
+from a2bench.animatex.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +77,7 @@ def test_from_pretrained_names_bad_files(tmp_path: Path) -> None:
 
 
 def test_train_vae_writes_a_loadable_vae_with_latent_stats(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.train.vae import load_trained_vae, train_vae
+    from a2bench.animatex.train.vae import load_trained_vae, train_vae
 
     cfg = train_config(tiny_synth, tmp_path, data={"size": [48, 64]})
     first: list[str] = []
@@ -101,7 +100,7 @@ def test_train_vae_writes_a_loadable_vae_with_latent_stats(tiny_synth: Path, tmp
 
 def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> None:
     """From-scratch training (the small presets): the encoders train, the whole pipeline is exported, loadable."""
-    from animatex.train.loop import build_pipeline, train
+    from a2bench.animatex.train.loop import build_pipeline, train
 
     groups = ["transformer", "pose_video_encoder", "ref_pose_encoder", "ipi", "text_encoder", "image_encoder",
               "open_clip"]  # fmt: skip
@@ -138,7 +137,7 @@ def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> N
 
 
 def test_latent_cache_and_workers_give_the_same_losses(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.train.loop import train
+    from a2bench.animatex.train.loop import train
 
     losses = []
     for i, train_changes in enumerate(({}, {"latent_cache": True, "num_workers": 2})):
@@ -155,8 +154,8 @@ def test_data_workers_start_after_the_parent_used_opencvs_thread_pool(tiny_synth
 import cv2, numpy as np
 cv2.setNumThreads(2)
 cv2.GaussianBlur(np.zeros((2048, 2048), np.float32), (31, 31), 5)  # the parent uses OpenCV's thread pool
-from animatex.train.data import AnimationDataset
-from animatex.train.loop import item_batches
+from a2bench.animatex.train.data import AnimationDataset
+from a2bench.animatex.train.loop import item_batches
 batch = next(item_batches(AnimationDataset({str(tiny_synth)!r}, 5, (32, 32)), range(1), 1, 2, 0, 2, workers=1))
 print(len(batch))
 """
@@ -165,7 +164,7 @@ print(len(batch))
 
 
 def test_max_seconds_stops_with_a_checkpoint(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.train.loop import train
+    from a2bench.animatex.train.loop import train
 
     reset_accelerate()
     cfg = train_config(tiny_synth, tmp_path, train={"steps": 50, "max_seconds": 1e-9})
@@ -174,7 +173,7 @@ def test_max_seconds_stops_with_a_checkpoint(tiny_synth: Path, tmp_path: Path) -
 
 
 def test_animatex_tiny_preset_and_shipped_weights() -> None:
-    from animatex.adapter import TINY_DIR
+    from a2bench.animatex.adapter import TINY_DIR
 
     cfg = get_preset("animatex-tiny")
     assert (cfg.sampling.width, cfg.sampling.height, cfg.sampling.num_frames) == (64, 64, 33)
@@ -185,8 +184,9 @@ def test_animatex_tiny_preset_and_shipped_weights() -> None:
 
 
 def test_animatex_tiny_runs_in_a2bench(tiny_synth: Path, tmp_path: Path) -> None:
-    from a2bench.models import MODELS, AdapterError
-    from a2bench.runner import RunOptions, run
+    from a2bench.core.adapter import AdapterError
+    from a2bench.models import MODELS
+    from a2bench.runs.runner import RunOptions, run
 
     adapter = MODELS.get("animatex-tiny")(steps="2")
     assert set(adapter.identity()["weights"]) == {"animatex-tiny/model.safetensors", "animatex-tiny/config.json"}

@@ -12,10 +12,9 @@ import pytest
 import torch
 from conftest import reset_accelerate, train_config
 
-import a2bench  # noqa: F401 - before diffusers/transformers/peft/accelerate
-from animatex.config import ConfigError
-from animatex.train.config import TrainConfig, load_config
-from animatex.train.data import ANIMATION, TI2V, AnimationDataset, TaskSampler
+from a2bench.animatex.config import ConfigError
+from a2bench.animatex.train.config import TrainConfig, load_config
+from a2bench.animatex.train.data import ANIMATION, TI2V, AnimationDataset, TaskSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +42,7 @@ def test_config_file_and_unknown_keys(tmp_path: Path) -> None:
 
 
 def test_yaml_booleans_and_the_learning_rate_schedule(tmp_path: Path) -> None:
-    from animatex.train.loop import lr_factor
+    from a2bench.animatex.train.loop import lr_factor
 
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  mixed_precision: no\n  export: false\n")  # YAML 1.1 would read `no` as false
@@ -101,7 +100,7 @@ def test_dataset_item(tiny_synth: Path) -> None:
 
 
 def _one_step(cfg: TrainConfig) -> tuple[dict, dict, dict]:
-    from animatex.train import loop
+    from a2bench.animatex.train import loop
 
     reset_accelerate()
     torch.manual_seed(cfg.train.seed)
@@ -144,7 +143,7 @@ def test_ti2v_step_leaves_pose_encoders_alone(tiny_synth: Path, tmp_path: Path) 
 
 
 def test_resume_reproduces_the_loss_curve(tiny_synth: Path, tmp_path: Path) -> None:
-    from animatex.train.loop import train
+    from a2bench.animatex.train.loop import train
 
     # decoder channel weights: measured again on resume, they must come out the same
     common = {"steps": 4, "checkpoint_every": 2, "warmup_steps": 2, "channel_weights": "decoder"}
@@ -169,7 +168,7 @@ def test_resume_reproduces_the_loss_curve(tiny_synth: Path, tmp_path: Path) -> N
 def test_decoder_channel_weights(tiny_synth: Path, tmp_path: Path) -> None:
     """The weights are each channel's squared decoder Jacobian norm (mean 1): a channel the decoder never reads
     weighs 0, and a channel stored at twice the scale weighs 4 times as much relative to the others."""
-    from animatex.train import loop
+    from a2bench.animatex.train import loop
 
     cfg = train_config(tiny_synth, tmp_path)
     pipe = loop.build_pipeline(cfg)
@@ -189,7 +188,7 @@ def test_decoder_channel_weights(tiny_synth: Path, tmp_path: Path) -> None:
 
 
 def test_weighted_loss_is_the_channels_weighted_mean() -> None:
-    from animatex.train.loop import compute_loss
+    from a2bench.animatex.train.loop import compute_loss
 
     target = torch.randn(2, 4, 3, 2, 2)
     prediction = torch.randn(2, 4, 3, 2, 2)
@@ -215,7 +214,7 @@ def test_two_processes_match_one(tiny_synth: Path, tmp_path: Path) -> None:
         launcher = ["--multi_gpu", "--main_process_port", "29531"] if processes > 1 else ["--cpu"]
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), *launcher,
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "animatex.cli", "train", "--config", str(path)]  # fmt: skip
+               "-m", "a2bench.animatex.cli", "train", "--config", str(path)]  # fmt: skip
         subprocess.run(cmd, check=True, env=env, cwd=ROOT, timeout=600, capture_output=True)
         rows = (out / "log.csv").read_text().splitlines()[1:]
         return [float(r.split(",")[1]) for r in rows]

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 import a2bench
-from a2bench.data import load_benchmark
-from a2bench.results import ResultsDB
-from a2bench.runner import RunOptions, run
-from a2bench.videoio import write_video
-from metrics import evaluate
-from metrics.testing import perturb, smooth_videos
+from a2bench.core.data import load_benchmark
+from a2bench.core.videoio import write_video
+from a2bench.metrics import evaluate
+from a2bench.metrics.testing import perturb, smooth_videos
+from a2bench.runs.results import ResultsDB
+from a2bench.runs.runner import RunOptions, run
 
 
 def test_evaluate_folders_or_a_benchmark_and_read_the_result_as_tables(tiny_synth: Path, tmp_path: Path) -> None:

@@ -18,13 +18,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from a2bench.cli import main
-from a2bench.data import load_benchmark
-from a2bench.data.build import REPORT_NAME, BuildOptions, build_benchmark
-from a2bench.pose import PoseSequence
-from a2bench.pose.extract import Extraction
-from a2bench.pose.quality import COMPONENTS, pose_quality
-from a2bench.videoio import read_video, write_video
-from a2bench.weights import WeightsError
+from a2bench.core.data import load_benchmark
+from a2bench.core.data.build import REPORT_NAME, BuildOptions, build_benchmark
+from a2bench.core.pose import PoseSequence
+from a2bench.core.pose.extract import Extraction
+from a2bench.core.pose.quality import COMPONENTS, pose_quality
+from a2bench.core.videoio import read_video, write_video
+from a2bench.core.weights import WeightsError
 
 STEMS = {"apple": "s000", "bear": "s001", "cactus": "s002", "dino": "s003"}
 LICENSE = ["--license", "CC0-1.0"]
@@ -57,7 +57,7 @@ def fake_dwpose(tiny_synth: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     """Route the CLI's DWPose to :func:`fake_extractor`; the list records the frame count of every call."""
     calls: list = []
     extractor = fake_extractor(_pose(tiny_synth), calls)
-    monkeypatch.setattr("a2bench.data.build.dwpose_extractor", lambda device: (extractor, {"estimator": "fake"}))
+    monkeypatch.setattr("a2bench.core.data.build.dwpose_extractor", lambda device: (extractor, {"estimator": "fake"}))
     return calls
 
 
@@ -283,7 +283,7 @@ def test_a_failing_extraction_drops_that_sample_and_missing_weights_stop_the_bui
             raise RuntimeError("onnxruntime exploded")
         return extract(frames, fps, reference)
 
-    monkeypatch.setattr("a2bench.data.build.dwpose_extractor", lambda device: (flaky, {}))
+    monkeypatch.setattr("a2bench.core.data.build.dwpose_extractor", lambda device: (flaky, {}))
     out = tmp_path / "bench"
     result = _build(inputs, out, *_defaults())
     assert result.exit_code == 0, result.output
@@ -293,7 +293,7 @@ def test_a_failing_extraction_drops_that_sample_and_missing_weights_stop_the_bui
     def missing_weights(device: str):
         raise WeightsError("yolox_l.onnx is missing; run `a2bench weights fetch yolox_l.onnx`")
 
-    monkeypatch.setattr("a2bench.data.build.dwpose_extractor", missing_weights)
+    monkeypatch.setattr("a2bench.core.data.build.dwpose_extractor", missing_weights)
     out = tmp_path / "none"
     result = _build(inputs, out, *_defaults())
     assert result.exit_code == 1 and "a2bench weights fetch yolox_l.onnx" in result.output
@@ -374,8 +374,8 @@ def dwpose_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Its scores are 0.9, and 1.3 for a few points: SimCC confidences can exceed 1, which pose.json cannot hold.
     """
-    from a2bench.pose import onnx_testing
-    from a2bench.pose.extract import POSE_MODEL
+    from a2bench.core.pose import onnx_testing
+    from a2bench.core.pose.extract import POSE_MODEL
 
     folder = tmp_path_factory.mktemp("dwpose-weights")
     onnx_testing.write_random_models(folder)

@@ -17,11 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from a2bench.data import load_benchmark
-from a2bench.models import MODELS, AdapterError, Job
-from a2bench.pose.convert import load_animatex_pickle
-from a2bench.videoio import read_video
-from baselines.command import (
+from a2bench.baselines.command import (
     BATCH_PLACEHOLDERS,
     INPUTS,
     SAMPLE_PLACEHOLDERS,
@@ -33,7 +29,12 @@ from baselines.command import (
     render,
     shipped_templates,
 )
-from baselines.command.adapter import _RUN_PATCHED_SOURCE
+from a2bench.baselines.command.adapter import _RUN_PATCHED_SOURCE
+from a2bench.core.adapter import AdapterError, Job
+from a2bench.core.data import load_benchmark
+from a2bench.core.pose.convert import load_animatex_pickle
+from a2bench.core.videoio import read_video
+from a2bench.models import MODELS
 
 EVIL = "a cat; rm -rf / && echo $(touch pwned) `touch pwned2` | tee x > y 'quoted' \"double\" {not} \\ end"
 
@@ -45,7 +46,7 @@ TOOL = textwrap.dedent(
     if mode == "write":  # write OUT REFERENCE POSE_JSON [anything...]: the reference repeated, one frame per pose
         import numpy as np
         from PIL import Image
-        from a2bench.videoio import write_video
+        from a2bench.core.videoio import write_video
         out, reference, pose_json = rest[:3]
         frames = json.load(open(pose_json))["num_frames"]
         image = np.asarray(Image.open(reference).convert("RGB"))
@@ -58,7 +59,7 @@ TOOL = textwrap.dedent(
     elif mode == "panels":  # panels OUT REFERENCE N: 3 panels with 2-px padding, 5 extra frames
         import numpy as np
         from PIL import Image
-        from a2bench.videoio import write_video
+        from a2bench.core.videoio import write_video
         out, reference, count = rest[0], rest[1], int(rest[2])
         image = np.asarray(Image.open(reference).convert("RGB"))
         h, w = image.shape[:2]
@@ -68,7 +69,7 @@ TOOL = textwrap.dedent(
     elif mode == "batch":  # batch LIST: each line "reference<TAB>output" -> a 3-frame video
         import numpy as np
         from PIL import Image
-        from a2bench.videoio import write_video
+        from a2bench.core.videoio import write_video
         for line in open(rest[0]).read().splitlines():
             reference, out = line.split("\\t")
             image = np.asarray(Image.open(reference).convert("RGB"))
@@ -257,7 +258,7 @@ def test_a_working_command_returns_its_video_and_keeps_its_logs(bench, tmp_path,
 
 
 def test_through_the_runner(tiny_synth, tmp_path, tool) -> None:
-    from a2bench.runner import RunOptions, run
+    from a2bench.runs.runner import RunOptions, run
 
     assert MODELS.get("command") is Command
     args = {"template": working_template(tmp_path, tool), "python": sys.executable}

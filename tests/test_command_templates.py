@@ -21,11 +21,7 @@ import cv2
 import pytest
 import yaml
 
-from a2bench.data import load_benchmark
-from a2bench.models import Job
-from a2bench.synth import SynthOptions, generate
-from a2bench.videoio import read_video
-from baselines.command import (
+from a2bench.baselines.command import (
     Command,
     CommandError,
     RefusedError,
@@ -33,7 +29,11 @@ from baselines.command import (
     compile_expression,
     load_template,
 )
-from baselines.command.expressions import ExpressionError, show
+from a2bench.baselines.command.expressions import ExpressionError, show
+from a2bench.core.adapter import Job
+from a2bench.core.data import load_benchmark
+from a2bench.core.synth import SynthOptions, generate
+from a2bench.core.videoio import read_video
 
 LENGTHS = (8, 32, 81, 123)
 REF = 250

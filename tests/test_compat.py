@@ -27,7 +27,7 @@ def test_packages_that_import_torchvision_work_after_import_a2bench() -> None:
         import lpips, pytorch_fid.inception, cdfvd.fvd, torchmetrics
         from transformers import PreTrainedModel
         from diffusers import WanTransformer3DModel, AutoencoderKLWan
-        from a2bench.compat import shimmed_torchvision_ops
+        from a2bench.core.compat import shimmed_torchvision_ops
         net = torchvision.models.alexnet()  # pure-Python model code runs
         # The hook defined schemas exactly when torchvision's own extension failed to load.
         expected = () if torchvision.extension._has_ops() else ("nms", "qnms")
@@ -49,7 +49,7 @@ def test_hook_is_inert_when_the_extension_loads(tmp_path: Path) -> None:
     result = _run(
         """
         import a2bench, torch, torchvision
-        from a2bench.compat import shimmed_torchvision_ops
+        from a2bench.core.compat import shimmed_torchvision_ops
         assert torchvision._meta_registrations.LOADED
         assert shimmed_torchvision_ops() == ()
         try:
@@ -67,7 +67,7 @@ def test_install_is_idempotent() -> None:
     result = _run(
         """
         import sys, a2bench
-        from a2bench.compat import install_torchvision_hook, _TorchvisionSchemaHook
+        from a2bench.core.compat import install_torchvision_hook, _TorchvisionSchemaHook
         install_torchvision_hook(); install_torchvision_hook()
         print(sum(isinstance(h, _TorchvisionSchemaHook) for h in sys.meta_path))
         """

@@ -18,7 +18,7 @@ from conftest import edit_manifest, set_file
 from corpus import Case, check
 from PIL import Image
 
-from a2bench.videoio import read_video, write_png_folder, write_video
+from a2bench.core.videoio import read_video, write_png_folder, write_video
 
 PSNR = ["--metrics", "psnr"]
 
@@ -140,7 +140,7 @@ def run_on(change: Callable[[Path], None]) -> Callable[[Path], list[str]]:
 
 def others_scored(*failed: str) -> Callable[[Path, str], None]:
     def extra(folder: Path, output: str) -> None:
-        from a2bench.results import ResultsDB
+        from a2bench.runs.results import ResultsDB
 
         store = ResultsDB(folder / "r.db")
         (run,) = store.runs()

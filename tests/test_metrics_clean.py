@@ -1,6 +1,6 @@
 """clean-fid's FID and KID (``fid_clean``, ``fid_cleanfid``, ``kid_clean``) against the clean-fid package itself.
 
-NVIDIA's ``inception-2015-12-05.pt`` cannot be downloaded here, so its stand-in (metrics.testing) is a TorchScript
+NVIDIA's ``inception-2015-12-05.pt`` cannot be fetched here, so its stand-in (a2bench.metrics.testing) is a TorchScript
 archive laid out as clean-fid calls it, with pytorch-fid's Inception graph and random weights. clean-fid loads it
 with its own ``InceptionV3W`` from the folder a2bench reads it from, and resizes frames with its own resizer.
 """
@@ -15,12 +15,12 @@ import torch
 from conftest import score
 from PIL import Image
 
-from a2bench.weights import WeightsError
-from metrics import METRICS, evaluate
-from metrics.fid import INCEPTION_TORCHSCRIPT
-from metrics.kid import kernel_distance
-from metrics.nets import inception_torchscript
-from metrics.testing import perturb, smooth_videos, write_random_weights
+from a2bench.core.weights import WeightsError
+from a2bench.metrics import METRICS, evaluate
+from a2bench.metrics.fid import INCEPTION_TORCHSCRIPT
+from a2bench.metrics.kid import kernel_distance
+from a2bench.metrics.nets import inception_torchscript
+from a2bench.metrics.testing import perturb, smooth_videos, write_random_weights
 
 CPU = torch.device("cpu")
 FRAMES = 3  # per test video; clean-fid is run with batches of one video, as a2bench batches (same float rounding)

@@ -29,7 +29,7 @@ from conftest import score
 from PIL import Image
 
 # Importing metrics installs a2bench's torchvision hook before DisCo's modules import torchvision.
-from metrics.testing import perturb, smooth_videos
+from a2bench.metrics.testing import perturb, smooth_videos
 
 DISCO_DIR = os.environ.get("A2BENCH_DISCO_DIR", "")
 pytestmark = pytest.mark.skipif(

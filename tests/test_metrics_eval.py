@@ -13,11 +13,19 @@ from click.testing import CliRunner
 from test_metrics_clean import with_clean_inception
 
 from a2bench.cli import main
-from a2bench.data import load_benchmark
-from a2bench.videoio import write_video
-from a2bench.weights import WEIGHTS, WeightFile, WeightsError, fetch, resolve
-from metrics import METRICS, FeatureStats, FrameError, SmallSampleWarning, evaluate, frechet_distance, metric_names
-from metrics.testing import perturb, smooth_videos
+from a2bench.core.data import load_benchmark
+from a2bench.core.videoio import write_video
+from a2bench.core.weights import WEIGHTS, WeightFile, WeightsError, fetch, resolve
+from a2bench.metrics import (
+    METRICS,
+    FeatureStats,
+    FrameError,
+    SmallSampleWarning,
+    evaluate,
+    frechet_distance,
+    metric_names,
+)
+from a2bench.metrics.testing import perturb, smooth_videos
 
 TABLE = "psnr,ssim,l1,lpips_disco,fid_clean,fid_vid,fvd_disco"
 
@@ -285,7 +293,7 @@ def test_weights_cli_lists_verifies_and_locates(served_file, tmp_path) -> None:
 
 
 def test_a_sample_that_cannot_be_scored_fails_alone(random_weights) -> None:
-    from a2bench.videoio import Video
+    from a2bench.core.videoio import Video
 
     gts = {f"s{i}": v for i, v in enumerate(smooth_videos(4, 16, 32, 32, seed=8))}
     preds = dict(zip(gts, perturb(list(gts.values()), seed=9), strict=True))
@@ -326,7 +334,7 @@ def test_eval_cli_scores_the_others_and_exits_1_when_a_sample_fails(tmp_path) ->
 
 
 def test_weights_fetch_for_metrics_falls_back_to_the_registered_alternative(served_file, tmp_path, monkeypatch):
-    from a2bench.weights import locate
+    from a2bench.core.weights import locate
 
     spec, _ = served_file  # a file that can be fetched
     primary = WeightFile("big-net.pth", (tmp_path / "unreachable.bin").as_uri(), "tests", sha256="0" * 64,

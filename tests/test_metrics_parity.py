@@ -1,6 +1,6 @@
 """Every recipe against its reference package, on the same inputs and the same weight files.
 
-Networks carry random weights saved under their official names (metrics.testing); the reference
+Networks carry random weights saved under their official names (a2bench.metrics.testing); the reference
 packages load them through their own code paths (torch hub cache for torchvision and pytorch-fid,
 ``ckpt_path`` for cd-fvd). DisCo-only pieces (FID-VID, DisCo's FVD) are checked against a DisCo
 checkout in test_metrics_disco.py.
@@ -15,8 +15,8 @@ import torch
 from conftest import score
 from PIL import Image
 
-from metrics import FeatureStats, frechet_distance
-from metrics.testing import perturb, smooth_videos
+from a2bench.metrics import FeatureStats, frechet_distance
+from a2bench.metrics.testing import perturb, smooth_videos
 
 RTOL = 1e-5
 
@@ -98,7 +98,7 @@ def test_ssim_map_is_skimages_full_map_cropped_as_it_averages(videos) -> None:
     import cv2
     from skimage.metrics import structural_similarity
 
-    from metrics.ssim import UNIFORM_7, gray, ssim_map
+    from a2bench.metrics.ssim import UNIFORM_7, gray, ssim_map
 
     pred, gt = videos[0][0][0], videos[1][0][0]
     assert np.array_equal(gray(pred[None])[0], cv2.cvtColor(pred, cv2.COLOR_RGB2GRAY))
@@ -218,7 +218,7 @@ def test_fvd_videomae_matches_cdfvd(random_weights, monkeypatch, tmp_path) -> No
     from cdfvd import fvd
     from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
 
-    from metrics.testing import small_videomae, write_random_weights
+    from a2bench.metrics.testing import small_videomae, write_random_weights
 
     monkeypatch.setattr(videomae_utils, "vit_giant_patch14_224", small_videomae)  # both sides build the small ViT
     monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path))

@@ -6,10 +6,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-from a2bench.results import SCHEMA_VERSION, Generation, ResultsDB, Run
-from metrics import MetricValue
-from reports.collect import collect
-from reports.tables import markdown, report_json
+from a2bench.metrics import MetricValue
+from a2bench.reports.collect import collect
+from a2bench.reports.tables import markdown, report_json
+from a2bench.runs.results import SCHEMA_VERSION, Generation, ResultsDB, Run
 
 FID = MetricValue("fid_clean", 41.5, "fid/clean-fid-disco-noclip/v1", False, None, [], n_pred=9, n_target=12)
 PSNR = MetricValue("psnr", 21.0, "psnr/disco-float64/v1", True, {"s0": 21.0})

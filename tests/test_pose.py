@@ -11,9 +11,9 @@ from conftest import character_pose
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2bench.pose import NUM_KEYPOINTS, PoseError, PoseSequence, retarget
-from a2bench.pose.keypoints import to_pixels
-from a2bench.pose.skeleton import BONES, direct_offsets
+from a2bench.core.pose import NUM_KEYPOINTS, PoseError, PoseSequence, retarget
+from a2bench.core.pose.keypoints import to_pixels
+from a2bench.core.pose.skeleton import BONES, direct_offsets
 
 SIZE = (256, 256)
 

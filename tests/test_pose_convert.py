@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2bench.pose import PoseError, PoseSequence
-from a2bench.pose.convert import (
+from a2bench.core.pose import PoseError, PoseSequence
+from a2bench.core.pose.convert import (
     dump_animatex_pickle,
     from_coco17,
     from_coco_wholebody,
@@ -20,7 +20,7 @@ from a2bench.pose.convert import (
     to_coco17,
     to_openpose18,
 )
-from a2bench.pose.keypoints import BODY, FACE, FEET, HANDS, MISSING
+from a2bench.core.pose.keypoints import BODY, FACE, FEET, HANDS, MISSING
 
 SIZE = (640, 480)
 

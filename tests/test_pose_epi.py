@@ -10,8 +10,8 @@ from conftest import character_pose
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2bench.pose import PoseSequence
-from a2bench.pose.epi import (
+from a2bench.core.pose import PoseSequence
+from a2bench.core.pose.epi import (
     MIRROR,
     PARTS,
     RESCALE_PARTS,
@@ -24,8 +24,8 @@ from a2bench.pose.epi import (
     rescale,
     shift,
 )
-from a2bench.pose.keypoints import missing_mask, to_pixels
-from a2bench.pose.skeleton import direct_offsets
+from a2bench.core.pose.keypoints import missing_mask, to_pixels
+from a2bench.core.pose.skeleton import direct_offsets
 
 SIZE = (320, 256)  # not square: angles must be kept in pixels
 poses = st.builds(

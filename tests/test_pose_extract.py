@@ -1,6 +1,6 @@
 """DWPose extraction: decoding on hand-made model outputs, tracking, the CLI, and parity with the release.
 
-The ONNX models are small stand-ins from :mod:`a2bench.pose.onnx_testing` (random weights, or constant
+The ONNX models are small stand-ins from :mod:`a2bench.core.pose.onnx_testing` (random weights, or constant
 outputs a test chooses). The parity test imports ``dwpose.onnxdet`` / ``dwpose.onnxpose`` from the
 Animate-X++ release, named by ``A2BENCH_ANIMATEX_DIR`` (the folder containing ``dwpose/``), and skips
 without it::
@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from a2bench.cli import main
-from a2bench.pose import PoseSequence
-from a2bench.pose.convert import load_animatex_pickle
-from a2bench.pose.extract import (
+from a2bench.core.pose import PoseSequence
+from a2bench.core.pose.convert import load_animatex_pickle
+from a2bench.core.pose.extract import (
     DETECTOR,
     POSE_MODEL,
     DeviceError,
@@ -36,10 +36,10 @@ from a2bench.pose.extract import (
     extract_frames,
     letterbox,
 )
-from a2bench.pose.onnx_testing import ANCHORS, KEYPOINTS, Constant, detector_onnx, pose_onnx, write_random_models
-from a2bench.videoio import read_video, write_video
-from a2bench.weights import WeightsError
-from metrics.testing import smooth_videos
+from a2bench.core.pose.onnx_testing import ANCHORS, KEYPOINTS, Constant, detector_onnx, pose_onnx, write_random_models
+from a2bench.core.videoio import read_video, write_video
+from a2bench.core.weights import WeightsError
+from a2bench.metrics.testing import smooth_videos
 
 torch.set_flush_denormal(True)
 ANIMATEX_DIR = os.environ.get("A2BENCH_ANIMATEX_DIR", "")

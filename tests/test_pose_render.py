@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from a2bench.pose import PoseSequence
-from a2bench.pose.keypoints import BODY, FACE, FEET, HANDS, NUM_KEYPOINTS
-from a2bench.pose.render import as_model_input, draw_pose, render_poses
+from a2bench.core.pose import PoseSequence
+from a2bench.core.pose.keypoints import BODY, FACE, FEET, HANDS, NUM_KEYPOINTS
+from a2bench.core.pose.render import as_model_input, draw_pose, render_poses
 
 GOLDEN = Path(__file__).parent / "data"
 SIZE = (96, 128)
@@ -84,7 +84,7 @@ def test_pose_render_cli_writes_the_rendered_frames(tiny_synth, tmp_path) -> Non
     from click.testing import CliRunner
 
     from a2bench.cli import main
-    from a2bench.videoio import read_video
+    from a2bench.core.videoio import read_video
 
     pose_file = tiny_synth / "s000" / "pose.json"
     poses = PoseSequence.from_json(json.loads(pose_file.read_text()))

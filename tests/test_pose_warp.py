@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from conftest import load_script
 
-from a2bench.data import Benchmark, load_benchmark
-from a2bench.models import MODELS, AdapterError, Job
-from a2bench.pose.keypoints import LEFT_HAND, MISSING, to_pixels
-from a2bench.synth.pose_following import character_pixels, moved_errors, moved_pixels
-from baselines.pose_warp import PoseWarp, Rig, fill, segment
-from metrics import evaluate
+from a2bench.baselines.pose_warp import PoseWarp, Rig, fill, segment
+from a2bench.core.adapter import AdapterError, Job
+from a2bench.core.data import Benchmark, load_benchmark
+from a2bench.core.pose.keypoints import LEFT_HAND, MISSING, to_pixels
+from a2bench.core.synth.pose_following import character_pixels, moved_errors, moved_pixels
+from a2bench.metrics import evaluate
+from a2bench.models import MODELS
 
 PROTOCOLS = ("self", "cross")
 ROOT = Path(__file__).resolve().parents[1]

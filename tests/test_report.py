@@ -18,17 +18,18 @@ from click.testing import CliRunner
 from PIL import Image
 
 from a2bench.cli import main
-from a2bench.data import load_benchmark
-from a2bench.models import MODELS, Adapter, Job
-from a2bench.results import ResultsDB
-from a2bench.runner import RunOptions, run
-from a2bench.videoio import Video, read_video
-from reports import stats
-from reports.build import MARKER, ReportOptions, build_report
-from reports.collect import ReportError
-from reports.gallery import caption_height
-from reports.published import load_published
-from reports.tables import format_value
+from a2bench.core.adapter import Adapter, Job
+from a2bench.core.data import load_benchmark
+from a2bench.core.videoio import Video, read_video
+from a2bench.models import MODELS
+from a2bench.reports import stats
+from a2bench.reports.build import MARKER, ReportOptions, build_report
+from a2bench.reports.collect import ReportError
+from a2bench.reports.gallery import caption_height
+from a2bench.reports.published import load_published
+from a2bench.reports.tables import format_value
+from a2bench.runs.results import ResultsDB
+from a2bench.runs.runner import RunOptions, run
 
 PIXEL = ["psnr", "ssim", "l1", "mae"]
 
@@ -364,7 +365,7 @@ def test_a_failed_build_leaves_the_previous_report(runs, tmp_path: Path, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("reports.html.render", broken)
+    monkeypatch.setattr("a2bench.reports.html.render", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         build_report(ReportOptions(out=out, db=db, formats=("md", "html"), gallery_samples=0))
     assert (out / "index.html").read_text() == before

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from a2bench.runner import RunOptions, run
-from reports.build import ReportOptions, build_report
+from a2bench.reports.build import ReportOptions, build_report
+from a2bench.runs.runner import RunOptions, run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from conftest import set_file
 
 from a2bench.cli import main
-from a2bench.models import MODELS, Adapter, AdapterError, Argument, Job
-from a2bench.results import ResultsDB, export_run
-from a2bench.runner import RunOptions, run, sample_seed
-from a2bench.videoio import Video, write_video
+from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
+from a2bench.core.videoio import Video, write_video
+from a2bench.models import MODELS
+from a2bench.runs.results import ResultsDB, export_run
+from a2bench.runs.runner import RunOptions, run, sample_seed
 
 PIXEL = ["psnr", "ssim", "l1"]
 
@@ -240,7 +241,7 @@ class Recording(Adapter):
 
 
 def test_inconsistent_samples_and_refused_jobs_fail_alone_before_any_generation(bench_copy, tmp_path) -> None:
-    from a2bench.videoio import read_video
+    from a2bench.core.videoio import read_video
 
     pose = json.loads((bench_copy / "s001" / "pose.json").read_text())
     pose["width"] = 128  # the pose is normalised for 128x64; the task is 64x64

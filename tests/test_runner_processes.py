@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from test_gate import make_run, psnr_values
 
 from a2bench.cli import main
-from a2bench.results import ResultsDB, export_run
-from a2bench.runner import RunOptions, run
-from a2bench.videoio import read_video
+from a2bench.core.videoio import read_video
+from a2bench.runs.results import ResultsDB, export_run
+from a2bench.runs.runner import RunOptions, run
 
 METRICS = ["psnr", "ssim", "l1"]
 
@@ -28,8 +28,8 @@ METRICS = ["psnr", "ssim", "l1"]
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    import a2bench.results as results
-    import baselines.reference_copy as copy
+    import a2bench.runs.results as results
+    import a2bench.baselines.reference_copy as copy
     from a2bench.cli import main
 
     point, nth = sys.argv[1], int(sys.argv[2])
@@ -176,8 +176,8 @@ def test_run_leaves_the_process_group_after_an_error_too(monkeypatch: pytest.Mon
     def fail(*_args) -> None:
         raise ValueError("boom")
 
-    monkeypatch.setattr("a2bench.runner.run", fail)
-    monkeypatch.setattr("a2bench.runner.leave_process_group", lambda: left.append("left"))
+    monkeypatch.setattr("a2bench.runs.runner.run", fail)
+    monkeypatch.setattr("a2bench.runs.runner.leave_process_group", lambda: left.append("left"))
     result = CliRunner().invoke(main, ["run", "--model", "reference-copy"])
     assert result.exit_code == 1 and "boom" in result.output and left == ["left"]
 
@@ -222,7 +222,7 @@ def test_bench_make_removes_the_folder_of_a_killed_make_and_spares_a_running_one
     out = work / "bench"
     args = ["bench", "make", "synth", "--out", str(out), "--samples", "2", "--frames", "4", "--size", "64x64"]
     args += ["--workers", "1"]
-    killed_at(tmp_path, "a2bench.synth.generate._write_sample", 2, args)  # one sample written
+    killed_at(tmp_path, "a2bench.core.synth.generate._write_sample", 2, args)  # one sample written
     (leftover,) = work.glob(".bench.tmp-*")
     assert not out.exists() and any(leftover.iterdir())
     running = work / ".bench.tmp-running"  # another make of the same folder, still at work: it holds the lock

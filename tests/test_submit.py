@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from a2bench.cli import main
-from a2bench.data import load_benchmark
-from a2bench.results import Generation, ResultsDB
-from a2bench.submission import Limits, manifest_sha256, member_name_problem, validate_submission
-from a2bench.videoio import read_video_bytes, write_video
+from a2bench.core.data import load_benchmark
+from a2bench.core.videoio import read_video_bytes, write_video
+from a2bench.runs.results import Generation, ResultsDB
+from a2bench.runs.submission import Limits, manifest_sha256, member_name_problem, validate_submission
 
 METRICS = "psnr,ssim,l1,mae"
 
@@ -27,7 +27,7 @@ METRICS = "psnr,ssim,l1,mae"
 @pytest.fixture(scope="module")
 def scored_run(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A reference-copy run of the tiny synth, scored with pixel metrics: (database, run id)."""
-    from a2bench.runner import RunOptions, run
+    from a2bench.runs.runner import RunOptions, run
 
     folder = tmp_path_factory.mktemp("submit-run")
     options = RunOptions(
@@ -396,7 +396,7 @@ def test_problems_are_all_reported(bundle: Path, benchmark, tmp_path: Path) -> N
 
 def test_zip_reads_are_bounded(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """read_member streams, and stops as soon as a member yields more than its header declares."""
-    from a2bench.submission import read_member
+    from a2bench.runs.submission import read_member
 
     with zipfile.ZipFile(bundle) as archive:
         info = archive.getinfo("bundle.json")
@@ -529,7 +529,7 @@ def test_zip64_end_records_are_parsed_and_checked(bundle: Path, benchmark, tmp_p
 
 def test_the_archive_is_opened_once(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replacing the file once it is checked changes nothing: zipfile reads the handle that was checked."""
-    from a2bench import submission
+    from a2bench.runs import submission
 
     path = tmp_path / "swapped.zip"
     path.write_bytes(bundle.read_bytes())
@@ -554,12 +554,12 @@ def test_a_video_changed_after_hashing_is_not_decoded_or_scored(
     bundle: Path, benchmark, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bytes decoded (and re-scored) are hashed again: a member that changes between reads is refused."""
-    import a2bench.videoio
+    import a2bench.core.videoio
 
     opened: dict[str, int] = {}
     original_open = zipfile.ZipFile.open
     decoded: list[str] = []
-    original_decode = a2bench.videoio.read_video_bytes
+    original_decode = a2bench.core.videoio.read_video_bytes
 
     def changing_open(self, info, *args, **kwargs):
         name = info.filename if isinstance(info, zipfile.ZipInfo) else info
@@ -577,7 +577,7 @@ def test_a_video_changed_after_hashing_is_not_decoded_or_scored(
         return original_decode(data, name)
 
     monkeypatch.setattr(zipfile.ZipFile, "open", changing_open)
-    monkeypatch.setattr(a2bench.videoio, "read_video_bytes", recording_decode)
+    monkeypatch.setattr(a2bench.core.videoio, "read_video_bytes", recording_decode)
     changed_read = 2  # hashed (1st read), then changed before it is probed and decoded (2nd read)
     report = validate_submission(bundle, benchmark)
     assert [p for p in report.problems if "s001" in p] == [

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from a2bench.data import load_benchmark
-from a2bench.pose import BODY, PoseSequence, retarget
-from a2bench.synth import SynthOptions, cached_synth, generate
-from a2bench.synth.backgrounds import SCENES, STILL
-from a2bench.synth.generate import _plan, backgrounds, render
+from a2bench.core.data import load_benchmark
+from a2bench.core.pose import BODY, PoseSequence, retarget
+from a2bench.core.synth import SynthOptions, cached_synth, generate
+from a2bench.core.synth.backgrounds import SCENES, STILL
+from a2bench.core.synth.generate import _plan, backgrounds, render
 
 
 def test_same_seed_gives_identical_files_and_frames(tiny_synth: Path, tmp_path: Path) -> None:

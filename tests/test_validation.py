@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import edit_manifest, set_file
 
-from a2bench.data import BenchmarkError, load_benchmark
-from a2bench.videoio import write_video
+from a2bench.core.data import BenchmarkError, load_benchmark
+from a2bench.core.videoio import write_video
 
 
 def _load_and_validate(root: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from a2bench.videoio import Limits, VideoError, probe_video, read_video, write_png_folder, write_video
+from a2bench.core.videoio import Limits, VideoError, probe_video, read_video, write_png_folder, write_video
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from a2bench.cli.output import Progress
-from a2bench.data import Benchmark, BenchmarkError, export_hf, load_benchmark
-from a2bench.data.index import index_folder
-from a2bench.registry import UnknownNameError
+from a2bench.core.data import Benchmark, BenchmarkError, export_hf, load_benchmark
+from a2bench.core.data.index import index_folder
+from a2bench.core.registry import UnknownNameError
 
 
 def _load(target: str) -> Benchmark:
@@ -56,7 +56,7 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
     every later command naming `synth` with the same options reuses it. Prints the folder. Before generating,
     the temporary folders that killed runs left beside it are removed (named on stderr).
     """
-    from a2bench.synth import SynthOptions, cached_synth, generate
+    from a2bench.core.synth import SynthOptions, cached_synth, generate
 
     width, height = parse_size(size)
     options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps,
@@ -131,7 +131,7 @@ def export(target: str, fmt: str, out: Path, repo: str | None) -> None:
 
     `datasets.load_dataset(OUT)` reads it, and `load_benchmark(OUT)` reads it back identically.
     """
-    from a2bench.data.hf import push_hf
+    from a2bench.core.data.hf import push_hf
 
     benchmark = _load(target)
     try:
@@ -230,8 +230,8 @@ def build(
     Prints a table of every input (kept, or dropped and why) and writes it to OUT/build_report.json.
     Exits with status 1 when no sample is kept.
     """
-    from a2bench.data import build as builder
-    from a2bench.weights import WeightsError
+    from a2bench.core.data import build as builder
+    from a2bench.core.weights import WeightsError
 
     fps = None
     if fps_text is not None:

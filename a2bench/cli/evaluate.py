@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from a2bench.data import BenchmarkError
-from a2bench.fileio import write_atomic
-from a2bench.registry import UnknownNameError
-from a2bench.videoio import VideoError
-from a2bench.weights import WeightsError
+from a2bench.core.data import BenchmarkError
+from a2bench.core.fileio import write_atomic
+from a2bench.core.registry import UnknownNameError
+from a2bench.core.videoio import VideoError
+from a2bench.core.weights import WeightsError
 
 
 @click.command("eval")
@@ -72,8 +72,8 @@ def evaluate_command(
     no_cache: bool,
 ) -> None:
     """Score the videos in --pred against --gt or --bench with the named metric recipes (docs/metrics.md)."""
-    from a2bench.api import evaluate
-    from metrics import FrameError, metric_names
+    from a2bench.metrics import FrameError, metric_names
+    from a2bench.runs.api import evaluate
 
     if (gt is None) == (bench is None):
         raise click.UsageError("give exactly one of --gt DIR or --bench NAME|PATH")
@@ -121,7 +121,7 @@ def evaluate_command(
 def echo_sample_size_warnings() -> Iterator[None]:
     """Print each :class:`~metrics.SmallSampleWarning` raised inside as ``warning: ...`` on stderr; other
     warnings are shown as Python shows them."""
-    from metrics import SmallSampleWarning
+    from a2bench.metrics import SmallSampleWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SmallSampleWarning)

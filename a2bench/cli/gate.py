@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from a2bench.cli.run import DB_OPTION
-from a2bench.gate import GateError, GateResult, Tolerance, compare, load_run, parse_metric_spec
+from a2bench.runs.gate import GateError, GateResult, Tolerance, compare, load_run, parse_metric_spec
 
 
 class GateUsageError(click.ClickException):
@@ -87,7 +87,7 @@ def gate_command(
         raise GateUsageError(str(exc)) from exc
     print_result(result)
     if json_out:
-        from a2bench.fileio import write_atomic
+        from a2bench.core.fileio import write_atomic
 
         try:
             write_atomic(json_out, (json.dumps(result.to_json(), indent=1) + "\n").encode())

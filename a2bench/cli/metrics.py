@@ -11,8 +11,8 @@ import click
 
 def recipe_table() -> dict[str, Any]:
     """The metric sets and, per recipe name, its record (the JSON that ``--json`` prints)."""
-    from a2bench.weights import WEIGHTS
-    from metrics import METRICS, SETS, DistributionMetric
+    from a2bench.core.weights import WEIGHTS
+    from a2bench.metrics import METRICS, SETS, DistributionMetric
 
     sets = {**SETS, "all": tuple(METRICS.names())}
     table = {}

@@ -10,13 +10,13 @@ import numpy as np
 from PIL import Image
 
 from a2bench.cli.bench import parse_size
-from a2bench.fileio import write_atomic
-from a2bench.pose import PoseError, PoseSequence
-from a2bench.pose.convert import dump_animatex_pickle
-from a2bench.pose.extract import DeviceError, DWPose, Extraction, extract_video  # registers the DWPose files
-from a2bench.pose.render import MODEL_INPUT, as_model_input, render_poses
-from a2bench.videoio import VIDEO_SUFFIXES, VideoError, write_video
-from a2bench.weights import WeightsError
+from a2bench.core.fileio import write_atomic
+from a2bench.core.pose import PoseError, PoseSequence
+from a2bench.core.pose.convert import dump_animatex_pickle
+from a2bench.core.pose.extract import DeviceError, DWPose, Extraction, extract_video  # registers the DWPose files
+from a2bench.core.pose.render import MODEL_INPUT, as_model_input, render_poses
+from a2bench.core.videoio import VIDEO_SUFFIXES, VideoError, write_video
+from a2bench.core.weights import WeightsError
 
 
 @click.group()

@@ -64,11 +64,11 @@ def report_command(
     One table per benchmark version and protocol. Incomplete or partial runs and oracles are shown but
     never ranked (docs/reports.md).
     """
-    from a2bench.data.errors import BenchmarkError
-    from a2bench.paths import home
-    from a2bench.videoio import VideoError
-    from reports.build import ReportOptions, build_report
-    from reports.collect import ReportError
+    from a2bench.core.data.errors import BenchmarkError
+    from a2bench.core.paths import home
+    from a2bench.core.videoio import VideoError
+    from a2bench.reports.build import ReportOptions, build_report
+    from a2bench.reports.collect import ReportError
 
     selected = _split(run_ids + runs)
     if selected and all_runs:

@@ -13,11 +13,12 @@ import click
 from rich.console import Console
 
 from a2bench.cli.output import Progress, print_table
-from a2bench.data.errors import BenchmarkError
-from a2bench.models import MODELS, AdapterError
-from a2bench.registry import UnknownNameError
-from a2bench.results import ResultsDB, ResultsError, export_run
-from a2bench.weights import WeightsError
+from a2bench.core.adapter import AdapterError
+from a2bench.core.data.errors import BenchmarkError
+from a2bench.core.registry import UnknownNameError
+from a2bench.core.weights import WeightsError
+from a2bench.models import MODELS
+from a2bench.runs.results import ResultsDB, ResultsError, export_run
 
 DB_OPTION = click.option(
     "--db",
@@ -66,7 +67,7 @@ def run_command(
 
     Re-running the same command resumes: finished samples are skipped.
     """
-    from a2bench.runner import RunOptions, leave_process_group, run
+    from a2bench.runs.runner import RunOptions, leave_process_group, run
 
     options = RunOptions(
         model=model,
@@ -112,7 +113,7 @@ def score_command(run_id: str, metrics: str, bench: str | None, device: str, db:
     Scores the run's stored, intact videos; the values join the run's others under the same run id.
     """
     from a2bench.cli.evaluate import echo_sample_size_warnings
-    from a2bench.runner import score_run
+    from a2bench.runs.runner import score_run
 
     try:
         with echo_sample_size_warnings(), Progress() as progress:
@@ -266,7 +267,7 @@ def runs_export(run_ids: tuple[str, ...], fmt: str, out: Path | None, db: Path |
                     writer.writerow([*head, sample_id, sample["status"], metric, value])
         text = buffer.getvalue()
     if out:
-        from a2bench.fileio import write_atomic
+        from a2bench.core.fileio import write_atomic
 
         write_atomic(out, text.encode())
     else:

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from a2bench.cli.run import DB_OPTION
-from a2bench.results import ResultsDB, ResultsError
+from a2bench.runs.results import ResultsDB, ResultsError
 
 
 @click.command("submit")
@@ -24,7 +24,7 @@ from a2bench.results import ResultsDB, ResultsError
 @click.option("--allow-partial", is_flag=True, help="Pack a run of part of its benchmark (--limit); never valid.")
 def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bool, allow_partial: bool) -> None:
     """Pack RUN (an id or unique prefix) into a leaderboard bundle: bundle.json and one video per sample."""
-    from a2bench.submission import SubmissionError, build_submission
+    from a2bench.runs.submission import SubmissionError, build_submission
 
     try:
         store = ResultsDB(db)
@@ -59,9 +59,9 @@ def validate_command(
     and size, the benchmark (manifest, every sample once, each video's frames and size), then
     optionally --rescore.
     """
-    from a2bench.data import BenchmarkError, load_benchmark
-    from a2bench.registry import UnknownNameError
-    from a2bench.submission import validate_submission
+    from a2bench.core.data import BenchmarkError, load_benchmark
+    from a2bench.core.registry import UnknownNameError
+    from a2bench.runs.submission import validate_submission
 
     try:
         benchmark = load_benchmark(bench)

@@ -7,21 +7,21 @@ import sys
 
 import click
 
-from a2bench.registry import UnknownNameError
-from a2bench.weights import WEIGHTS, WeightsError, check, fetch, fetch_command, file_sha256, locate, resolve
+from a2bench.core.registry import UnknownNameError
+from a2bench.core.weights import WEIGHTS, WeightsError, check, fetch, fetch_command, file_sha256, locate, resolve
 
 
 def _registry() -> None:
-    import a2bench.pose.extract  # noqa: F401 - registers the DWPose files
-    import animatex.weights  # noqa: F401 - registers the Animate-X++ and Wan2.1 files
-    import metrics  # noqa: F401 - registers the metric networks' files
+    import a2bench.animatex.weights
+    import a2bench.core.pose.extract
+    import a2bench.metrics  # noqa: F401 - registers the metric networks' files
 
 
 def _groups() -> dict[str, tuple[str, ...]]:
     """Named sets of files (``a2bench weights fetch animatex``), declared by the modules that use them."""
-    import animatex.weights
+    import a2bench.animatex.weights
 
-    return dict(animatex.weights.GROUPS)
+    return dict(a2bench.animatex.weights.GROUPS)
 
 
 def _names(names: tuple[str, ...], every: bool) -> list[str]:
@@ -70,8 +70,8 @@ PYPI = "https://files.pythonhosted.org/"
 
 def _sets() -> list[tuple[str, dict[str, list[str]]]]:
     """(heading, {file: [users]}) for each metric set and each model that loads files, then every other file."""
+    from a2bench.metrics import METRICS, SETS
     from a2bench.models import MODELS
-    from metrics import METRICS, SETS
 
     out: list[tuple[str, dict[str, list[str]]]] = []
     for set_name, members in SETS.items():
@@ -163,7 +163,7 @@ def _needed(metric_spec: str | None, model: str | None) -> list[str]:
     """The files the metric recipes or sets in ``metric_spec`` and the model ``model`` load."""
     out: list[str] = []
     if metric_spec:
-        from metrics import METRICS, metric_names
+        from a2bench.metrics import METRICS, metric_names
 
         try:
             out += [spec.name for name in metric_names(metric_spec) for spec in METRICS.get(name).weight_files]
@@ -190,7 +190,7 @@ def _usable(name: str) -> bool:
 
 def unavailable(metric_names: list[str]) -> dict[str, list[str]]:
     """The metrics among ``metric_names`` that cannot run here, each with the files it lacks."""
-    from metrics import METRICS
+    from a2bench.metrics import METRICS
 
     out = {}
     for metric in metric_names:
@@ -266,7 +266,7 @@ def fetch_(names: tuple[str, ...], metric_spec: str | None, model: str | None, e
 def available(metric_spec: str) -> None:
     """Print the metrics whose files are here (comma-separated, for `a2bench run --metrics`); name the others,
     with the files they lack and the commands that fetch them, on stderr."""
-    from metrics import metric_names
+    from a2bench.metrics import metric_names
 
     _registry()
     try:

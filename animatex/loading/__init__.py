@@ -16,13 +16,13 @@ function                                   what
 :func:`convert` / :func:`load_bundle`      one safetensors file per variant in library names, and reading it back
 =========================================  ====================================================================
 
-With no path, each reads its registered file (:mod:`animatex.weights`): located in ``$A2BENCH_WEIGHTS`` and
-hash-checked, or a :class:`~a2bench.weights.WeightsError` naming ``a2bench weights fetch <file>``. Every key of a
+With no path, each reads its registered file (:mod:`a2bench.animatex.weights`): located in ``$A2BENCH_WEIGHTS`` and
+hash-checked, or a :class:`~a2bench.core.weights.WeightsError` naming ``a2bench weights fetch <file>``. Every key of a
 file is mapped; unknown, missing or wrongly shaped keys raise :class:`CheckpointKeyError` (a ``WeightsError``)
 listing them. Loading is safe: safetensors, or ``torch.load(weights_only=True)``.
 """
 
-from animatex.loading.animatex_ckpt import (
+from a2bench.animatex.loading.animatex_ckpt import (
     GROUPS,
     RELEASE_LORA_SCALE,
     AnimateXCheckpoint,
@@ -34,10 +34,10 @@ from animatex.loading.animatex_ckpt import (
     split_state_dict,
     summary,
 )
-from animatex.loading.bundle import Bundle, convert, load_bundle, read_metadata
-from animatex.loading.keys import CheckpointKeyError, check_state_dict
-from animatex.loading.openclip import read_open_clip
-from animatex.loading.wan import (
+from a2bench.animatex.loading.bundle import Bundle, convert, load_bundle, read_metadata
+from a2bench.animatex.loading.keys import CheckpointKeyError, check_state_dict
+from a2bench.animatex.loading.openclip import read_open_clip
+from a2bench.animatex.loading.wan import (
     CLIP_VIT_H,
     T5_XXL,
     TRANSFORMER_14B,

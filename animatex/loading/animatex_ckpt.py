@@ -27,10 +27,10 @@ from typing import Any
 
 import torch
 
-from animatex import weights as files
-from animatex.loading.files import read_pickle, registered_path
-from animatex.loading.keys import CheckpointKeyError, check_state_dict, describe, shape_of
-from animatex.loading.wan import dit_key_to_diffusers, dit_key_to_original, empty_transformer
+from a2bench.animatex import weights as files
+from a2bench.animatex.loading.files import read_pickle, registered_path
+from a2bench.animatex.loading.keys import CheckpointKeyError, check_state_dict, describe, shape_of
+from a2bench.animatex.loading.wan import dit_key_to_diffusers, dit_key_to_original, empty_transformer
 
 RELEASE_LORA_SCALE = 1.0  # W + 1.0 · B @ A, whatever the rank (full.py:89, simple.py:92, lora.py:246-268)
 LORA_PREFIX = "pipe.dit."

@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from animatex import weights as files
-from animatex.loading import animatex_ckpt, openclip, wan
-from animatex.loading.files import cast, read_tensor_file
-from animatex.loading.keys import check_state_dict, shape_of
+from a2bench.animatex import weights as files
+from a2bench.animatex.loading import animatex_ckpt, openclip, wan
+from a2bench.animatex.loading.files import cast, read_tensor_file
+from a2bench.animatex.loading.keys import check_state_dict, shape_of
 
 FORMAT = "animatex-bundle/1"
 BASE = ("transformer", "vae", "text_encoder", "image_encoder")
@@ -107,7 +107,7 @@ def convert(
     ``checkpoint`` / ``open_clip``: the release files (default: registered). ``components``: a subset of
     :data:`COMPONENTS`. ``configs``: model configs per component (``transformer``, ``vae``, ``text_encoder``,
     ``image_encoder``; default: the 14B model) and ``open_clip`` (key → shape). ``checkpoint_options`` go to
-    :func:`~animatex.loading.animatex_ckpt.split_state_dict`.
+    :func:`~a2bench.animatex.loading.animatex_ckpt.split_state_dict`.
     """
     if variant not in COMPONENTS:
         raise ValueError(f"variant must be one of {sorted(COMPONENTS)}, not {variant!r}")

@@ -2,7 +2,7 @@
 
 No file is ever unpickled with code execution: ``.pth``/``.ckpt``/``.bin`` go through ``weights_only=True``
 (tensors, dicts, lists and numbers only). Registered files are located and hash-checked with
-:func:`a2bench.weights.resolve`, which raises :class:`~a2bench.weights.WeightsError` with the fetch command
+:func:`a2bench.core.weights.resolve`, which raises :class:`~a2bench.core.weights.WeightsError` with the fetch command
 when one is missing.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, TypeAlias
 
 import torch
 
-from a2bench.weights import WeightsError, resolve
-from animatex.loading.keys import CheckpointKeyError
+from a2bench.animatex.loading.keys import CheckpointKeyError
+from a2bench.core.weights import WeightsError, resolve
 
 NESTED = ("model_state", "state_dict")  # wrappers some trainers put around a state dict (DiffSynth unwraps these)
 # A dtype for every floating-point tensor, or one chosen per key (None: keep the file's).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from a2bench.weights import WeightsError
+from a2bench.core.weights import WeightsError
 
 SHOWN = 12  # keys listed per kind in an error message; the rest is counted
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from animatex import weights as files
-from animatex.loading.files import read_pickle, registered_path
-from animatex.loading.keys import check_state_dict, shape_of
+from a2bench.animatex import weights as files
+from a2bench.animatex.loading.files import read_pickle, registered_path
+from a2bench.animatex.loading.keys import check_state_dict, shape_of
 
 MODEL_NAME = "ViT-H-14"
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
-from animatex import weights as files
-from animatex.config import get_preset
-from animatex.loading.files import DType, cast, read_sharded, read_tensor_file, registered_path
-from animatex.loading.keys import CheckpointKeyError, check_state_dict
+from a2bench.animatex import weights as files
+from a2bench.animatex.config import get_preset
+from a2bench.animatex.loading.files import DType, cast, read_sharded, read_tensor_file, registered_path
+from a2bench.animatex.loading.keys import CheckpointKeyError, check_state_dict
 
 # ---------------------------------------------------------------------------------------------------- configs
 
@@ -60,7 +60,7 @@ CLIP_VIT_H: dict[str, Any] = {  # the visual tower of Wan's open-clip-xlm-robert
 
 
 def config_kwargs(config: Any) -> dict[str, Any]:
-    """Keyword arguments from a dict or from an object with ``kwargs()`` (animatex.config's dataclasses)."""
+    """Keyword arguments from a dict or from an object with ``kwargs()`` (a2bench.animatex.config's dataclasses)."""
     if config is None:
         return {}
     if hasattr(config, "kwargs"):
@@ -521,9 +521,9 @@ def load_transformer(
     """A ``WanTransformer3DModel`` with the Wan2.1-I2V-14B-720P weights (registered shards, ``path``, or
     ``state`` in either layout).
 
-    ``lora``: an :class:`~animatex.loading.animatex_ckpt.AnimateXCheckpoint` or its ``.lora`` mapping, merged
+    ``lora``: an :class:`~a2bench.animatex.loading.animatex_ckpt.AnimateXCheckpoint` or its ``.lora`` mapping, merged
     before the weights are assigned as ``W + lora_scale · B @ A`` (the release: scale 1.0, see
-    :func:`~animatex.loading.animatex_ckpt.merge_lora`). ``keep_fp32`` keeps diffusers'
+    :func:`~a2bench.animatex.loading.animatex_ckpt.merge_lora`). ``keep_fp32`` keeps diffusers'
     ``_keep_in_fp32_modules`` (norms, modulation tables, time embedder) in float32 as ``from_pretrained`` does;
     the release runs everything in bfloat16.
     """
@@ -538,7 +538,7 @@ def load_transformer(
     else:
         state = convert_dit_state_dict(state)
     if lora is not None:
-        from animatex.loading.animatex_ckpt import merge_lora
+        from a2bench.animatex.loading.animatex_ckpt import merge_lora
 
         state = dict(state)
         merge_lora(state, getattr(lora, "lora", lora), lora_scale)

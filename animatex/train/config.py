@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from animatex.config import ConfigError, get_preset
+from a2bench.animatex.config import ConfigError, get_preset
 
 TRAINABLE_GROUPS = ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
 # Besides the groups above and AnimateXModel sub-module names: the pipeline's encoders (small pipelines trained
@@ -35,7 +35,7 @@ DEFAULT_LORA_TARGETS = (
 class ModelSection:
     """Which model to start from.
 
-    ``preset``: an :mod:`animatex.config` preset. ``weights``: ``random`` (the small presets ``tiny``,
+    ``preset``: an :mod:`a2bench.animatex.config` preset. ``weights``: ``random`` (the small presets ``tiny``,
     ``tiny-simple``, ``animatex-tiny``: every component with random weights, :meth:`AnimateXPipeline.from_components`),
     ``release`` (the official files from the weights registry) or the folder of a small pipeline written by
     :meth:`AnimateXPipeline.save_pretrained` (continue training it, e.g. ``animatex/assets/animatex-tiny``; its
@@ -43,7 +43,7 @@ class ModelSection:
     (``release``: the release's per component). ``ipi_dropout`` overrides the IPI keypoint encoder's dropout
     (``None``: the preset's, 0.1). ``vae``: a VAE trained by ``animatex train-vae`` (its ``vae.safetensors``) in
     place of the random one (small presets). ``widen``: start from a DiT this many times as wide as the
-    ``weights`` pipeline's, computing what it computes (:func:`animatex.train.grow.widen_model`); 1 keeps it.
+    ``weights`` pipeline's, computing what it computes (:func:`a2bench.animatex.train.grow.widen_model`); 1 keeps it.
     """
 
     preset: str = "tiny"
@@ -66,7 +66,7 @@ class DataSection:
 
     ``exclude``: sample ids left out (hold out evaluation samples here). ``num_frames`` / ``size`` ``[W, H]``:
     default the preset's sampling values. ``stride``: take every stride-th video frame (1 when the video is too
-    short). ``epi``: :meth:`a2bench.pose.epi.EPIConfig.from_dict` settings (``probability`` is λ).
+    short). ``epi``: :meth:`a2bench.core.pose.epi.EPIConfig.from_dict` settings (``probability`` is λ).
     ``ti2v_ratio``: the fraction of items that are the TI2V task (default 0.2, one in five). ``ipi_frames``:
     what the IPI's OpenCLIP sees, the clip's ``video`` frames (as the release's driving video) or the rendered
     ``pose`` frames.
@@ -109,7 +109,7 @@ class DropoutSection:
 class TrainSection:
     """The optimisation and the run.
 
-    ``trainable``: ``lora`` and/or sub-module names of :class:`~animatex.transformer.AnimateXModel`
+    ``trainable``: ``lora`` and/or sub-module names of :class:`~a2bench.animatex.transformer.AnimateXModel`
     (``pose_video_encoder``, ``ref_pose_encoder``, ``ipi``, or any dotted name such as ``transformer.proj_out``);
     everything else is frozen. ``batch_size`` is per process and micro-step; the global batch is
     ``batch_size × processes × grad_accum``. ``shift``: the flow-matching shift of the training sigmas
@@ -123,7 +123,7 @@ class TrainSection:
     to 0 at ``steps``; a resumed run continues the same curve). ``channel_weights``: how the loss weighs the
     latent channels: ``uniform`` (the plain MSE, as the release's recipe) or ``decoder`` (each channel by how much
     the frozen VAE's decoded frames change per unit change of it, measured at the start on training clips, mean
-    1; see :func:`~animatex.train.loop.decoder_channel_weights`), so the loss approximates the decoded frames'
+    1; see :func:`~a2bench.animatex.train.loop.decoder_channel_weights`), so the loss approximates the decoded frames'
     squared error where latent channels matter unequally.
     """
 
@@ -161,9 +161,9 @@ class VaeSection:
     with). ``max_seconds`` (0: none) stops after the step that passes this wall time. ``init``: start from the
     weights of an earlier ``vae.safetensors`` of the same components (continue a run, e.g. at another size).
     ``z_dim``: latent channels (``None``: the components'); an ``init`` VAE with fewer is grown to them
-    (:mod:`animatex.train.grow`), and ``animatex train`` grows a trained DiT to such a VAE. ``mixed_precision``:
+    (:mod:`a2bench.animatex.train.grow`), and ``animatex train`` grows a trained DiT to such a VAE. ``mixed_precision``:
     ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``no`` (fp32), or ``bf16`` (also on CPU, through
-    :mod:`animatex.train.cpu_bf16`: about 1.5 times as fast on CPUs with AMX).
+    :mod:`a2bench.animatex.train.cpu_bf16`: about 1.5 times as fast on CPUs with AMX).
     """
 
     output_dir: str = "runs/animatex-vae"
@@ -185,7 +185,7 @@ class VaeSection:
 @dataclass(frozen=True)
 class DecoderSection:
     """``animatex train-decoder``: fine-tune a trained small pipeline's (``model.weights``) VAE decoder on its DiT's
-    one-step predictions of training clips (:mod:`animatex.train.decoder`).
+    one-step predictions of training clips (:mod:`a2bench.animatex.train.decoder`).
 
     Loss: L1 + MSE of the decoded prediction against the clip, plus ``ssim_weight`` × (1 − SSIM) of their grey
     frames (skimage's defaults, as the benchmark's SSIM). The batches are built as ``animatex train`` builds them
@@ -373,7 +373,7 @@ def _problems(cfg: TrainConfig) -> list[str]:
     if d.stride < 1:
         out.append("data.stride must be >= 1")
     try:
-        from a2bench.pose.epi import EPIConfig
+        from a2bench.core.pose.epi import EPIConfig
 
         EPIConfig.from_dict(d.epi)
     except (ValueError, TypeError) as exc:

@@ -9,11 +9,11 @@ whatever the number of processes (each takes its own slice of the global batch).
 An item (self-driven reconstruction, as Animate-X trains):
 
 * a clip of ``num_frames`` frames of one sample's ``video.mp4`` (random start, ``stride``; shorter videos give
-  the release's :func:`~animatex.pipeline.sample_indices` rule), squashed to ``size``;
+  the release's :func:`~a2bench.animatex.pipeline.sample_indices` rule), squashed to ``size``;
 * the reference image: a random frame of the same video, and its pose (un-augmented) rendered as the reference
   pose image;
 * the driving pose of the clip's frames, changed by the Explicit Pose Indicator with probability λ
-  (:func:`a2bench.pose.epi.augment`, ``epi.probability``), with the reference poses of the *other* samples as the
+  (:func:`a2bench.core.pose.epi.augment`, ``epi.probability``), with the reference poses of the *other* samples as the
   anchor pool for realignment; then rendered (the pose-video encoder's input, as the pipeline renders) and kept
   as keypoints (the IPI's input);
 * the sample's prompt;
@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from a2bench.data import load_benchmark
-from a2bench.pose import PoseSequence, render_poses
-from a2bench.pose.epi import EPIConfig, augment
-from a2bench.pose.render import POSE_VIDEO
-from a2bench.runner import resize_frames
+from a2bench.core.data import load_benchmark
+from a2bench.core.pose import PoseSequence, render_poses
+from a2bench.core.pose.epi import EPIConfig, augment
+from a2bench.core.pose.render import POSE_VIDEO
+from a2bench.runs.runner import resize_frames
 
 ANIMATION, TI2V = 0, 1
 TASK_NAMES = {ANIMATION: "animation", TI2V: "ti2v"}
@@ -86,7 +86,7 @@ def clip_indices(available: int, num_frames: int, stride: int, rng: np.random.Ge
     if available >= span:
         start = int(rng.integers(available - span + 1))
         return start + np.arange(num_frames) * stride
-    from animatex.pipeline import sample_indices
+    from a2bench.animatex.pipeline import sample_indices
 
     return sample_indices(available, num_frames, stride)
 
@@ -94,7 +94,7 @@ def clip_indices(available: int, num_frames: int, stride: int, rng: np.random.Ge
 class AnimationDataset:
     """A map-style dataset (``len`` = the number of samples; indexable by any item index ≥ 0).
 
-    ``benchmark``: a folder or registered name (:func:`a2bench.data.load_benchmark`). ``exclude``: sample ids to
+    ``benchmark``: a folder or registered name (:func:`a2bench.core.data.load_benchmark`). ``exclude``: sample ids to
     leave out. Item ``i`` takes sample ``order[i % n]`` where ``order`` is a seeded permutation per epoch
     ``i // n``. Decoded videos and poses are cached per sample (the tiny benchmarks are small; a large one
     wants ``train.num_workers`` and no cache, see docs).

@@ -4,13 +4,13 @@ Sampled in one step, the DiT returns its estimate of the clean latents given the
 σ = 1), a smoothed latent that the VAE decoder, trained on posterior samples of real clips, never saw. This trains
 the decoder alone (the VAE's encoder and latent statistics, the DiT and every encoder frozen) to render such
 estimates as the clips they stand for: each step builds a batch exactly as ``animatex train`` does
-(:func:`animatex.train.loop.build_inputs`: ``model.weights``' pipeline, the ``data`` and ``dropout`` sections),
+(:func:`a2bench.animatex.train.loop.build_inputs`: ``model.weights``' pipeline, the ``data`` and ``dropout`` sections),
 runs the DiT once from the batch's noise at σ = 1, decodes x̂0 with gradients into the decoder, and minimises
 L1 + MSE + ``decoder.ssim_weight`` × (1 − SSIM) against the clip's frames in [-1, 1]. SSIM is computed as the
-benchmark computes it (DisCo's recipe, :mod:`metrics.ssim`): grey frames, skimage's defaults (7 × 7 uniform
+benchmark computes it (DisCo's recipe, :mod:`a2bench.metrics.ssim`): grey frames, skimage's defaults (7 × 7 uniform
 window, sample covariance, K1 0.01, K2 0.03, the 3-pixel border left out), here at the model's size. It runs on
 the CPU; with ``decoder.mixed_precision: bf16`` the VAE's 3-D convolutions (the conditions' encodings and the
-decoder) run in bf16 (:mod:`animatex.train.cpu_bf16`), the DiT in float32 as the pipeline runs it.
+decoder) run in bf16 (:mod:`a2bench.animatex.train.cpu_bf16`), the DiT in float32 as the pipeline runs it.
 
 Output (``decoder.output_dir``): ``pipeline/`` (the whole pipeline with the new decoder), ``log.csv``, ``loss.png``.
 """
@@ -25,9 +25,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from animatex.train.config import TrainConfig
-from animatex.train.cpu_bf16 import bf16_convolutions
-from animatex.train.loop import (
+from a2bench.animatex.train.config import TrainConfig
+from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
+from a2bench.animatex.train.loop import (
     LatentCache,
     StepLog,
     TrainModule,

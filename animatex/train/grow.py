@@ -66,10 +66,10 @@ def grow_vae_state(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], o
 
 
 def grow_model(model: Any, z_dim: int) -> Any:
-    """A new :class:`~animatex.transformer.AnimateXModel` like ``model`` for a VAE of ``z_dim`` latent channels,
+    """A new :class:`~a2bench.animatex.transformer.AnimateXModel` like ``model`` for a VAE of ``z_dim`` latent channels,
     holding ``model``'s weights: the DiT's input and output layers and the reference-pose encoder's last layer
     grow, with zero weights on the new channels (the DiT predicts no velocity for them until trained)."""
-    from animatex.transformer import AnimateXModel
+    from a2bench.animatex.transformer import AnimateXModel
 
     config = model.config
     t = config.transformer
@@ -171,11 +171,11 @@ def _widen(
 
 
 def widen_model(model: Any, k: int, noise: float = 0.25, seed: int = 0) -> Any:
-    """A new :class:`~animatex.transformer.AnimateXModel` like ``model`` with a DiT ``k`` times as wide (``k``
+    """A new :class:`~a2bench.animatex.transformer.AnimateXModel` like ``model`` with a DiT ``k`` times as wide (``k``
     times the heads, the FFN width and the image projection; the pose encoders' and the IPI's outputs follow)
     that computes what ``model`` computes. ``noise``: the spread of the split weights' differences, relative to
     the spread of the split weight."""
-    from animatex.transformer import AnimateXModel
+    from a2bench.animatex.transformer import AnimateXModel
 
     if k < 1:
         raise ValueError(f"the width factor must be a whole number >= 1; got {k}")

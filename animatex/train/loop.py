@@ -1,6 +1,6 @@
 """The Animate-X++ training step and loop (``animatex train``; docs/animatex.md "Training").
 
-One step, per item of the batch (the conditions are built as :class:`~animatex.pipeline.AnimateXPipeline`
+One step, per item of the batch (the conditions are built as :class:`~a2bench.animatex.pipeline.AnimateXPipeline`
 builds them, with its own frozen encoders):
 
 1. the clip → frozen VAE → normalised latent ``x0`` (distribution mode); umT5 prompt embedding; Wan CLIP tokens
@@ -44,11 +44,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers/transformers/peft/accelerate
-from animatex.config import AnimateXConfig, ConfigError, get_preset
-from animatex.train.config import ENCODER_GROUPS, SMALL_PRESETS, TrainConfig
-from animatex.train.cpu_bf16 import bf16_convolutions
-from animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
+from a2bench.animatex.config import AnimateXConfig, ConfigError, get_preset
+from a2bench.animatex.train.config import ENCODER_GROUPS, SMALL_PRESETS, TrainConfig
+from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
+from a2bench.animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -58,7 +57,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def build_pipeline(cfg: TrainConfig) -> Any:
     """The pipeline whose frozen encoders build the conditions and whose ``model`` is trained (on CPU)."""
-    from animatex.pipeline import AnimateXPipeline
+    from a2bench.animatex.pipeline import AnimateXPipeline
 
     m = cfg.model
     if m.small:
@@ -72,20 +71,20 @@ def build_pipeline(cfg: TrainConfig) -> Any:
         else:
             pipe = AnimateXPipeline.from_components(m.preset, SMALL_PRESETS[m.preset], seed=m.seed)
         if m.vae is not None:
-            from animatex.train.vae import load_trained_vae
+            from a2bench.animatex.train.vae import load_trained_vae
 
             pipe.vae, vae_config = load_trained_vae(m.vae)
             pipe.components = pipe.components.replace(vae=vae_config)
             z_dim, model_z = vae_config.get("z_dim", 16), pipe.config.transformer.out_channels
             if z_dim > model_z and m.weights != "random":
-                from animatex.train.grow import grow_model
+                from a2bench.animatex.train.grow import grow_model
 
                 pipe.model = grow_model(pipe.model, z_dim)  # the trained model, on more channels
             elif z_dim != model_z:
                 raise ConfigError(f"model.vae {m.vae}: {z_dim} latent channels, but the {m.preset!r} DiT takes "
                                   f"{model_z} (a trained model.weights pipeline grows to more, not fewer)")  # fmt: skip
         if m.widen > 1:
-            from animatex.train.grow import widen_model
+            from a2bench.animatex.train.grow import widen_model
 
             pipe.model = widen_model(pipe.model, m.widen, seed=m.seed)  # the trained DiT, m.widen times as wide
         dtype = DTYPES.get(m.dtype, torch.float32)

@@ -1,7 +1,7 @@
 """``animatex train-vae``: the small pipelines' Wan-style VAE, trained from scratch (docs/animatex.md "Training").
 
 The 14B release uses Wan's VAE as it is; a small pipeline trained here (``animatex-tiny``) needs its own. This
-trains diffusers' ``AutoencoderKLWan`` of the preset's components (:mod:`animatex.components`) on clips of the
+trains diffusers' ``AutoencoderKLWan`` of the preset's components (:mod:`a2bench.animatex.components`) on clips of the
 training benchmark (bf16 on CUDA, and on CPU when ``vae.mixed_precision`` says so): L1 + MSE of the reconstruction
 from a posterior sample, plus ``kl_weight`` × the KL divergence to N(0, 1) per latent element. After training it
 measures the latent channels' mean and standard deviation (distribution mode, over ``stats_clips`` clips) and
@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-import a2bench  # noqa: F401 - the torchvision compatibility hook, before diffusers
-from animatex.components import get_components
-from animatex.config import get_preset
-from animatex.train.config import SMALL_PRESETS, TrainConfig
-from animatex.train.cpu_bf16 import bf16_convolutions
-from animatex.train.data import AnimationDataset, clip_indices, item_rng
-from animatex.train.grow import grow_vae_state
+from a2bench.animatex.components import get_components
+from a2bench.animatex.config import get_preset
+from a2bench.animatex.train.config import SMALL_PRESETS, TrainConfig
+from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
+from a2bench.animatex.train.data import AnimationDataset, clip_indices, item_rng
+from a2bench.animatex.train.grow import grow_vae_state
 
 FORMAT = "animatex-vae/1"
 
@@ -52,7 +51,7 @@ def train_vae(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool 
     from diffusers import AutoencoderKLWan
     from safetensors.torch import save_file
 
-    from animatex.train.loop import StepLog, lr_factor, plot_losses
+    from a2bench.animatex.train.loop import StepLog, lr_factor, plot_losses
 
     v, d = cfg.vae, cfg.data
     if cfg.model.preset not in SMALL_PRESETS:

@@ -6,10 +6,10 @@ program, and ``run_patched.py`` is the ``{run_patched}`` helper it copies (never
 Importing this package registers the adapter.
 """
 
-from baselines.command.adapter import Command, CommandError, RefusedError
-from baselines.command.expressions import Expression, ExpressionError, compile_expression
-from baselines.command.inputs import INPUTS
-from baselines.command.template import (
+from a2bench.baselines.command.adapter import Command, CommandError, RefusedError
+from a2bench.baselines.command.expressions import Expression, ExpressionError, compile_expression
+from a2bench.baselines.command.inputs import INPUTS
+from a2bench.baselines.command.template import (
     BATCH_PLACEHOLDERS,
     SAMPLE_PLACEHOLDERS,
     TASK_NUMBERS,

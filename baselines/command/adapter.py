@@ -44,12 +44,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from a2bench.models import Adapter, AdapterError, Argument, Job, Output, register
-from a2bench.runner import git_commit, resize_frames
-from a2bench.videoio import Video, VideoError, read_video
-from baselines.command.expressions import Expression, ExpressionError, number, show
-from baselines.command.inputs import INPUTS, write_inputs
-from baselines.command.template import (
+from a2bench.baselines.command.expressions import Expression, ExpressionError, number, show
+from a2bench.baselines.command.inputs import INPUTS, write_inputs
+from a2bench.baselines.command.template import (
     RUN_PATCHED,
     SAMPLE_PLACEHOLDERS,
     TemplateError,
@@ -57,6 +54,10 @@ from baselines.command.template import (
     load_template,
     render,
 )
+from a2bench.core.adapter import Adapter, AdapterError, Argument, Job, Output
+from a2bench.core.videoio import Video, VideoError, read_video
+from a2bench.models import register
+from a2bench.runs.runner import git_commit, resize_frames
 
 _STDERR_TAIL_LINES = 20
 _KILL_GRACE_S = 3.0  # SIGTERM first; SIGKILL for whatever is left after this

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from a2bench.models import AdapterError
+from a2bench.core.adapter import AdapterError
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,

@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from a2bench.models import Job
-from a2bench.pose import PoseSequence
-from a2bench.pose.convert import dump_animatex_pickle
-from a2bench.pose.keypoints import BODY, missing_mask
-from a2bench.pose.render import render_poses
-from a2bench.videoio import write_video
+from a2bench.core.adapter import Job
+from a2bench.core.pose import PoseSequence
+from a2bench.core.pose.convert import dump_animatex_pickle
+from a2bench.core.pose.keypoints import BODY, missing_mask
+from a2bench.core.pose.render import render_poses
+from a2bench.core.videoio import write_video
 
 # How skeletons are drawn: draw_size [width, height] (None: the benchmark's size), then save_size (None: as
 # drawn; else resized with OpenCV's bilinear, as the releases that draw large and save smaller do), and

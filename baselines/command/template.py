@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from a2bench.models import AdapterError
-from baselines.command.expressions import Expression, ExpressionError, compile_expression
-from baselines.command.inputs import INPUTS
+from a2bench.baselines.command.expressions import Expression, ExpressionError, compile_expression
+from a2bench.baselines.command.inputs import INPUTS
+from a2bench.core.adapter import AdapterError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 RUN_PATCHED = "a2bench_run_patched.py"  # the helper {run_patched} points to, written on demand

