@@ -1,20 +1,16 @@
 """a2bench: the benchmark and evaluation suite for universal character image animation.
 
-Importing this package installs the torchvision compatibility hook (see :mod:`a2bench.core.compat`)
-before anything can import torchvision; the other top-level packages import it first.
+Importing this package installs the torchvision compatibility hook (see :mod:`a2bench.core.compat`); every
+module of the suite lives below it (``a2bench.core``, ``a2bench.metrics``, ...), so the hook is in place before any
+of them can import torchvision. This is the only place that installs it.
 ``a2bench.evaluate`` and ``a2bench.load_runs`` (:mod:`a2bench.runs.api`) are loaded on first use.
 """
-
-from importlib.metadata import PackageNotFoundError, version
 
 from a2bench.core.compat import install_torchvision_hook
 
 install_torchvision_hook()
 
-try:
-    __version__ = version("a2bench")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from a2bench.core.provenance import VERSION as __version__  # noqa: E402, F401 - after the hook
 
 
 def __getattr__(name: str) -> object:

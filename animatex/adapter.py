@@ -124,7 +124,7 @@ class _AnimateX(Adapter):
 def animate(pipe: Any, job: Job, size: tuple[int, int], args: dict[str, Any]) -> Video:
     """One job through :class:`~a2bench.animatex.pipeline.AnimateXPipeline` at ``size`` (the frame rule above), resized
     back to the job's size. ``args``: ``steps``, ``cfg``, ``ref_pose`` and, full model, ``ipi_frames``."""
-    from a2bench.runs.runner import resize_frames
+    from a2bench.core.frames import resize_frames
 
     ipi = pipe.config.ipi
     generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES, get_preset
-from a2bench.cli.bench import parse_size
+from a2bench.core.frames import parse_size
 from a2bench.core.pose import PoseError, PoseSequence, retarget
 from a2bench.core.videoio import VideoError, read_video, write_video
 from a2bench.core.weights import WeightsError

@@ -46,6 +46,7 @@ from a2bench.animatex.config import (
     get_preset,
 )
 from a2bench.animatex.transformer import AnimateXModel
+from a2bench.core.frames import resize_frames
 from a2bench.core.pose import PoseSequence, render_poses
 from a2bench.core.pose.render import POSE_VIDEO, as_model_input
 
@@ -117,13 +118,6 @@ def _rgb(image: Any) -> Image.Image:
     if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
         raise ValueError(f"the reference image must be (H, W, 3) uint8 RGB; got {array.shape} {array.dtype}")
     return Image.fromarray(array[..., :3])
-
-
-def _resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 squashed to ``size = (W, H)`` (bilinear, no crop), as the release resizes pose images."""
-    if frames.shape[2] == size[0] and frames.shape[1] == size[1]:
-        return frames
-    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
 
 
 def _set_tensor(module: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
@@ -768,14 +762,14 @@ class AnimateXPipeline:
                 ref_pose = draw((pose.reference if rule == "reference" else pose.frames[0])[None])[0]
         else:
             frames = np.asarray(pose, np.uint8)
-            video = _resize_frames(frames[idx], size)
+            video = resize_frames(frames[idx], size, "bilinear")
             points = None if keypoints is None else np.asarray(keypoints)[idx]
             if ref_pose is None and rule == "reference":
                 raise ValueError("rendered pose frames carry no reference pose: pass ref_pose= (or reference_pose="
                                  "'driving' for the first frame)")  # fmt: skip
             if ref_pose is None:
                 ref_pose = frames[0]
-        ref_image = _resize_frames(np.asarray(ref_pose, np.uint8)[None], size)[0]
+        ref_image = resize_frames(np.asarray(ref_pose, np.uint8)[None], size, "bilinear")[0]
         return idx, self.model_colours(video), points, self.model_colours(ref_image)
 
     def model_colours(self, images: np.ndarray) -> np.ndarray:

@@ -327,7 +327,7 @@ def machine_info() -> str:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    from a2bench.metrics.evaluate import package_versions
+    from a2bench.core.provenance import package_versions
 
     versions = [f"{package} {found}" for package, found in package_versions().items()]
     return (

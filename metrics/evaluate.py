@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from a2bench.core.fileio import write_atomic
 from a2bench.core.paths import home
+from a2bench.core.provenance import package_versions
 from a2bench.core.videoio import Video, read_sample
 from a2bench.core.weights import WeightsError, resolve
 from a2bench.metrics.base import METRICS, DistributionMetric, Metric, MetricValue
@@ -39,19 +39,6 @@ SETS: dict[str, tuple[str, ...]] = {
     "modern": ("psnr", "ssim_rgb", "mae", "lpips", "fid", "fvd"),
 }
 SAMPLE_RULES = ("strict", "common", "gt", "pred")  # which ids evaluate() scores (its docstring)
-PACKAGES = (
-    "a2bench",
-    "torch",
-    "numpy",
-    "scipy",
-    "scikit-image",
-    "opencv-python-headless",
-    "lpips",
-    "pytorch-fid",
-    "cd-fvd",
-    "av",
-    "pillow",
-)
 
 
 def metric_names(spec: str | Sequence[str] | None) -> list[str]:
@@ -114,15 +101,6 @@ class Evaluation:
             "platform": {"python": platform.python_version(), "machine": platform.machine()},
         }
 
-
-def package_versions() -> dict[str, str]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 # frames array, a2bench Video, torch tensor, a path to a video / frame folder, a tuple of frame files, or a callable

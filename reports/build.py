@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import a2bench
+from a2bench.core.provenance import VERSION
 from a2bench.core.staging import remove_leftovers, staging_folder
 from a2bench.reports.collect import ReportData, ReportError, collect
 from a2bench.reports.published import load_published
@@ -110,7 +110,7 @@ def _write(tmp: Path, data: ReportData, published, options: ReportOptions, say: 
         files += sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
     info = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "a2bench_version": a2bench.__version__,
+        "a2bench_version": VERSION,
         "db": data.db,
     }
     texts: dict[str, str] = {}

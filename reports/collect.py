@@ -25,10 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from a2bench.core import stats
 from a2bench.core.data.benchmark import Benchmark
-from a2bench.reports import stats
+from a2bench.core.provenance import manifest_sha256
 from a2bench.runs.results import Generation, ResultsDB, ResultsError, Run, default_db
-from a2bench.runs.runner import manifest_sha256, recorded_bench_args
+from a2bench.runs.runner import recorded_bench_args
 
 
 class ReportError(ValueError):

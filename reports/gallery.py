@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from a2bench.core.frames import resize_frames
 from a2bench.core.pose.render import POSE_VIDEO, render_poses
 from a2bench.core.videoio import VideoError, read_video, write_video
 from a2bench.reports.collect import Entry, Group
 from a2bench.reports.tables import format_value
-from a2bench.runs.runner import resize_frames
 
 BACKGROUND = (24, 24, 24)
 TEXT = (240, 240, 240)

@@ -26,8 +26,8 @@ import numpy as np
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from a2bench.core.stats import weighted_mean
 from a2bench.reports.collect import Column, Entry, Group
-from a2bench.reports.stats import weighted_mean
 from a2bench.reports.tables import format_value
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#000000", "#F0E442")

@@ -21,10 +21,10 @@ import torch
 from a2bench.animatex.adapter import TINY_DIR
 from a2bench.animatex.pipeline import AnimateXPipeline
 from a2bench.core.data import load_benchmark
+from a2bench.core.frames import resize_frames
 from a2bench.core.pose.keypoints import BODY
 from a2bench.core.synth import cached_synth
 from a2bench.core.synth.backgrounds import SCENES, STILL
-from a2bench.runs.runner import resize_frames
 
 MOVING = {scene.motion for scene in SCENES if scene.effect is not None}
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from a2bench.core.data import load_benchmark
+from a2bench.core.runfolder import run_videos
 from a2bench.core.synth import cached_synth
 from a2bench.core.synth.pose_following import moved_errors, moved_pixels
-from a2bench.runs.runner import run_videos
 
 
 def main(argv: list[str] | None = None) -> None:

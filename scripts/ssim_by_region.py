@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from a2bench.core.data import Benchmark, load_benchmark
+from a2bench.core.runfolder import run_videos
 from a2bench.core.synth import cached_synth
 from a2bench.core.synth.pose_following import character_pixels, videos_and_targets
 from a2bench.metrics.ssim import UNIFORM_7, gray, ssim_map
-from a2bench.runs.runner import run_videos
 
 REGIONS = ("all", "character", "background")
 

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from a2bench.core.data import load_benchmark
+from a2bench.core.frames import resize_frames
 from a2bench.core.synth import cached_synth
 from a2bench.core.videoio import write_video
 from a2bench.metrics.perceptual import LPIPSAlex, LPIPSDisco
 from a2bench.metrics.pixel import PSNR
 from a2bench.metrics.ssim import SSIM
-from a2bench.runs.runner import resize_frames
 
 
 def load_vae(path: str | Path):

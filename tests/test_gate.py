@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from a2bench.cli import main
-from a2bench.runs.gate import GateError, Tolerance, bootstrap_ci, compare, decide, load_run, parse_metric_spec
+from a2bench.core.stats import bootstrap_ci
+from a2bench.runs.gate import GateError, Tolerance, compare, decide, load_run, parse_metric_spec
 from a2bench.runs.results import Generation, ResultsDB, Run
 
 HIGHER = {"psnr": True, "ssim": True, "l1": False, "fid": False}

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from a2bench.cli import main
+from a2bench.core import stats
 from a2bench.core.adapter import Adapter, Job
 from a2bench.core.data import load_benchmark
 from a2bench.core.videoio import Video, read_video
 from a2bench.models import MODELS
-from a2bench.reports import stats
 from a2bench.reports.build import MARKER, ReportOptions, build_report
 from a2bench.reports.collect import ReportError
 from a2bench.reports.gallery import caption_height

@@ -6,7 +6,6 @@ import os
 
 import click
 
-from a2bench import __version__
 from a2bench.cli.bench import bench
 from a2bench.cli.evaluate import evaluate_command
 from a2bench.cli.gate import gate_command
@@ -16,6 +15,7 @@ from a2bench.cli.report import report_command
 from a2bench.cli.run import models_command, run_command, runs_command, score_command
 from a2bench.cli.submit import submit_command, validate_command
 from a2bench.cli.weights import weights
+from a2bench.core.provenance import VERSION as __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from a2bench.cli.output import Progress
+from a2bench.cli.output import Progress, size_option
 from a2bench.core.data import Benchmark, BenchmarkError, export_hf, load_benchmark
 from a2bench.core.data.index import index_folder
 from a2bench.core.registry import UnknownNameError
@@ -22,13 +22,6 @@ def _load(target: str) -> Benchmark:
         raise click.ClickException(str(exc)) from exc
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 256x256, got {text!r}") from None
-    return width, height
-
 
 @click.group()
 def bench() -> None:
@@ -40,7 +33,8 @@ def bench() -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Write here instead of the $A2BENCH_HOME cache.")
 @click.option("--samples", default=16, show_default=True, help="Number of characters.")
 @click.option("--frames", default=32, show_default=True, help="Frames per video.")
-@click.option("--size", default="256x256", show_default=True, help="Frame size WIDTHxHEIGHT (even, >= 64).")
+@click.option("--size", default="256x256", show_default=True, callback=size_option,
+              help="Frame size WIDTHxHEIGHT (even, >= 64).")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, help="Seed; the same options give identical files.")
 @click.option("--fps", default=15, show_default=True, help="Frame rate of the videos.")
 @click.option("--still", default=0.0, show_default=True, type=click.FloatRange(0, 1),
@@ -48,8 +42,8 @@ def bench() -> None:
                    "background stays still.'")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes that render samples (default: up to 4); the files do not depend on it.")  # fmt: skip
-def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed: int, fps: int, still: float,
-         workers: int | None) -> None:  # fmt: skip
+def make(name: str, out: Path | None, samples: int, frames: int, size: tuple[int, int], seed: int, fps: int,
+         still: float, workers: int | None) -> None:  # fmt: skip
     """Generate the built-in synthetic benchmark NAME (only `synth` so far).
 
     Without --out the benchmark is cached under $A2BENCH_HOME by (generator version, options), so
@@ -58,7 +52,7 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: str, seed
     """
     from a2bench.core.synth import SynthOptions, cached_synth, generate
 
-    width, height = parse_size(size)
+    width, height = size
     options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps,
                "still": still}  # fmt: skip
     say = partial(click.echo, err=True)  # leftovers of killed runs: stdout stays the folder alone
@@ -209,7 +203,8 @@ def manifest(folder: Path, name: str, version_: str, license_: str, description:
     help="Drop samples whose pose-quality score is below this.",
 )
 @click.option("--fps", "fps_text", help="Frame rate of the benchmark, e.g. 15 or 30000/1001 [default: most common].")
-@click.option("--size", help="Frame size WIDTHxHEIGHT [default: most common among the videos at that rate].")
+@click.option("--size", callback=size_option,
+              help="Frame size WIDTHxHEIGHT [default: most common among the videos at that rate].")  # fmt: skip
 @click.option("--conform", is_flag=True, help="Resample and resize videos of another rate or size, not drop them.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="DWPose device.")
 def build(
@@ -221,7 +216,7 @@ def build(
     version_: str,
     description: str,
     fps_text: str | None,
-    size: str | None,
+    size: tuple[int, int] | None,
     device: str,
     **options,
 ) -> None:
@@ -247,7 +242,7 @@ def build(
         version=version_,
         description=description,
         fps=fps,
-        size=parse_size(size) if size else None,
+        size=size,
         **options,
     )
 

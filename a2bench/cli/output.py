@@ -11,6 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from a2bench.core.frames import parse_size
+
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
     """A rich table on a terminal; otherwise tab-separated lines (a header, then one line per row) with every
@@ -77,3 +79,11 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds + 0.5), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """Click callback turning a ``--size WIDTHxHEIGHT`` value into ``(width, height)`` (None stays None)."""
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -9,7 +9,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from a2bench.cli.bench import parse_size
+from a2bench.cli.output import size_option
 from a2bench.core.fileio import write_atomic
 from a2bench.core.pose import PoseError, PoseSequence
 from a2bench.core.pose.convert import dump_animatex_pickle
@@ -49,19 +49,26 @@ def pose() -> None:
     "canvas as drawn, as benchmark pose.mp4 files hold it.",
 )
 @click.option("--no-face", is_flag=True, help="Leave out the 68 face points (Animate-X's 'without face' images).")
-@click.option("--size", help="WIDTHxHEIGHT to draw at (default: the size stored in the pose file).")
+@click.option("--size", callback=size_option,
+              help="WIDTHxHEIGHT to draw at (default: the size stored in the pose file).")  # fmt: skip
 @click.option(
     "--scale-widths",
     is_flag=True,
     help="Scale line widths and dot radii by the shorter side / 512 (the references keep them fixed).",
 )
 def render(
-    pose_json: Path, out: Path, convention: str, colours: str, no_face: bool, size: str | None, scale_widths: bool
+    pose_json: Path,
+    out: Path,
+    convention: str,
+    colours: str,
+    no_face: bool,
+    size: tuple[int, int] | None,
+    scale_widths: bool,
 ) -> None:
     """Draw POSE_JSON (an a2bench pose.json) as a skeleton video."""
     try:
         poses = PoseSequence.load(pose_json)
-        target = parse_size(size) if size else None
+        target = size
         frames = render_poses(poses, target, convention=convention, face=not no_face, scale_widths=scale_widths)
         if colours == "model":
             frames = as_model_input(frames, **MODEL_INPUT[convention])

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import traceback
@@ -36,14 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
-import a2bench
 from a2bench.core.adapter import Adapter, Job
 from a2bench.core.data.benchmark import Benchmark, Sample, sample_problems
 from a2bench.core.data.load import load_benchmark
 from a2bench.core.fileio import hash_file
+from a2bench.core.frames import resize_frames
 from a2bench.core.paths import home
+from a2bench.core.provenance import SOURCE_TREE, VERSION, git_commit, manifest_sha256
 from a2bench.core.videoio import Video, VideoError, probe_video, read_video, write_video
 from a2bench.models import MODELS
 from a2bench.runs.results import Generation, ResultsDB, Run
@@ -100,11 +99,6 @@ def sample_content_hash(sample: Sample, protocol: str) -> str:
         parts["cross"] = [sample.cross.driver, sample.cross.pose, sample.cross.video]
         parts["driver"] = {p: f.sha256 for p, f in sorted(driver.entry.files.items())}
     return _hash(parts)
-
-
-def manifest_sha256(benchmark: Benchmark) -> str:
-    """The manifest hash a run records (sha256 of the canonical manifest text)."""
-    return hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()
 
 
 def run(options: RunOptions, progress: Progress | None = None, scoring: Progress | None = None) -> RunResult:
@@ -465,27 +459,6 @@ def score_videos(
     return evaluate(preds, targets, metrics, device=None if device == "cpu" else device, progress=progress)
 
 
-def run_videos(folder: Path, benchmark: Benchmark) -> dict[str, np.ndarray]:
-    """Sample id -> frames of the video a run folder (``a2bench run --out``) holds for each sample of
-    ``benchmark``: ``videos/<sample id>-<key>.mp4``. A sample without exactly one is a ``ValueError`` naming it
-    (callers name the folder)."""
-    out = {}
-    for sample in benchmark:
-        found = sorted((folder / "videos").glob(f"{sample.id}-*.mp4"))
-        if len(found) != 1:
-            raise ValueError(f"{len(found)} videos for sample {sample.id} (expected one videos/{sample.id}-*.mp4: "
-                             "give each run its own --out folder)")  # fmt: skip
-        out[sample.id] = read_video(found[0]).frames
-    return out
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bicubic (PIL) resize to the benchmark's size when a model generates another resolution."""
-    if (frames.shape[2], frames.shape[1]) == size:
-        return frames
-    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC)) for f in frames])
-
-
 def _intact(generation: Generation) -> bool:
     path = Path(generation.path or "")
     return path.is_file() and hash_file(path) == generation.sha256
@@ -556,11 +529,11 @@ def _device(device: str) -> str:
 
 
 def _provenance(options: RunOptions, adapter: Adapter, world: int, samples_in_benchmark: int) -> dict[str, Any]:
-    from a2bench.metrics.evaluate import package_versions
+    from a2bench.core.provenance import package_versions
 
     return {
-        "a2bench_version": a2bench.__version__,
-        "git_commit": git_commit(Path(a2bench.__file__).resolve().parent.parent),
+        "a2bench_version": VERSION,
+        "git_commit": git_commit(SOURCE_TREE),
         "packages": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -579,15 +552,6 @@ def _device_name(device: str) -> str:
 
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-def git_commit(folder: str | Path) -> str | None:
-    """The commit checked out in the git work tree holding ``folder``, or None (not a checkout, or no git)."""
-    try:
-        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _hash(value: Any) -> str:

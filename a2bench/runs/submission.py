@@ -37,12 +37,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import a2bench
 from a2bench.core.data.benchmark import Benchmark, Sample
 from a2bench.core.data.manifest import SAMPLE_ID
 from a2bench.core.fileio import finite_number
+from a2bench.core.provenance import VERSION as A2BENCH_VERSION
+from a2bench.core.provenance import manifest_sha256
 from a2bench.runs.results import ResultsDB
-from a2bench.runs.runner import manifest_sha256, score_videos
+from a2bench.runs.runner import score_videos
 
 FORMAT = "a2bench-submission"
 VERSION = 1
@@ -155,7 +156,7 @@ def build_submission(
         "format": FORMAT,
         "version": VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "a2bench_version": a2bench.__version__,
+        "a2bench_version": A2BENCH_VERSION,
         "run": run_doc,
         "benchmark": {
             "name": run.benchmark,

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from a2bench.core.data import load_benchmark
+from a2bench.core.frames import resize_frames
 from a2bench.core.pose import PoseSequence, render_poses
 from a2bench.core.pose.epi import EPIConfig, augment
 from a2bench.core.pose.render import POSE_VIDEO
-from a2bench.runs.runner import resize_frames
 
 ANIMATION, TI2V = 0, 1
 TASK_NAMES = {ANIMATION: "animation", TI2V: "ti2v"}

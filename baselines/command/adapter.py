@@ -55,9 +55,10 @@ from a2bench.baselines.command.template import (
     render,
 )
 from a2bench.core.adapter import Adapter, AdapterError, Argument, Job, Output
+from a2bench.core.frames import resize_frames
+from a2bench.core.provenance import git_commit
 from a2bench.core.videoio import Video, VideoError, read_video
 from a2bench.models import register
-from a2bench.runs.runner import git_commit, resize_frames
 
 _STDERR_TAIL_LINES = 20
 _KILL_GRACE_S = 3.0  # SIGTERM first; SIGKILL for whatever is left after this

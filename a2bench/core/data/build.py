@@ -42,6 +42,7 @@ from a2bench.core.fileio import write_atomic
 from a2bench.core.pose.keypoints import BODY, NUM_KEYPOINTS, PoseError, PoseSequence, missing_mask
 from a2bench.core.pose.quality import PoseQuality, extraction_quality
 from a2bench.core.pose.render import POSE_VIDEO, render_poses
+from a2bench.core.provenance import VERSION
 from a2bench.core.staging import Say, remove_leftovers, staging_folder
 from a2bench.core.videoio import VIDEO_SUFFIXES, Video, VideoError, VideoInfo, probe_video, read_video, write_video
 from a2bench.core.weights import WeightsError
@@ -565,11 +566,9 @@ def _write_sample(
 
 
 def _source(result: BuildResult, options: BuildOptions, provenance: dict[str, Any] | None) -> dict[str, Any]:
-    from a2bench import __version__
-
     return {
         "builder": "a2bench bench build",
-        "a2bench_version": __version__,
+        "a2bench_version": VERSION,
         "pose": {**(provenance or {}), "pose_video": POSE_VIDEO},
         "min_quality": options.min_quality,
         "conform": options.conform,
