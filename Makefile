@@ -52,6 +52,7 @@ test: install-test
 			>/dev/null; } || echo "could not install chromium; the browser test will be skipped"; \
 	fi; true
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: install-test

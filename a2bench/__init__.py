@@ -16,7 +16,7 @@ from a2bench.core.provenance import VERSION as __version__  # noqa: E402, F401 -
 def __getattr__(name: str) -> object:
     """``evaluate`` and ``load_runs`` from :mod:`a2bench.runs.api`, imported on first use (torch, pandas)."""
     if name in ("evaluate", "load_runs"):
-        from a2bench.runs import api
+        from a2bench.runs import api  # lazy: `import a2bench` stays light; the API needs torch and pandas
 
         return getattr(api, name)
     raise AttributeError(f"module 'a2bench' has no attribute {name!r}")

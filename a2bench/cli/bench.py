@@ -11,8 +11,12 @@ import click
 
 from a2bench.cli.output import Progress, size_option
 from a2bench.core.data import Benchmark, BenchmarkError, export_hf, load_benchmark
+from a2bench.core.data import build as builder
+from a2bench.core.data.hf import push_hf
 from a2bench.core.data.index import index_folder
 from a2bench.core.registry import UnknownNameError
+from a2bench.core.synth import SynthOptions, cached_synth, generate
+from a2bench.core.weights import WeightsError
 
 
 def _load(target: str) -> Benchmark:
@@ -50,8 +54,6 @@ def make(name: str, out: Path | None, samples: int, frames: int, size: tuple[int
     every later command naming `synth` with the same options reuses it. Prints the folder. Before generating,
     the temporary folders that killed runs left beside it are removed (named on stderr).
     """
-    from a2bench.core.synth import SynthOptions, cached_synth, generate
-
     width, height = size
     options = {"samples": samples, "frames": frames, "width": width, "height": height, "seed": seed, "fps": fps,
                "still": still}  # fmt: skip
@@ -125,8 +127,6 @@ def export(target: str, fmt: str, out: Path, repo: str | None) -> None:
 
     `datasets.load_dataset(OUT)` reads it, and `load_benchmark(OUT)` reads it back identically.
     """
-    from a2bench.core.data.hf import push_hf
-
     benchmark = _load(target)
     try:
         export_hf(benchmark, out)
@@ -225,9 +225,6 @@ def build(
     Prints a table of every input (kept, or dropped and why) and writes it to OUT/build_report.json.
     Exits with status 1 when no sample is kept.
     """
-    from a2bench.core.data import build as builder
-    from a2bench.core.weights import WeightsError
-
     fps = None
     if fps_text is not None:
         try:

@@ -16,6 +16,7 @@ from a2bench.core.fileio import write_atomic
 from a2bench.core.registry import UnknownNameError
 from a2bench.core.videoio import VideoError
 from a2bench.core.weights import WeightsError
+from a2bench.runs.api import evaluate
 
 
 @click.command("eval")
@@ -72,8 +73,7 @@ def evaluate_command(
     no_cache: bool,
 ) -> None:
     """Score the videos in --pred against --gt or --bench with the named metric recipes (docs/metrics.md)."""
-    from a2bench.metrics import FrameError, metric_names
-    from a2bench.runs.api import evaluate
+    from a2bench.metrics import FrameError, metric_names  # lazy: torch and the metric networks (3 s)
 
     if (gt is None) == (bench is None):
         raise click.UsageError("give exactly one of --gt DIR or --bench NAME|PATH")
@@ -121,7 +121,7 @@ def evaluate_command(
 def echo_sample_size_warnings() -> Iterator[None]:
     """Print each :class:`~metrics.SmallSampleWarning` raised inside as ``warning: ...`` on stderr; other
     warnings are shown as Python shows them."""
-    from a2bench.metrics import SmallSampleWarning
+    from a2bench.metrics import SmallSampleWarning  # lazy: torch and the metric networks (3 s)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SmallSampleWarning)
