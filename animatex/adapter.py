@@ -32,7 +32,6 @@ from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES
 from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
 from a2bench.core.videoio import Video
 from a2bench.core.weights import locate, weights_dir
-from a2bench.models import register
 
 TINY_HINT = "`--model animatex-tiny`, the small Animate-X++ trained here, runs on CPU"
 TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"  # config.json + model.safetensors (docs/animatex-tiny.md)
@@ -145,7 +144,6 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-@register
 class AnimateX(_AnimateX):
     name = "animatex"
     description = "Animate-X++ full model (Wan2.1-I2V-14B + pose encoders + Implicit Pose Indicator); CUDA, 14B."
@@ -154,7 +152,6 @@ class AnimateX(_AnimateX):
     weights = files.FULL
 
 
-@register
 class AnimateXSimple(_AnimateX):
     name = "animatex-simple"
     description = "Animate-X++ simple model (no Implicit Pose Indicator); CUDA, 14B."
@@ -164,7 +161,6 @@ class AnimateXSimple(_AnimateX):
     arguments: ClassVar[dict[str, Argument]] = {k: v for k, v in _AnimateX.arguments.items() if k != "ipi_frames"}
 
 
-@register
 class AnimateXTiny(Adapter):
     """``animatex-tiny``: the small Animate-X++ trained here (docs/animatex-tiny.md), on CPU or GPU.
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from a2bench.core.weights import WeightFile, register_weight
+from a2bench.core.weights import WEIGHTS, WeightFile
 
 WAN_REPO = "Wan-AI/Wan2.1-I2V-14B-720P"
 WAN_DIR = "Wan2.1-I2V-14B-720P"  # the folder the release's README downloads the repository into
@@ -54,7 +54,7 @@ def _wan(path: str, used_by: str, *, sha256: str | None = None, size: int | None
         size=size,
         source=source or (_WAN_SOURCE if sha256 else _WAN_UNPINNED),
     )
-    return register_weight(spec).name
+    return WEIGHTS.register(spec.name, spec).name
 
 
 # sha256 of the DiT shards from the repository's LFS pointer pages (exact byte sizes were not published there).
@@ -100,33 +100,39 @@ TOKENIZER_FILES = tuple(
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "spiece.model")
 )
 
-CHECKPOINT_FULL = register_weight(
+CHECKPOINT_FULL = "animate-x++.ckpt"
+WEIGHTS.register(
+    CHECKPOINT_FULL,
     WeightFile(
-        name="animate-x++.ckpt",
+        name=CHECKPOINT_FULL,
         url=_hf_url(ANIMATEX_REPO, "animate-x++.ckpt"),
         used_by="animatex (Animate-X++ full model: DiT LoRA, pose encoders, Implicit Pose Indicator)",
         source=f"Hugging Face {ANIMATEX_REPO}; size and hash unpublished (README only was read)",
-    )
-).name
-CHECKPOINT_SIMPLE = register_weight(
+    ),
+)
+CHECKPOINT_SIMPLE = "animate-x++_simple.ckpt"
+WEIGHTS.register(
+    CHECKPOINT_SIMPLE,
     WeightFile(
-        name="animate-x++_simple.ckpt",
+        name=CHECKPOINT_SIMPLE,
         url=_hf_url(ANIMATEX_REPO, "animate-x++_simple.ckpt"),
         used_by="animatex-simple (Animate-X++ simple model: DiT LoRA and pose encoders, no IPI)",
         source=f"Hugging Face {ANIMATEX_REPO}; size and hash unpublished (README only was read)",
-    )
-).name
-OPEN_CLIP = register_weight(
+    ),
+)
+OPEN_CLIP = "open_clip_pytorch_model.bin"
+WEIGHTS.register(
+    OPEN_CLIP,
     WeightFile(
-        name="open_clip_pytorch_model.bin",
+        name=OPEN_CLIP,
         url=_hf_url(ANIMATEX_V1_REPO, "open_clip_pytorch_model.bin"),
         used_by="animatex (OpenCLIP ViT-H-14 frame encoder of the Implicit Pose Indicator)",
         sha256="9a78ef8e8c73fd0df621682e7a8e8eb36c6916cb3c16b291a082ecd52ab79cc4",
         size=3944692325,
         source=f"LFS pointer of {ANIMATEX_V1_REPO} (commit bf2a8b8); the same sha256 and size as laion's "
         "CLIP-ViT-H-14-laion2B-s32B-b79K open_clip_pytorch_model.bin (OpenCLIP tag laion2b_s32b_b79k)",
-    )
-).name
+    ),
+)
 
 WAN_BASE = (*DIT_SHARDS, DIT_INDEX, VAE, TEXT_ENCODER, IMAGE_ENCODER, *TOKENIZER_FILES)
 FULL = (*WAN_BASE, CHECKPOINT_FULL, OPEN_CLIP)

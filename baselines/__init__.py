@@ -1,3 +1,4 @@
-"""Runnable baselines and adapters for other models' official code."""
+"""Runnable baselines and adapters for other models' official code.
 
-from a2bench.baselines import command, folder, oracle, pose_warp, reference_copy  # noqa: F401 - registers the adapters
+Each adapter is a lazy entry of :data:`a2bench.models.MODELS`: importing this package imports none of them.
+"""

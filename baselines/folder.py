@@ -17,12 +17,9 @@ from typing import Any, ClassVar
 from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
 from a2bench.core.fileio import hash_file
 from a2bench.core.videoio import Video, VideoError, read_sample, sample_videos
-from a2bench.models import register
 
 
-@register
 class Folder(Adapter):
-    name = "folder"
     description = "Scores pre-generated videos: DIR/<sample_id>.mp4, DIR/<sample_id>/ frames or DIR/<id>_<frame>.png."
     arguments: ClassVar[dict[str, Argument]] = {
         "path": Argument(Path, "folder of videos named by sample id", required=True),

@@ -11,12 +11,9 @@ from collections.abc import Sequence
 
 from a2bench.core.adapter import Adapter, AdapterError, Job
 from a2bench.core.videoio import Video
-from a2bench.models import register
 
 
-@register
 class GroundTruthOracle(Adapter):
-    name = "gt-oracle"
     description = "Returns the ground-truth video (checks that metrics reach their ideal; not a model)."
     uses_ground_truth = True
 

@@ -24,7 +24,6 @@ from a2bench.core.data.benchmark import over_white
 from a2bench.core.pose.keypoints import BODY, BODY_NAMES, FACE, FEET, to_pixels
 from a2bench.core.pose.skeleton import BONES, GROUP_ANCHORS, NECK
 from a2bench.core.videoio import Video
-from a2bench.models import register
 
 # Torso outline in the order it goes round: neck, right shoulder, right hip, left hip, left shoulder.
 TORSO = (1, 2, 8, 11, 5)
@@ -80,9 +79,7 @@ DEPTH = (
 )
 
 
-@register
 class PoseWarp(Adapter):
-    name = "pose-warp"
     version = "1"
     description = (
         "Non-learned 2-D puppet: cuts the character out of the reference (alpha, else GrabCut seeded by the "

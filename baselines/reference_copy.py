@@ -8,12 +8,9 @@ import numpy as np
 
 from a2bench.core.adapter import Adapter, Job
 from a2bench.core.videoio import Video
-from a2bench.models import register
 
 
-@register
 class ReferenceCopy(Adapter):
-    name = "reference-copy"
     description = "Repeats the reference image for every frame (a static floor; no model)."
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:

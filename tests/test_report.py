@@ -61,32 +61,29 @@ class Flaky(Adapter):
 @pytest.fixture(scope="module")
 def runs(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     """A database with ranked, incomplete, partial, oracle and cross-protocol runs on the tiny synth."""
-    for cls in (Blend, Flaky):
-        MODELS.register(cls.name)(cls)
-    folder = tmp_path_factory.mktemp("report-runs")
-    db = folder / "r.db"
-    ids = {}
-    made = [
-        ("reference-copy", "self", None),
-        (Blend.name, "self", None),
-        ("gt-oracle", "self", None),
-        (Flaky.name, "self", None),
-        ("reference-copy-limit", "self", 2),
-        ("reference-copy-psnr", "self", None),
-        ("reference-copy-cross", "cross", None),
-        (Blend.name + "-cross", "cross", None),
-    ]
-    for key, protocol, limit in made:
-        model = key.removesuffix("-limit").removesuffix("-cross").removesuffix("-psnr")
-        metrics = ["psnr"] if key.endswith("-psnr") else PIXEL
-        options = RunOptions(
-            model=model, bench=str(tiny_synth), protocol=protocol, limit=limit, metrics=metrics, db=db,
-            out=folder / key,
-        )  # fmt: skip
-        ids[key] = run(options).run.id
-    yield db, ids
-    for cls in (Blend, Flaky):
-        MODELS._items.pop(cls.name)
+    with MODELS.temporary(Blend.name, Blend), MODELS.temporary(Flaky.name, Flaky):
+        folder = tmp_path_factory.mktemp("report-runs")
+        db = folder / "r.db"
+        ids = {}
+        made = [
+            ("reference-copy", "self", None),
+            (Blend.name, "self", None),
+            ("gt-oracle", "self", None),
+            (Flaky.name, "self", None),
+            ("reference-copy-limit", "self", 2),
+            ("reference-copy-psnr", "self", None),
+            ("reference-copy-cross", "cross", None),
+            (Blend.name + "-cross", "cross", None),
+        ]
+        for key, protocol, limit in made:
+            model = key.removesuffix("-limit").removesuffix("-cross").removesuffix("-psnr")
+            metrics = ["psnr"] if key.endswith("-psnr") else PIXEL
+            options = RunOptions(
+                model=model, bench=str(tiny_synth), protocol=protocol, limit=limit, metrics=metrics, db=db,
+                out=folder / key,
+            )  # fmt: skip
+            ids[key] = run(options).run.id
+        yield db, ids
 
 
 @pytest.fixture(scope="module")

@@ -50,9 +50,8 @@ class Broken(Adapter):
 
 @pytest.fixture
 def broken() -> Iterator[type[Adapter]]:
-    MODELS.register(Broken.name)(Broken)
-    yield Broken
-    MODELS._items.pop(Broken.name)
+    with MODELS.temporary(Broken.name, Broken):
+        yield Broken
 
 
 def options(bench: Path, tmp_path: Path, model: str = "reference-copy", **kw) -> RunOptions:
@@ -209,8 +208,7 @@ class Noisy(Adapter):
 
 
 def test_a_video_regenerated_for_another_run_is_not_shown_as_the_first_runs(tiny_synth, tmp_path) -> None:
-    MODELS.register(Noisy.name)(Noisy)
-    try:
+    with MODELS.temporary(Noisy.name, Noisy):
         first = run(options(tiny_synth, tmp_path, Noisy.name))
         store = ResultsDB(tmp_path / "r.db")
         Path(store.run_generations(first.run.id)["s002"].path).unlink()  # the video is lost ...
@@ -221,8 +219,6 @@ def test_a_video_regenerated_for_another_run_is_not_shown_as_the_first_runs(tiny
         again = run(options(tiny_synth, tmp_path, Noisy.name))  # re-running the first command scores the new video
         assert again.run.id == first.run.id and again.failed == {} and again.reused == 4
         assert store.run_generations(first.run.id)["s002"].status == "ok"
-    finally:
-        MODELS._items.pop(Noisy.name)
 
 
 class Recording(Adapter):
@@ -249,12 +245,9 @@ def test_inconsistent_samples_and_refused_jobs_fail_alone_before_any_generation(
     short = read_video(bench_copy / "s002" / "video.mp4").frames[:6]  # 6 video frames, 12 pose frames
     write_video(tmp_path / "short.mp4", short, 15, lossless=True)
     set_file(bench_copy, "s002", "video.mp4", (tmp_path / "short.mp4").read_bytes(), update_manifest=True)
-    MODELS.register(Recording.name)(Recording)
     Recording.asked = []
-    try:
+    with MODELS.temporary(Recording.name, Recording):
         result = run(options(bench_copy, tmp_path, Recording.name))
-    finally:
-        MODELS._items.pop(Recording.name)
     assert Recording.asked == ["s000"]  # no model call for a sample that cannot be right
     assert set(result.failed) == {"s001", "s002", "s003"}
     assert "pose.json: normalised for 128x64, frames are 64x64" in result.failed["s001"]
@@ -268,13 +261,10 @@ def test_inconsistent_samples_and_refused_jobs_fail_alone_before_any_generation(
 def test_a_missing_metric_file_stops_the_run_before_the_model_loads(tiny_synth, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("A2BENCH_WEIGHTS", str(tmp_path / "empty"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    MODELS.register(Recording.name)(Recording)
     Recording.asked = []
-    try:
+    with MODELS.temporary(Recording.name, Recording):
         result = CliRunner().invoke(main, ["run", "--model", Recording.name, "--bench", str(tiny_synth), "--metrics",
                                            "psnr,fid", "--db", str(tmp_path / "r.db")])  # fmt: skip
-    finally:
-        MODELS._items.pop(Recording.name)
     assert result.exit_code == 1 and Recording.asked == []
     assert "pt_inception-2015-12-05-6726825d.pth" in result.output
     assert "a2bench weights fetch --metrics psnr,fid" in result.output

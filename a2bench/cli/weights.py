@@ -7,21 +7,23 @@ import sys
 
 import click
 
+import a2bench.core.pose.extract  # noqa: F401 - registers the DWPose files
+from a2bench.animatex import weights as animatex_weights
 from a2bench.core.registry import UnknownNameError
 from a2bench.core.weights import WEIGHTS, WeightsError, check, fetch, fetch_command, file_sha256, locate, resolve
+from a2bench.metrics import METRICS, SETS, metric_names
+from a2bench.models import MODELS
 
 
 def _registry() -> None:
-    import a2bench.animatex.weights
-    import a2bench.core.pose.extract
-    import a2bench.metrics  # noqa: F401 - registers the metric networks' files
+    """Load every metric recipe: each registers its networks' files when its module is first imported."""
+    for name in METRICS.names():
+        METRICS.get(name)
 
 
 def _groups() -> dict[str, tuple[str, ...]]:
     """Named sets of files (``a2bench weights fetch animatex``), declared by the modules that use them."""
-    import a2bench.animatex.weights
-
-    return dict(a2bench.animatex.weights.GROUPS)
+    return dict(animatex_weights.GROUPS)
 
 
 def _names(names: tuple[str, ...], every: bool) -> list[str]:
@@ -70,9 +72,6 @@ PYPI = "https://files.pythonhosted.org/"
 
 def _sets() -> list[tuple[str, dict[str, list[str]]]]:
     """(heading, {file: [users]}) for each metric set and each model that loads files, then every other file."""
-    from a2bench.metrics import METRICS, SETS
-    from a2bench.models import MODELS
-
     out: list[tuple[str, dict[str, list[str]]]] = []
     for set_name, members in SETS.items():
         files: dict[str, list[str]] = {}
@@ -163,15 +162,11 @@ def _needed(metric_spec: str | None, model: str | None) -> list[str]:
     """The files the metric recipes or sets in ``metric_spec`` and the model ``model`` load."""
     out: list[str] = []
     if metric_spec:
-        from a2bench.metrics import METRICS, metric_names
-
         try:
             out += [spec.name for name in metric_names(metric_spec) for spec in METRICS.get(name).weight_files]
         except KeyError as exc:
             raise click.ClickException(str(exc)) from exc
     if model:
-        from a2bench.models import MODELS
-
         try:
             out += list(MODELS.get(model).weights)
         except UnknownNameError as exc:
@@ -188,12 +183,10 @@ def _usable(name: str) -> bool:
     return True
 
 
-def unavailable(metric_names: list[str]) -> dict[str, list[str]]:
-    """The metrics among ``metric_names`` that cannot run here, each with the files it lacks."""
-    from a2bench.metrics import METRICS
-
+def unavailable(names: list[str]) -> dict[str, list[str]]:
+    """The metrics among ``names`` that cannot run here, each with the files it lacks."""
     out = {}
-    for metric in metric_names:
+    for metric in names:
         missing = [spec.name for spec in METRICS.get(metric).weight_files if not _usable(spec.name)]
         if missing:
             out[metric] = missing
@@ -266,8 +259,6 @@ def fetch_(names: tuple[str, ...], metric_spec: str | None, model: str | None, e
 def available(metric_spec: str) -> None:
     """Print the metrics whose files are here (comma-separated, for `a2bench run --metrics`); name the others,
     with the files they lack and the commands that fetch them, on stderr."""
-    from a2bench.metrics import metric_names
-
     _registry()
     try:
         names = metric_names(metric_spec)

@@ -1,8 +1,9 @@
 """Model adapters: the one interface through which ``a2bench run`` drives any animation model.
 
-An adapter is a subclass of :class:`Adapter` registered under a name, either with
-``@MODELS.register("name")`` (built-ins, in ``baselines/`` and ``animatex/``) or through the
-``a2bench.models`` entry-point group (third-party packages, no fork needed). It receives a batch of
+An adapter is a subclass of :class:`Adapter` registered under a name in :data:`a2bench.models.MODELS`:
+built-ins (in ``baselines/`` and ``animatex/``) as lazy ``"module:attr"`` entries there, third-party packages
+through the ``a2bench.models`` entry-point group (no fork needed). The registry sets :attr:`Adapter.name` to
+that name (:mod:`a2bench.core.registry`). It receives a batch of
 :class:`Job`\\ s — a benchmark sample, what the protocol asks for (the driving pose, which for
 ``cross`` is another sample's motion re-targeted to this character), and a per-sample seed — and
 returns one :class:`~a2bench.core.videoio.Video` per job.
@@ -99,7 +100,7 @@ class Output:
 class Adapter:
     """Base class of model adapters; subclasses set the class attributes and implement :meth:`generate`."""
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # set by the registry: the name the adapter is registered as
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     needs_gpu: ClassVar[bool] = False

@@ -72,12 +72,9 @@ class WeightFile:
         return "no published hash"
 
 
-WEIGHTS: Registry[WeightFile] = Registry("weight file")
-
-
-def register_weight(spec: WeightFile) -> WeightFile:
-    """Add a file to the registry (modules that use a network declare its files next to it)."""
-    return WEIGHTS.register(spec.name)(spec)
+#: Every known file by its name. Modules that use a network declare its files next to it and register them on
+#: import (``WEIGHTS.register(spec.name, spec)``); the registry checks that each is a :class:`WeightFile` of that name.
+WEIGHTS: Registry[WeightFile] = Registry("weight file", base=WeightFile)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``template`` loads and renders templates, ``expressions`` evaluates their ``derive``/``length``
 arithmetic, ``inputs`` writes a sample's input files, ``adapter`` holds the adapter and runs the
 program, and ``run_patched.py`` is the ``{run_patched}`` helper it copies (never imported).
-Importing this package registers the adapter.
+The adapter is registered as ``command`` in :data:`a2bench.models.MODELS`.
 """
 
 from a2bench.baselines.command.adapter import Command, CommandError, RefusedError

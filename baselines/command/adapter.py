@@ -58,7 +58,6 @@ from a2bench.core.adapter import Adapter, AdapterError, Argument, Job, Output
 from a2bench.core.frames import resize_frames
 from a2bench.core.provenance import git_commit
 from a2bench.core.videoio import Video, VideoError, read_video
-from a2bench.models import register
 
 _STDERR_TAIL_LINES = 20
 _KILL_GRACE_S = 3.0  # SIGTERM first; SIGKILL for whatever is left after this
@@ -76,9 +75,7 @@ class RefusedError(CommandError):
     """The template's length rule refuses the task; raised before anything is written or run."""
 
 
-@register
 class Command(Adapter):
-    name = "command"
     version = "1"
     description = (
         "Runs an external program (an official repo's inference script) from a YAML template, per sample or "

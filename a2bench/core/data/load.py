@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from a2bench.core.data.benchmark import Benchmark
@@ -15,7 +16,12 @@ from a2bench.core.registry import Registry
 
 #: Benchmarks known by name. Each entry is a callable ``(**options) -> Path`` that returns a folder
 #: in A2Bench layout v1 (building it if needed). Third parties register under ``a2bench.benchmarks``.
-BENCHMARKS: Registry = Registry("benchmark", "a2bench.benchmarks")
+BENCHMARKS: Registry[Callable[..., os.PathLike | str]] = Registry(
+    "benchmark",
+    base=Callable,
+    entry_point_group="a2bench.benchmarks",
+    builtins={"synth": "a2bench.core.synth:cached_synth"},
+)
 
 
 def load_benchmark(name_or_path: str | os.PathLike, **options: object) -> Benchmark:
@@ -26,7 +32,6 @@ def load_benchmark(name_or_path: str | os.PathLike, **options: object) -> Benchm
     """
     text = os.fspath(name_or_path)
     if isinstance(name_or_path, str) and "/" not in text and not text.startswith("."):
-        _ensure_builtins()
         if text in BENCHMARKS:
             return load_folder(Path(BENCHMARKS.get(text)(**options)))
         if not Path(text).exists():
@@ -58,7 +63,3 @@ def load_folder(root: Path) -> Benchmark:
     if manifest is None:
         raise BenchmarkError(problems)
     return Benchmark(manifest, FolderSource(root, manifest.name), root)
-
-
-def _ensure_builtins() -> None:
-    import a2bench.core.synth  # noqa: F401 - registers "synth"

@@ -27,32 +27,30 @@ import numpy as np
 from a2bench.core.pose.convert import from_coco_wholebody
 from a2bench.core.pose.keypoints import PoseSequence
 from a2bench.core.videoio import read_video
-from a2bench.core.weights import WeightFile, WeightsError, fetch_command, register_weight, resolve
+from a2bench.core.weights import WEIGHTS, WeightFile, WeightsError, fetch_command, resolve
 
 if TYPE_CHECKING:
     import onnxruntime
 
 _SOURCE = "Hugging Face LFS pointer of yzd-v/DWPose"
-DETECTOR = register_weight(
-    WeightFile(
-        name="yolox_l.onnx",
-        url="https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx",
-        used_by="a2bench pose extract (YOLOX-L person detector)",
-        sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411",
-        size=216746733,
-        source=_SOURCE,
-    )
+DETECTOR = WeightFile(
+    name="yolox_l.onnx",
+    url="https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx",
+    used_by="a2bench pose extract (YOLOX-L person detector)",
+    sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411",
+    size=216746733,
+    source=_SOURCE,
 )
-POSE_MODEL = register_weight(
-    WeightFile(
-        name="dw-ll_ucoco_384.onnx",
-        url="https://huggingface.co/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.onnx",
-        used_by="a2bench pose extract (DWPose-L whole-body keypoints)",
-        sha256="724f4ff2439ed61afb86fb8a1951ec39c6220682803b4a8bd4f598cd913b1843",
-        size=134399116,
-        source=_SOURCE,
-    )
+WEIGHTS.register(DETECTOR.name, DETECTOR)
+POSE_MODEL = WeightFile(
+    name="dw-ll_ucoco_384.onnx",
+    url="https://huggingface.co/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.onnx",
+    used_by="a2bench pose extract (DWPose-L whole-body keypoints)",
+    sha256="724f4ff2439ed61afb86fb8a1951ec39c6220682803b4a8bd4f598cd913b1843",
+    size=134399116,
+    source=_SOURCE,
 )
+WEIGHTS.register(POSE_MODEL.name, POSE_MODEL)
 
 DETECTOR_SIZE = (640, 640)  # (height, width) of the letterboxed detector input
 STRIDES = (8, 16, 32)
