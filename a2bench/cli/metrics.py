@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
+from a2bench.core.weights import WEIGHTS
+from a2bench.metrics import METRICS, SETS, DistributionMetric
+
 
 def recipe_table() -> dict[str, Any]:
     """The metric sets and, per recipe name, its record (the JSON that ``--json`` prints)."""
-    from a2bench.core.weights import WEIGHTS
-    from a2bench.metrics import METRICS, SETS, DistributionMetric
-
     sets = {**SETS, "all": tuple(METRICS.names())}
     table = {}
     for name in METRICS.names():
