@@ -1,2 +1,1 @@
-"""Leaderboards, plots and video galleries rendered from the results database."""
-
+"""Leaderboards, plots and video galleries rendered from run records (read by the caller from the results database)."""

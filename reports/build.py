@@ -1,4 +1,7 @@
-"""``build_report``: collect the runs, write every requested output into a new folder, swap it into place.
+"""``build_report``: collect the given runs, write every requested output into a new folder, swap it into place.
+
+The caller reads the runs (``a2bench report`` from the results database, :func:`a2bench.runs.results.read_records`)
+and passes a function returning their records, which is called once the options and ``out`` are checked.
 
 The report is built in a temporary folder beside ``out`` and renamed over it only when complete, so
 ``out`` holds either the previous report or the new one, never half of one. An existing ``out`` is only
@@ -11,14 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from a2bench.core.provenance import VERSION
+from a2bench.core.record import RunRecord
 from a2bench.core.staging import remove_leftovers, staging_folder
+from a2bench.reports import tables
 from a2bench.reports.collect import ReportData, ReportError, collect
+from a2bench.reports.gallery import build_gallery
 from a2bench.reports.published import load_published
 
 FORMATS = ("md", "html", "csv", "tex", "json")
@@ -35,11 +41,10 @@ FILES = {
 @dataclass
 class ReportOptions:
     out: Path
-    run_ids: list[str] | None = None  # None: every run in the database
+    source: str = ""  # where the runs come from (the results database), named in the report
     bench: str | None = None  # a benchmark folder (matched by manifest sha256) or a name / name@version filter
     protocol: str | None = None
     formats: tuple[str, ...] = FORMATS
-    db: Path | None = None
     gallery_samples: int | None = None  # None: every sample; 0: no gallery
     published: bool = True
 
@@ -59,10 +64,14 @@ Progress = Callable[[str], None]
 
 
 def build_report(
-    options: ReportOptions, progress: Progress | None = None, note: Progress | None = None
+    options: ReportOptions,
+    runs: Callable[[], Sequence[RunRecord]],
+    progress: Progress | None = None,
+    note: Progress | None = None,
 ) -> ReportResult:
-    """Write the report to ``options.out`` (see the module docstring for how it is replaced). ``note`` gets a line
-    for each folder of a killed build removed, put back or, in use by a running build, left alone."""
+    """Write the report of the records ``runs()`` returns to ``options.out`` (see the module docstring for how it is
+    replaced); a wrong format or ``out`` is reported before the runs are read. ``note`` gets a line for each folder
+    of a killed build removed, put back or, in use by a running build, left alone."""
     unknown = sorted(set(options.formats) - set(FORMATS))
     if unknown or not options.formats:
         raise ReportError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}")
@@ -79,7 +88,7 @@ def build_report(
         remove_leftovers(out, "old", tell, salvage=restore)
         remove_leftovers(out, "tmp", tell)
     _check_target(out)
-    data = collect(options.db, options.run_ids, bench=options.bench, protocol=options.protocol)
+    data = collect(runs(), options.source, bench=options.bench, protocol=options.protocol)
     published = load_published() if options.published else None
     out.parent.mkdir(parents=True, exist_ok=True)
     with staging_folder(out) as tmp:
@@ -91,14 +100,11 @@ def build_report(
 
 
 def _write(tmp: Path, data: ReportData, published, options: ReportOptions, say: Progress) -> list[str]:
-    from a2bench.reports import tables
-
     files: list[str] = []
     plots: dict = {}
     gallery: dict = {}
     if "html" in options.formats:
-        from a2bench.reports.gallery import build_gallery
-        from a2bench.reports.plots import group_plots
+        from a2bench.reports.plots import group_plots  # lazy: matplotlib, for HTML reports only
 
         for group in data.groups:
             say(f"plots: {group.title}")
@@ -111,7 +117,7 @@ def _write(tmp: Path, data: ReportData, published, options: ReportOptions, say: 
     info = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "a2bench_version": VERSION,
-        "db": data.db,
+        "db": data.source,
     }
     texts: dict[str, str] = {}
     if "md" in options.formats:
@@ -131,11 +137,11 @@ def _write(tmp: Path, data: ReportData, published, options: ReportOptions, say: 
         (tmp / FILES[fmt]).write_text(text, encoding="utf-8")
         files.append(FILES[fmt])
     if "html" in options.formats:
-        from a2bench.reports.html import render
+        from a2bench.reports import html  # lazy: matplotlib (its plots), for HTML reports only
 
         downloads = [FILES[f] for f in ("md", "csv", "tex", "json") if f in texts]
-        html = render(data, published, plots, gallery, info, downloads)
-        (tmp / FILES["html"]).write_text(html, encoding="utf-8")
+        page = html.render(data, published, plots, gallery, info, downloads)
+        (tmp / FILES["html"]).write_text(page, encoding="utf-8")
         files.append(FILES["html"])
     return files
 

@@ -1,10 +1,13 @@
-"""Read runs from the results database into plain data: groups, columns, ranked and unranked rows.
+"""Turn run records into plain data: groups, columns, ranked and unranked rows.
 
-Rules (docs/reports.md):
+The caller reads the records (``a2bench report`` from the results database, :func:`a2bench.runs.results.read_records`);
+everything a report shows comes from them, the oracle flag and the metric titles included, so reports never ask the
+model or metric registries. Rules (docs/reports.md):
 
 - **Groups.** Runs are never mixed across benchmarks, benchmark versions (manifest sha256) or
   protocols: each (benchmark name, version, manifest sha256, protocol) is its own table.
-- **Ranked.** A run is ranked when it is not an oracle (``Adapter.uses_ground_truth``), its status is
+- **Ranked.** A run is ranked when it is not an oracle (its record's ``oracle``: the adapter's
+  ``uses_ground_truth`` when it ran; unknown counts as not an oracle), its status is
   ``complete``, every one of its samples was generated, and it covers the whole benchmark (all the
   benchmark's samples, not a ``--limit`` subset). Every other run is shown, marked with the reason,
   and never gets a rank or a bold "best" value.
@@ -20,16 +23,18 @@ Rules (docs/reports.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from a2bench.core import stats
 from a2bench.core.data.benchmark import Benchmark
+from a2bench.core.data.errors import BenchmarkError
+from a2bench.core.data.load import load_benchmark
+from a2bench.core.paths import home
 from a2bench.core.provenance import manifest_sha256
-from a2bench.runs.results import Generation, ResultsDB, ResultsError, Run, default_db
-from a2bench.runs.runner import recorded_bench_args
+from a2bench.core.record import MetricRecord, Run, RunRecord
 
 
 class ReportError(ValueError):
@@ -44,7 +49,7 @@ class Column:
     name: str
     recipe: str
     higher_is_better: bool
-    title: str  # the paper-style header (``PSNR*``), from the metric registry when known
+    title: str  # the paper-style header (``PSNR*``) stored with the runs' values, else the metric's name
 
     @property
     def arrow(self) -> str:
@@ -53,25 +58,63 @@ class Column:
 
 @dataclass
 class Entry:
-    """One run in a group, with everything the tables, plots and gallery show."""
+    """One run in a group: its record, and how the tables, plots and gallery show it."""
 
-    run: Run
+    record: RunRecord
     label: str  # model name, plus the run id when the group has several runs of that model
-    oracle: bool
-    samples_ok: int
     samples_total: int
-    failed: dict[str, str]  # sample id → error, including samples never generated
     note: str  # why the run is not ranked ("" when it is)
-    values: dict[str, float]  # column key → stored aggregate value
-    per_sample: dict[str, dict[str, float]]  # column key → sample id → value
-    counts: dict[str, tuple[int, int]]  # column key → (n_pred, n_target) feature vectors of a distribution metric
-    frames: dict[str, int]  # sample id → frame count of the stored video
-    videos: dict[str, str]  # sample id → stored video path (ok generations)
+    metrics: dict[str, MetricRecord]  # column key → the run's metric in that column (same name and recipe)
     ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
     best: set[str] = field(default_factory=set)
     rank: int | None = None
     mean_rank: float | None = None
     lacks: list[str] = field(default_factory=list)  # the table's columns this run has no value in
+
+    @property
+    def run(self) -> Run:
+        return self.record.run
+
+    @property
+    def oracle(self) -> bool:
+        """Whether the run's adapter uses the ground truth (an unknown flag counts as not)."""
+        return bool(self.run.oracle)
+
+    @property
+    def samples_ok(self) -> int:
+        return sum(1 for sample in self.record.samples.values() if sample.status == "ok")
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Sample id → error, with one line for the samples never generated."""
+        missing = self.record.never_generated
+        never = {"(not generated)": f"{missing} sample(s) never generated (the run did not finish)"} if missing else {}
+        return {**self.record.failed, **never}
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Column key → stored aggregate value."""
+        return {key: metric.value for key, metric in self.metrics.items()}
+
+    @property
+    def per_sample(self) -> dict[str, dict[str, float]]:
+        """Column key → sample id → value (paired metrics)."""
+        return {key: metric.per_sample for key, metric in self.metrics.items() if metric.per_sample}
+
+    @property
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Column key → (n_pred, n_target) feature vectors of a distribution metric."""
+        return {key: (m.n_pred, m.n_target) for key, m in self.metrics.items() if m.n_pred is not None}
+
+    @property
+    def frames(self) -> dict[str, int]:
+        """Sample id → frame count of the stored video."""
+        return {sid: int(s.num_frames or 1) for sid, s in self.record.samples.items() if s.status == "ok"}
+
+    @property
+    def videos(self) -> dict[str, str]:
+        """Sample id → stored video path (generated samples)."""
+        return {sid: s.video for sid, s in self.record.samples.items() if s.status == "ok" and s.video}
 
     @property
     def ranked(self) -> bool:
@@ -118,194 +161,113 @@ class Group:
 @dataclass
 class ReportData:
     groups: list[Group]
-    db: str
+    source: str  # where the runs were read (the results database)
 
 
 def collect(
-    db_path: str | Path | None,
-    run_ids: list[str] | None = None,
+    records: Sequence[RunRecord],
+    source: str,
     *,
     bench: str | None = None,
     protocol: str | None = None,
 ) -> ReportData:
-    """The runs to report (``run_ids``, else all), filtered, grouped and ranked."""
-    path = Path(db_path) if db_path is not None else default_db()
-    if not path.is_file():
-        raise ReportError(f"{path}: no results database; make runs with `a2bench run --model NAME` (or pass --db)")
-    try:
-        db = ResultsDB(path)
-    except ResultsError as exc:
-        raise ReportError(str(exc)) from exc
-    try:
-        if run_ids:
-            try:
-                runs = list({r.id: r for r in (db.run(i) for i in run_ids)}.values())
-            except ResultsError as exc:
-                raise ReportError(str(exc)) from exc
-        else:
-            runs = db.runs()
-            if not runs:
-                raise ReportError(
-                    f"{db.path}: no runs recorded; make one with `a2bench run --model NAME` (or pass --db)"
-                )
-        bench_obj = _load_bench_arg(bench)
-        runs = _filter(runs, bench, bench_obj, protocol)
-        keys: dict[tuple[str, str, str, str], list[Run]] = {}
-        for run in runs:
-            keys.setdefault((run.benchmark, run.benchmark_version, run.manifest_sha256, run.protocol), []).append(run)
-        groups = []
-        finder = _BenchFinder(bench_obj, runs)
-        for (name, version, sha, proto), members in sorted(keys.items(), key=lambda kv: _group_order(kv[0])):
-            groups.append(_group(db, name, version, sha, proto, members, finder))
-        _slugs(groups)
-        return ReportData(groups, str(db.path))
-    finally:
-        db.close()
-
-
-def is_oracle(model: str) -> bool:
-    """Whether the adapter registered as ``model`` uses the ground truth (unknown models are not oracles)."""
-    from a2bench.models import MODELS
-
-    try:
-        return bool(MODELS.get(model).uses_ground_truth)
-    except Exception:  # an adapter from a package no longer installed
-        return False
-
-
-def metric_title(name: str) -> str:
-    try:
-        from a2bench.metrics import METRICS
-
-        return METRICS.get(name).title
-    except Exception:
-        return name
+    """The runs of ``records`` (read from ``source``, which the report names), filtered, grouped and ranked."""
+    if not records:
+        raise ReportError(f"{source}: no runs to report")
+    bench_obj = _load_bench_arg(bench)
+    kept = _filter(list(records), bench, bench_obj, protocol)
+    keys: dict[tuple[str, str, str, str], list[RunRecord]] = {}
+    for record in kept:
+        run = record.run
+        keys.setdefault((run.benchmark, run.benchmark_version, run.manifest_sha256, run.protocol), []).append(record)
+    finder = _BenchFinder(bench_obj, [r.run for r in kept])
+    groups = [
+        _group(name, version, sha, proto, members, finder)
+        for (name, version, sha, proto), members in sorted(keys.items(), key=lambda kv: _group_order(kv[0]))
+    ]
+    _slugs(groups)
+    return ReportData(groups, source)
 
 
 # --------------------------------------------------------------------------------------------------
-def _filter(runs: list[Run], bench: str | None, bench_obj: Benchmark | None, protocol: str | None) -> list[Run]:
-    kept = runs
+def _filter(
+    records: list[RunRecord], bench: str | None, bench_obj: Benchmark | None, protocol: str | None
+) -> list[RunRecord]:
+    kept = records
     if bench_obj is not None:
         sha = manifest_sha256(bench_obj)
-        kept = [r for r in kept if r.manifest_sha256 == sha]
+        kept = [r for r in kept if r.run.manifest_sha256 == sha]
         what = f"benchmark {bench_obj.name} {bench_obj.version} at {bench}"
     elif bench is not None:
-        kept = [r for r in kept if bench in (r.benchmark, f"{r.benchmark}@{r.benchmark_version}")]
+        kept = [r for r in kept if bench in (r.run.benchmark, f"{r.run.benchmark}@{r.run.benchmark_version}")]
         what = f"benchmark {bench!r}"
     if bench is not None and not kept:
-        have = sorted({f"{r.benchmark}@{r.benchmark_version}" for r in runs})
+        have = sorted({f"{r.run.benchmark}@{r.run.benchmark_version}" for r in records})
         raise ReportError(f"no selected run is on {what}; the runs are on: {', '.join(have)}")
     if protocol is not None:
         before = kept
-        kept = [r for r in kept if r.protocol == protocol]
+        kept = [r for r in kept if r.run.protocol == protocol]
         if not kept:
-            have = sorted({r.protocol for r in before})
+            have = sorted({r.run.protocol for r in before})
             raise ReportError(f"no selected run uses the {protocol} protocol (they use: {', '.join(have)})")
     return kept
 
 
-def _group(
-    db: ResultsDB, name: str, version: str, sha: str, protocol: str, runs: list[Run], finder: _BenchFinder
-) -> Group:
+def _group(name: str, version: str, sha: str, protocol: str, records: list[RunRecord], finder: _BenchFinder) -> Group:
     bench, bench_note = finder.find(sha)
-    details = {run.id: db.metrics(run.id) for run in runs}
-    columns = _columns(runs, details)
-    generations = {run.id: db.run_generations(run.id) for run in runs}
+    columns = _columns(records)
     if bench is not None:
         samples = [s.id for s in bench.samples]
     else:
-        samples = sorted({sid for gens in generations.values() for sid in gens})
-    total = len(samples) if bench is not None else max([r.samples for r in runs] + [len(samples)])
-    models = [r.model for r in runs]
-    entries = []
-    for run in runs:
-        entries.append(_entry(db, run, details[run.id], generations[run.id], columns, total, models.count(run.model)))
+        samples = sorted({sid for record in records for sid in record.samples})
+    total = len(samples) if bench is not None else max([r.run.samples for r in records] + [len(samples)])
+    models = [r.run.model for r in records]
+    entries = [_entry(record, columns, total, models.count(record.run.model)) for record in records]
     ranked_on = _rank(entries, columns)
-    return Group(
-        name, version, sha, protocol, columns, _ordered(entries), samples, total, bench, bench_note, ranked_on
-    )
+    return Group(name, version, sha, protocol, columns, _ordered(entries), samples, total, bench, bench_note, ranked_on)
 
 
-def _columns(runs: list[Run], details: dict[str, dict[str, dict[str, Any]]]) -> list[Column]:
+def _columns(records: list[RunRecord]) -> list[Column]:
     order: list[str] = []
-    for run in runs:  # the runs' own metric order (e.g. the animatex set's), first seen first
-        for name in [*run.metric_names, *details[run.id]]:
+    for record in records:  # the runs' own metric order (e.g. the animatex set's), first seen first
+        for name in [*record.run.metric_names, *record.metrics]:
             if name not in order:
                 order.append(name)
     columns = []
     for name in order:
-        recipes: dict[str, bool] = {}
-        for run in runs:
-            detail = details[run.id].get(name)
-            if detail is not None:
-                recipes.setdefault(str(detail.get("recipe", "")), bool(detail.get("higher_is_better")))
-        for recipe, higher in recipes.items():
-            key = name if len(recipes) == 1 else f"{name} [{recipe}]"
-            columns.append(Column(key, name, recipe, higher, metric_title(name)))
+        found: dict[str, MetricRecord] = {}  # recipe → the first run's metric of that recipe
+        for record in records:
+            metric = record.metrics.get(name)
+            if metric is not None:
+                found.setdefault(metric.recipe, metric)
+        for recipe, metric in found.items():
+            key = name if len(found) == 1 else f"{name} [{recipe}]"
+            title = next((m.title for r in records if (m := r.metrics.get(name)) and m.recipe == recipe and m.title),
+                         name)  # fmt: skip
+            columns.append(Column(key, name, recipe, metric.higher_is_better, title))
     return columns
 
 
-def _entry(
-    db: ResultsDB,
-    run: Run,
-    detail: dict[str, dict[str, Any]],
-    generations: dict[str, Generation],
-    columns: list[Column],
-    total: int,
-    same_model: int,
-) -> Entry:
-    per_sample_db = db.sample_metrics(run.id)
-    ok = {sid: g for sid, g in generations.items() if g.status == "ok"}
-    failed = {sid: (g.error or "failed") for sid, g in generations.items() if g.status != "ok"}
-    missing = run.samples - len(generations)
-    if missing > 0:
-        failed["(not generated)"] = f"{missing} sample(s) never generated (the run did not finish)"
-    values, per_sample, counts = {}, {}, {}
-    for column in columns:
-        found = detail.get(column.name)
-        if found is not None and str(found.get("recipe", "")) == column.recipe:
-            values[column.key] = float(found["value"])
-            if found.get("n_pred") is not None:
-                counts[column.key] = (int(found["n_pred"]), int(found["n_target"]))
-            if column.name in per_sample_db:
-                per_sample[column.key] = per_sample_db[column.name]
-    oracle = is_oracle(run.model)
-    samples_ok = len(ok)
-    if oracle:
-        note = "oracle: uses the ground truth, never ranked"
-    elif run.status in ("running", "interrupted"):
-        note = f"{run.status}: {samples_ok}/{run.samples} samples"
-    elif failed or run.status != "complete" or samples_ok < run.samples:
-        note = f"incomplete: {samples_ok}/{run.samples} samples generated"
-    elif run.samples < total:
-        note = f"partial: {run.samples} of the benchmark's {total} samples"
-    elif not values:
-        note = "not scored (run again without --no-eval)"
-    else:
-        note = ""
+def _entry(record: RunRecord, columns: list[Column], total: int, same_model: int) -> Entry:
+    run = record.run
+    metrics = {c.key: m for c in columns if (m := record.metrics.get(c.name)) is not None and m.recipe == c.recipe}
     label = run.model if same_model == 1 else f"{run.model} · {run.id[:6]}"
-    entry = Entry(
-        run=run,
-        label=label,
-        oracle=oracle,
-        samples_ok=samples_ok,
-        samples_total=total,
-        failed=failed,
-        note=note,
-        values=values,
-        per_sample=per_sample,
-        counts=counts,
-        lacks=[c.key for c in columns if c.key not in values],
-        frames={sid: int(g.num_frames or 1) for sid, g in ok.items()},
-        videos={sid: g.path for sid, g in ok.items() if g.path},
-    )
-    for key, samples in per_sample.items():
+    entry = Entry(record, label, total, "", metrics, lacks=[c.key for c in columns if c.key not in metrics])
+    samples_ok = entry.samples_ok
+    if entry.oracle:
+        entry.note = "oracle: uses the ground truth, never ranked"
+    elif run.status in ("running", "interrupted"):
+        entry.note = f"{run.status}: {samples_ok}/{run.samples} samples"
+    elif entry.failed or run.status != "complete" or samples_ok < run.samples:
+        entry.note = f"incomplete: {samples_ok}/{run.samples} samples generated"
+    elif run.samples < total:
+        entry.note = f"partial: {run.samples} of the benchmark's {total} samples"
+    elif not metrics:
+        entry.note = "not scored (run again without --no-eval)"
+    frames = entry.frames
+    for key, samples in entry.per_sample.items():
         ids = sorted(samples)
-        if ids:
-            weights = [entry.frames.get(sid, 1) for sid in ids]
-            entry.ci[key] = stats.bootstrap_ci([samples[s] for s in ids], weights=weights)
-        else:
-            entry.ci[key] = None
+        entry.ci[key] = stats.bootstrap_ci([samples[s] for s in ids], weights=[frames.get(sid, 1) for sid in ids])
     return entry
 
 
@@ -384,9 +346,6 @@ def _load_bench_arg(bench: str | None) -> Benchmark | None:
     """``--bench``: a folder or HF export is loaded (runs are then matched by manifest sha256); a name filters."""
     if bench is None or not Path(bench).exists():
         return None
-    from a2bench.core.data.errors import BenchmarkError
-    from a2bench.core.data.load import load_benchmark
-
     try:
         return load_benchmark(Path(bench))
     except BenchmarkError as exc:
@@ -420,11 +379,9 @@ class _BenchFinder:
         )
 
     def _candidates(self, runs: list[Run]) -> list[Path]:
-        from a2bench.core.paths import home
-
         paths: list[Path] = []
         for run in runs:
-            paths += [Path(value) for value in recorded_bench_args(run)]
+            paths += [Path(value) for value in run.bench_args]
         cache = home() / "benchmarks"
         if cache.is_dir():
             paths += sorted(p for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -437,8 +394,6 @@ class _BenchFinder:
     def _load(self, path: Path) -> tuple[Benchmark, str] | None:
         key = str(path)
         if key not in self._loaded:
-            from a2bench.core.data.load import load_benchmark
-
             try:
                 bench = load_benchmark(path)
                 self._loaded[key] = (bench, manifest_sha256(bench))

@@ -355,7 +355,7 @@ def report_json(data: ReportData, published: Published | None, extra: dict[str, 
     return {
         "format": "a2bench-report",
         "version": 1,
-        "db": data.db,
+        "db": data.source,
         "groups": groups,
         "published": published.to_json() if published is not None else None,
         **(extra or {}),

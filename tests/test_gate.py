@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from a2bench.cli import main
+from a2bench.core.record import Run
 from a2bench.core.stats import bootstrap_ci
 from a2bench.runs.gate import GateError, Tolerance, compare, decide, load_run, parse_metric_spec
-from a2bench.runs.results import Generation, ResultsDB, Run
+from a2bench.runs.results import Generation, ResultsDB
 
 HIGHER = {"psnr": True, "ssim": True, "l1": False, "fid": False}
 N = 12
@@ -281,7 +282,7 @@ def test_baseline_from_an_export_file(db: Path, tmp_path: Path) -> None:
     export = tmp_path / "baseline.json"
     runner = CliRunner()
     runner.invoke(main, ["runs", "export", "base1", "--db", str(db), "--out", str(export)], catch_exceptions=False)
-    assert load_run(str(export), None).id == "base1"
+    assert load_run(str(export), None).run.id == "base1"
     assert gate(db, "--baseline", str(export), "--current", "curr").exit_code == 1
     both = tmp_path / "both.json"
     runner.invoke(main, ["runs", "export", "base1", "base2", "--db", str(db), "--out", str(both)])

@@ -23,12 +23,12 @@ from a2bench.core.adapter import Adapter, Job
 from a2bench.core.data import load_benchmark
 from a2bench.core.videoio import Video, read_video
 from a2bench.models import MODELS
-from a2bench.reports.build import MARKER, ReportOptions, build_report
+from a2bench.reports.build import MARKER, ReportOptions, ReportResult, build_report
 from a2bench.reports.collect import ReportError
 from a2bench.reports.gallery import caption_height
 from a2bench.reports.published import load_published
 from a2bench.reports.tables import format_value
-from a2bench.runs.results import ResultsDB
+from a2bench.runs.results import ResultsDB, read_records
 from a2bench.runs.runner import RunOptions, run
 
 PIXEL = ["psnr", "ssim", "l1", "mae"]
@@ -86,11 +86,16 @@ def runs(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield db, ids
 
 
+def report_of(db: Path, run_ids: list[str] | None = None, **options) -> ReportResult:
+    """A report of the runs ``run_ids`` (default: all) of the database ``db``, as ``a2bench report`` builds it."""
+    return build_report(ReportOptions(source=str(db), **options), lambda: read_records(db, run_ids))
+
+
 @pytest.fixture(scope="module")
 def report(runs, tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory):
     db, ids = runs
     out = tmp_path_factory.mktemp("report") / "out"
-    result = build_report(ReportOptions(out=out, db=db, bench=str(tiny_synth)))
+    result = report_of(db, out=out, bench=str(tiny_synth))
     return result, db, ids
 
 
@@ -356,7 +361,7 @@ def test_cli_writes_and_replaces_a_report(runs, tiny_synth: Path, tmp_path: Path
 def test_a_failed_build_leaves_the_previous_report(runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db, _ = runs
     out = tmp_path / "site"
-    build_report(ReportOptions(out=out, db=db, formats=("md", "html"), gallery_samples=0))
+    report_of(db, out=out, formats=("md", "html"), gallery_samples=0)
     before = (out / "index.html").read_text()
 
     def broken(*args, **kwargs):
@@ -364,7 +369,7 @@ def test_a_failed_build_leaves_the_previous_report(runs, tmp_path: Path, monkeyp
 
     monkeypatch.setattr("a2bench.reports.html.render", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        build_report(ReportOptions(out=out, db=db, formats=("md", "html"), gallery_samples=0))
+        report_of(db, out=out, formats=("md", "html"), gallery_samples=0)
     assert (out / "index.html").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["site"]  # temporary folders removed
 
@@ -393,7 +398,7 @@ def test_clear_errors(runs, tmp_path: Path) -> None:
     assert refused.exit_code == 1 and "not an a2bench report" in refused.output
     assert (precious / "thesis.tex").read_text() == "keep me"
     with pytest.raises(ReportError, match="no selected run uses the cross protocol"):
-        build_report(ReportOptions(out=tmp_path / "e", db=db, run_ids=[_first_self_run(db)], protocol="cross"))
+        report_of(db, [_first_self_run(db)], out=tmp_path / "e", protocol="cross")
 
 
 def test_without_the_benchmark_files_tables_still_work(runs, tmp_path: Path) -> None:
@@ -401,7 +406,7 @@ def test_without_the_benchmark_files_tables_still_work(runs, tmp_path: Path) -> 
     with sqlite3.connect(runs[0]) as source, sqlite3.connect(db) as conn:
         source.backup(conn)  # as runs made before provenance.bench were: their command lines are pytest's
         conn.execute("UPDATE runs SET provenance = json_remove(provenance, '$.bench')")
-    result = build_report(ReportOptions(out=tmp_path / "r", db=db, formats=("html", "json")))
+    result = report_of(db, out=tmp_path / "r", formats=("html", "json"))
     doc = json.loads((result.out / "report.json").read_text())
     assert all(not items for items in doc["gallery"].values())
     assert all({p["kind"] for p in doc["plots"][g["slug"]]} == {"bars", "distributions"} for g in doc["groups"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from a2bench.reports.build import ReportOptions, build_report
+from a2bench.runs.results import read_records
 from a2bench.runs.runner import RunOptions, run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,7 +57,8 @@ def test_report_opens_from_disk_with_tables_and_playable_videos(browser, tiny_sy
     for model in ("reference-copy", "gt-oracle"):
         run(RunOptions(model=model, bench=str(tiny_synth), metrics=["psnr", "ssim", "l1"], db=db, out=tmp_path / model))
     out = tmp_path / "report"
-    result = build_report(ReportOptions(out=out, db=db, bench=str(tiny_synth), gallery_samples=2))
+    result = build_report(ReportOptions(out=out, source=str(db), bench=str(tiny_synth), gallery_samples=2),
+                          lambda: read_records(db))  # fmt: skip
 
     browser.get(result.index.as_uri())
     assert browser.title == "a2bench report"

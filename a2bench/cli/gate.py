@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from a2bench.cli.run import DB_OPTION
+from a2bench.core.fileio import write_atomic
 from a2bench.runs.gate import GateError, GateResult, Tolerance, compare, load_run, parse_metric_spec
 
 
@@ -87,8 +88,6 @@ def gate_command(
         raise GateUsageError(str(exc)) from exc
     print_result(result)
     if json_out:
-        from a2bench.core.fileio import write_atomic
-
         try:
             write_atomic(json_out, (json.dumps(result.to_json(), indent=1) + "\n").encode())
         except OSError as exc:
@@ -98,7 +97,7 @@ def gate_command(
 
 def print_result(result: GateResult) -> None:
     console = Console(width=max(Console().width, 120))
-    base, cur = result.baseline, result.current
+    base, cur = result.baseline.run, result.current.run
     for warning in result.warnings:
         console.print(f"[yellow]warning[/]: {escape(warning)}", highlight=False)
     table = Table(

@@ -9,6 +9,12 @@ import click
 from rich.console import Console
 
 from a2bench.cli.run import DB_OPTION
+from a2bench.core.data.errors import BenchmarkError
+from a2bench.core.paths import home
+from a2bench.core.videoio import VideoError
+from a2bench.reports.build import ReportOptions, build_report
+from a2bench.reports.collect import ReportError
+from a2bench.runs.results import ResultsError, default_db, read_records
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -64,22 +70,15 @@ def report_command(
     One table per benchmark version and protocol. Incomplete or partial runs and oracles are shown but
     never ranked (docs/reports.md).
     """
-    from a2bench.core.data.errors import BenchmarkError
-    from a2bench.core.paths import home
-    from a2bench.core.videoio import VideoError
-    from a2bench.reports.build import ReportOptions, build_report
-    from a2bench.reports.collect import ReportError
-
     selected = _split(run_ids + runs)
     if selected and all_runs:
         raise click.UsageError("give run ids or --all, not both")
     options = ReportOptions(
         out=out or home() / "report",
-        run_ids=selected or None,
+        source=str(db or default_db()),
         bench=bench,
         protocol=protocol,
         formats=tuple(_split((formats,))),
-        db=db,
         gallery_samples=gallery_samples,
         published=not no_published,
     )
@@ -88,10 +87,11 @@ def report_command(
         with console.status("report") if console.is_terminal else nullcontext() as status:
             result = build_report(
                 options,
+                lambda: read_records(db, selected),
                 status.update if status is not None else lambda message: click.echo(f"report: {message}", err=True),
                 lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
             )
-    except (ReportError, BenchmarkError, VideoError) as exc:
+    except (ReportError, ResultsError, BenchmarkError, VideoError) as exc:
         raise click.ClickException(str(exc)) from exc
     for group in result.data.groups:
         ranked = sum(1 for e in group.entries if e.ranked)

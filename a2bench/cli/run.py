@@ -6,19 +6,22 @@ import csv
 import io
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from a2bench.cli.evaluate import echo_sample_size_warnings
 from a2bench.cli.output import Progress, print_table
 from a2bench.core.adapter import AdapterError
 from a2bench.core.data.errors import BenchmarkError
+from a2bench.core.fileio import write_atomic
+from a2bench.core.record import Run
 from a2bench.core.registry import UnknownNameError
 from a2bench.core.weights import WeightsError
 from a2bench.models import MODELS
-from a2bench.runs.results import ResultsDB, ResultsError, export_run
+from a2bench.runs import runner
+from a2bench.runs.results import ResultsDB, ResultsError
 
 DB_OPTION = click.option(
     "--db",
@@ -67,9 +70,7 @@ def run_command(
 
     Re-running the same command resumes: finished samples are skipped.
     """
-    from a2bench.runs.runner import RunOptions, leave_process_group, run
-
-    options = RunOptions(
+    options = runner.RunOptions(
         model=model,
         model_args=parse_model_args(model_args),
         bench=bench,
@@ -82,18 +83,16 @@ def run_command(
         db=db,
     )
     console = Console(stderr=True)
-    from a2bench.cli.evaluate import echo_sample_size_warnings
-
     try:
         with echo_sample_size_warnings(), Progress() as progress:
-            result = run(options, progress.track(f"{model} generating"), progress.track(f"{model} scoring"))
+            result = runner.run(options, progress.track(f"{model} generating"), progress.track(f"{model} scoring"))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished samples are saved; run the same command again to resume")
         sys.exit(130)
     except (UnknownNameError, AdapterError, BenchmarkError, WeightsError, ResultsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:  # under torchrun: every rank, whatever happened
-        leave_process_group()
+        runner.leave_process_group()
     if result.rank != 0:
         return
     _print_run(result.run, result.metrics, result.failed)
@@ -112,20 +111,17 @@ def score_command(run_id: str, metrics: str, bench: str | None, device: str, db:
 
     Scores the run's stored, intact videos; the values join the run's others under the same run id.
     """
-    from a2bench.cli.evaluate import echo_sample_size_warnings
-    from a2bench.runs.runner import score_run
-
     try:
         with echo_sample_size_warnings(), Progress() as progress:
             track = progress.track(f"scoring {run_id}")
-            result = score_run(run_id, metrics, bench=bench, db=db, device=device, progress=track)
+            result = runner.score_run(run_id, metrics, bench=bench, db=db, device=device, progress=track)
     except (UnknownNameError, BenchmarkError, WeightsError, ResultsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     _print_run(result.run, result.metrics, result.failed)
     sys.exit(result.exit_code)
 
 
-def _print_run(run, metrics: dict, failed: dict[str, str]) -> None:
+def _print_run(run: Run, metrics: dict, failed: dict[str, str]) -> None:
     rows = [
         (name, f"{value['value']:.6g}", "↑" if value.get("higher_is_better") else "↓", str(value.get("recipe")))
         for name, value in metrics.items()
@@ -183,7 +179,7 @@ def runs_list(as_json: bool, db: Path | None) -> None:
     """One line per run."""
     runs = ResultsDB(db).runs()
     if as_json:
-        doc = {"format": "a2bench-runs-list", "version": 1, "runs": [asdict(run) for run in runs]}
+        doc = {"format": "a2bench-runs-list", "version": 1, "runs": [run.to_json() for run in runs]}
         click.echo(json.dumps(doc, indent=1))
         return
     rows = [
@@ -202,14 +198,14 @@ def runs_show(run_id: str, as_json: bool, db: Path | None) -> None:
     """A run's provenance, metrics and failures (RUN_ID may be a unique prefix)."""
     store = ResultsDB(db)
     try:
-        run = store.run(run_id)
+        record = store.load_record(run_id)
     except ResultsError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(export_run(store, run.id), indent=1))
+        click.echo(json.dumps(record.to_export(), indent=1))
         return
-    failed = {sid: g.error or "failed" for sid, g in store.run_generations(run.id).items() if g.status != "ok"}
-    _print_run(run, store.metrics(run.id), failed)
+    run = record.run
+    _print_run(run, store.metrics(run.id), record.failed)
     click.echo(json.dumps({"identity": run.identity, "provenance": run.provenance}, indent=2))
 
 
@@ -228,9 +224,9 @@ def runs_delete(run_ids: tuple[str, ...], keep_videos: bool, db: Path | None) ->
         runs = list({run.id: run for run in (store.run(r) for r in run_ids)}.values())
     except ResultsError as exc:
         raise click.ClickException(str(exc)) from exc
-    for run in runs:
-        removed = store.delete_run(run.id)
-        click.echo(f"deleted run {run.id} ({run.model} on {run.benchmark} {run.benchmark_version}, {run.protocol}): "
+    for row in runs:
+        removed = store.delete_run(row.id)
+        click.echo(f"deleted run {row.id} ({row.model} on {row.benchmark} {row.benchmark_version}, {row.protocol}): "
                    f"{removed.samples} sample rows, {removed.generations} generations no other run uses")  # fmt: skip
         for video in removed.videos:
             if keep_videos:
@@ -249,26 +245,24 @@ def runs_export(run_ids: tuple[str, ...], fmt: str, out: Path | None, db: Path |
     """Export runs (all when none are named): JSON with everything, or CSV of per-sample values."""
     store = ResultsDB(db)
     try:
-        runs = [store.run(r) for r in run_ids] if run_ids else store.runs()
+        records = [store.load_record(r.id) for r in ([store.run(r) for r in run_ids] if run_ids else store.runs())]
     except ResultsError as exc:
         raise click.ClickException(str(exc)) from exc
-    docs = [export_run(store, run.id) for run in runs]
     if fmt == "json":
+        docs = [record.to_export() for record in records]
         text = json.dumps({"format": "a2bench-runs", "version": 1, "runs": docs}, indent=1) + "\n"
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["run_id", "model", "benchmark", "protocol", "sample_id", "status", "metric", "value"])
-        for doc in docs:
-            head = [doc["id"], doc["model"], doc["benchmark"], doc["protocol"]]
-            for sample_id, sample in doc["samples"].items():
-                values = sample.get("metrics") or {"": ""}
-                for metric, value in values.items():
-                    writer.writerow([*head, sample_id, sample["status"], metric, value])
+        for record in records:
+            head = [record.run.id, record.run.model, record.run.benchmark, record.run.protocol]
+            for sample_id, sample in record.samples.items():
+                values = {n: m.per_sample[sample_id] for n, m in record.metrics.items() if sample_id in m.per_sample}
+                for metric, value in (values or {"": ""}).items():
+                    writer.writerow([*head, sample_id, sample.status, metric, value])
         text = buffer.getvalue()
     if out:
-        from a2bench.core.fileio import write_atomic
-
         write_atomic(out, text.encode())
     else:
         click.echo(text, nl=False)

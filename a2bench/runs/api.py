@@ -42,7 +42,7 @@ def evaluate(
     ``.to_pandas()`` and ``.to_json()``; the arguments are ``a2bench eval``'s (docs/metrics.md). ``progress`` gets
     each sample id as it is scored, ``say`` a line per folder saying what was read there.
     """
-    from a2bench.metrics.evaluate import evaluate as score
+    from a2bench.metrics.evaluate import evaluate as score  # lazy: torch
 
     if (gt is None) == (bench is None):
         raise ValueError("give exactly one of gt= (a folder) or bench= (a benchmark name, folder or HF export)")
@@ -77,15 +77,16 @@ def load_runs(db: str | os.PathLike | None = None, runs: Sequence[str] | None = 
 
     store = ResultsDB(Path(db) if db is not None else None)
     try:
-        chosen = [store.run(r) for r in runs] if runs is not None else store.runs()
+        ids = runs if runs is not None else [run.id for run in store.runs()]
+        records = [store.load_record(run_id) for run_id in ids]
         rows = []
-        for run in chosen:
-            recipes = {name: value.get("recipe") for name, value in store.metrics(run.id).items()}
-            for metric, values in store.sample_metrics(run.id).items():
+        for record in records:
+            run = record.run
+            for name, metric in record.metrics.items():
                 rows += [{"run": run.id, "model": run.model, "benchmark": run.benchmark,
                           "benchmark_version": run.benchmark_version, "protocol": run.protocol, "status": run.status,
-                          "sample": sample, "metric": metric, "recipe": recipes.get(metric), "value": value}
-                         for sample, value in values.items()]  # fmt: skip
+                          "sample": sample, "metric": name, "recipe": metric.recipe, "value": value}
+                         for sample, value in metric.per_sample.items()]  # fmt: skip
     finally:
         store.close()
     columns = ["run", "model", "benchmark", "benchmark_version", "protocol", "status", "sample", "metric", "recipe"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from a2bench.core.fileio import finite_number
+from a2bench.core.record import MetricRecord, RecordError, RunRecord
 from a2bench.core.stats import bootstrap_ci
+from a2bench.runs.results import ResultsDB, ResultsError, default_db
 
 #: Differences this small (relative to the value's magnitude, at least 1) are floating-point noise:
 #: a metric recomputed on another machine may move in the last digits, which is never a regression.
@@ -83,8 +85,6 @@ def parse_metric_spec(text: str) -> tuple[str, Tolerance]:
 # The statistics: pure functions.
 
 
-
-
 def decide(
     mean_diff: float,
     ci: tuple[float, float] | None,
@@ -122,80 +122,17 @@ def decide(
 
 
 # ------------------------------------------------------------------------------------------------
-# Runs as the gate sees them.
+# Runs as the gate reads them: checked run records.
 
 
-@dataclass
-class RunView:
-    """What the gate needs of a run, read from the results database or from an export file."""
-
-    id: str
-    model: str
-    benchmark: str
-    benchmark_version: str
-    manifest_sha256: str
-    protocol: str
-    status: str
-    metrics: dict[str, dict[str, Any]]  # name → {value, higher_is_better, recipe, ...}
-    per_sample: dict[str, dict[str, float]]  # metric → {sample id: value}
-    sample_status: dict[str, str]  # sample id → "ok" | "failed"
-    source: str = ""
-
-    @classmethod
-    def from_export(cls, doc: Any, source: str) -> RunView:
-        """A run as ``a2bench runs export --format json`` writes it (one element of ``runs``).
-
-        Every field the gate reads is checked first: a value that is not what the exporter writes (a string or
-        null where a number belongs, NaN, infinity, a wrong type) is a :class:`GateError` naming ``source``, the
-        metric and the sample, never a comparison of whatever it parses to."""
-
-        def refuse(what: str) -> GateError:
-            return GateError(
-                f"{source}: {what}. The gate cannot compare this run: export it again with `a2bench runs export "
-                "--format json` (or run the same `a2bench run` again to re-score it)"
-            )
-
-        if not isinstance(doc, dict):
-            raise refuse(f"a run must be a JSON object, not {type(doc).__name__}")
-        fields = ("id", "model", "benchmark", "benchmark_version", "manifest_sha256", "protocol", "status")
-        for key in fields:
-            if not isinstance(doc.get(key), str):
-                raise refuse(f"{key!r} must be a string, not {doc.get(key)!r}")
-        metrics, samples = doc.get("metrics"), doc.get("samples")
-        if not isinstance(metrics, dict) or not isinstance(samples, dict):
-            raise refuse("'metrics' and 'samples' must be JSON objects")
-        for name, value in metrics.items():
-            if not isinstance(value, dict):
-                raise refuse(f"metric {name!r} must be an object with 'value', 'higher_is_better' and 'recipe'")
-            if finite_number(value.get("value")) is None:
-                raise refuse(f"metric {name!r}: its value {value.get('value')!r} is not a finite number")
-            if not isinstance(value.get("higher_is_better"), bool) or not isinstance(value.get("recipe"), str):
-                raise refuse(f"metric {name!r}: 'higher_is_better' must be true or false and 'recipe' a string")
-        per_sample: dict[str, dict[str, float]] = {}
-        for sample_id, sample in samples.items():
-            if not isinstance(sample, dict) or not isinstance(sample.get("status"), str):
-                raise refuse(f"sample {sample_id!r} must be an object with a string 'status'")
-            values = sample.get("metrics") or {}
-            if not isinstance(values, dict):
-                raise refuse(f"sample {sample_id!r}: 'metrics' must map metric names to numbers")
-            for metric, value in values.items():
-                number = finite_number(value)
-                if number is None:
-                    raise refuse(f"metric {metric!r}, sample {sample_id!r}: {value!r} is not a finite number")
-                per_sample.setdefault(metric, {})[sample_id] = number
-        return cls(
-            **{key: doc[key] for key in fields},
-            metrics={name: {**value, "value": float(value["value"])} for name, value in metrics.items()},
-            per_sample=per_sample,
-            sample_status={sid: sample["status"] for sid, sample in samples.items()},
-            source=source,
-        )
-
-
-def load_run(spec: str, db_path: Path | None, role: str = "run") -> RunView:
+def load_run(spec: str, db_path: Path | None, role: str = "run") -> RunRecord:
     """``spec`` is a run id (or unique prefix) in the results database, or ``FILE`` / ``FILE#RUN`` naming
     an export written by ``a2bench runs export --format json``; ``#RUN`` picks one of several runs. ``role``
-    (``baseline``, ``current run``) starts every error message."""
+    (``baseline``, ``current run``) starts every error message.
+
+    Either way the run is read as its export and checked field by field (:meth:`RunRecord.from_export`): a value
+    that is not what the exporter writes (a string or null where a number belongs, NaN, infinity, a wrong type) is a
+    :class:`GateError` naming the source, the metric and the sample, never a comparison of whatever it parses to."""
     try:
         file, run_id = _split_spec(spec)
         if file is not None:
@@ -205,25 +142,21 @@ def load_run(spec: str, db_path: Path | None, role: str = "run") -> RunView:
         raise GateError(f"{role}: {exc}") from exc
 
 
-def _from_db(spec: str, db_path: Path | None) -> RunView:
-    import sqlite3
-
-    from a2bench.runs.results import ResultsDB, ResultsError, default_db, export_run
-
+def _from_db(spec: str, db_path: Path | None) -> RunRecord:
     path = Path(db_path) if db_path is not None else default_db()
     if not path.is_file():
         raise GateError(f"{spec!r} is neither an export file nor a run: there is no results database at {path}")
     try:
         store = ResultsDB(path)
         try:
-            doc = export_run(store, spec)
+            record = store.load_record(spec)
         finally:
             store.close()
     except ResultsError as exc:
         raise GateError(str(exc)) from exc
     except (sqlite3.Error, ValueError) as exc:  # a damaged file or row: a JSON column that does not parse
         raise GateError(f"{path}: run {spec!r} cannot be read ({exc}); the results database is damaged") from exc
-    return RunView.from_export(doc, f"{path}#{doc['id']}")
+    return _checked(record.to_export(), record.source)
 
 
 def _split_spec(spec: str) -> tuple[Path | None, str | None]:
@@ -237,7 +170,7 @@ def _split_spec(spec: str) -> tuple[Path | None, str | None]:
     return None, None
 
 
-def _from_file(path: Path, run_id: str | None) -> RunView:
+def _from_file(path: Path, run_id: str | None) -> RunRecord:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # JSON and Unicode errors are ValueErrors
@@ -255,7 +188,18 @@ def _from_file(path: Path, run_id: str | None) -> RunView:
         raise GateError(f"{path}: holds no run{which}")
     if len(runs) > 1:
         raise GateError(f"{path}: holds {len(runs)} runs ({ids}); choose one with {path}#RUN")
-    return RunView.from_export(runs[0], f"{path}#{runs[0].get('id')}")
+    return _checked(runs[0], f"{path}#{runs[0].get('id')}")
+
+
+def _checked(doc: Any, source: str) -> RunRecord:
+    try:
+        return RunRecord.from_export(doc, source)
+    except RecordError as exc:
+        more = f" (and {len(exc.problems) - 5} more)" if len(exc.problems) > 5 else ""
+        raise GateError(
+            f"{source}: {'; '.join(exc.problems[:5])}{more}. The gate cannot compare this run: export it again with "
+            "`a2bench runs export --format json` (or run the same `a2bench run` again to re-score it)"
+        ) from exc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -283,8 +227,8 @@ class MetricVerdict:
 
 @dataclass
 class GateResult:
-    baseline: RunView
-    current: RunView
+    baseline: RunRecord
+    current: RunRecord
     verdicts: list[MetricVerdict]
     incomplete: dict[str, str]  # sample id → why the current run lacks it (not generated, or not scored)
     confidence: float
@@ -298,9 +242,9 @@ class GateResult:
         return not self.incomplete and not self.run_incomplete and not any(v.verdict in FAILING for v in self.verdicts)
 
     def to_json(self) -> dict[str, Any]:
-        def run(view: RunView) -> dict[str, Any]:
-            keys = ("id", "model", "benchmark", "benchmark_version", "manifest_sha256", "protocol", "status", "source")
-            return {k: getattr(view, k) for k in keys}
+        def run(record: RunRecord) -> dict[str, Any]:
+            keys = ("id", "model", "benchmark", "benchmark_version", "manifest_sha256", "protocol", "status")
+            return {**{k: getattr(record.run, k) for k in keys}, "source": record.source}
 
         return {
             "format": "a2bench-gate",
@@ -318,17 +262,18 @@ class GateResult:
         }
 
 
-def check_comparable(baseline: RunView, current: RunView, allow_different_benchmark: bool = False) -> list[str]:
+def check_comparable(baseline: RunRecord, current: RunRecord, allow_different_benchmark: bool = False) -> list[str]:
     """Raise :class:`GateError` unless both runs are on the same benchmark and protocol; returns warnings."""
-    if baseline.protocol != current.protocol:
+    base, cur = baseline.run, current.run
+    if base.protocol != cur.protocol:
         raise GateError(
-            f"protocols differ: the baseline {baseline.source} ran {baseline.protocol!r}, the current run "
-            f"{current.source} ran {current.protocol!r}; compare runs of the same protocol"
+            f"protocols differ: the baseline {baseline.source} ran {base.protocol!r}, the current run "
+            f"{current.source} ran {cur.protocol!r}; compare runs of the same protocol"
         )
     mismatch = []
     for label, attr in (("name", "benchmark"), ("version", "benchmark_version"), ("manifest", "manifest_sha256")):
-        if getattr(baseline, attr) != getattr(current, attr):
-            mismatch.append(f"{label} {getattr(baseline, attr)!r} vs {getattr(current, attr)!r}")
+        if getattr(base, attr) != getattr(cur, attr):
+            mismatch.append(f"{label} {getattr(base, attr)!r} vs {getattr(cur, attr)!r}")
     if not mismatch:
         return []
     message = (
@@ -341,8 +286,8 @@ def check_comparable(baseline: RunView, current: RunView, allow_different_benchm
 
 
 def compare(
-    baseline: RunView,
-    current: RunView,
+    baseline: RunRecord,
+    current: RunRecord,
     metrics: Mapping[str, Tolerance] | None = None,
     *,
     confidence: float = 0.95,
@@ -370,9 +315,9 @@ def compare(
         common = [name for name in baseline.metrics if name in current.metrics]
         if not common:
             raise GateError(
-                f"the runs have no metric in common (baseline {baseline.id}: {', '.join(baseline.metrics) or 'none'}; "
-                f"current {current.id}: {', '.join(current.metrics) or 'none'}); was the current run scored "
-                "(not --no-eval)?"
+                f"the runs have no metric in common (baseline {baseline.run.id}: "
+                f"{', '.join(baseline.metrics) or 'none'}; current {current.run.id}: "
+                f"{', '.join(current.metrics) or 'none'}); was the current run scored (not --no-eval)?"
             )
         gated = {name: Tolerance() for name in common}
     verdicts = [
@@ -385,34 +330,35 @@ def compare(
                 side = "baseline" if name in baseline.metrics else "current run"
                 verdicts.append(_row(name, None, None, "skipped", f"only the {side} has it"))
     incomplete = {}
-    for sample_id, status in baseline.sample_status.items():
-        if status != "ok":
+    for sample_id, sample in baseline.samples.items():
+        if sample.status != "ok":
             continue
-        now = current.sample_status.get(sample_id)
-        if now != "ok":
+        now = current.samples.get(sample_id)
+        if now is None or now.status != "ok":
             incomplete[sample_id] = "failed in the current run" if now else "not generated by the current run"
     unscored: dict[str, list[str]] = {}  # generated, but a paired metric has no value for it now
     for name in gated:
-        current_samples = current.per_sample.get(name) or {}
-        for sample_id in baseline.per_sample.get(name) or {}:
+        current_samples = current.metrics[name].per_sample
+        for sample_id in baseline.metrics[name].per_sample:
             if sample_id not in current_samples:
                 unscored.setdefault(sample_id, []).append(name)
     for sample_id, names in unscored.items():
         incomplete.setdefault(sample_id, f"not scored by the current run ({', '.join(names)})")
     result = GateResult(baseline, current, verdicts, incomplete, confidence, resamples, seed, warnings)
-    if current.status != "complete":
-        result.run_incomplete = f"the current run {current.id} is not complete: its status is {current.status!r}"
+    if current.run.status != "complete":
+        result.run_incomplete = (
+            f"the current run {current.run.id} is not complete: its status is {current.run.status!r}"
+        )
         warnings.append(result.run_incomplete + " (the gate fails)")
     return result
 
 
-def _row(name: str, info: Mapping[str, Any] | None, tolerance: Tolerance | None, verdict: str, reason: str):
-    info = info or {}
+def _row(name: str, info: MetricRecord | None, tolerance: Tolerance | None, verdict: str, reason: str):
     return MetricVerdict(
         metric=name,
         kind="distribution",
-        higher_is_better=info.get("higher_is_better"),
-        recipe=info.get("recipe"),
+        higher_is_better=info.higher_is_better if info else None,
+        recipe=info.recipe if info else None,
         baseline=None,
         current=None,
         diff=None,
@@ -428,24 +374,24 @@ def _row(name: str, info: Mapping[str, Any] | None, tolerance: Tolerance | None,
 def _compare_metric(
     name: str,
     tolerance: Tolerance,
-    baseline: RunView,
-    current: RunView,
+    baseline: RunRecord,
+    current: RunRecord,
     confidence: float,
     resamples: int,
     seed: int,
 ) -> MetricVerdict:
     base, cur = baseline.metrics[name], current.metrics[name]
-    higher = base["higher_is_better"]
-    if base["recipe"] != cur["recipe"] or higher != cur["higher_is_better"]:
-        reason = f"recipe {base['recipe']!r} in the baseline, {cur['recipe']!r} now; regenerate the baseline"
+    higher = base.higher_is_better
+    if base.recipe != cur.recipe or higher != cur.higher_is_better:
+        reason = f"recipe {base.recipe!r} in the baseline, {cur.recipe!r} now; regenerate the baseline"
         return _row(name, base, tolerance, "incomparable", reason)
-    base_value, cur_value = base["value"], cur["value"]
+    base_value, cur_value = base.value, cur.value
     tolerance_abs = tolerance.absolute(base_value)
     row = MetricVerdict(
         metric=name,
         kind="distribution",
         higher_is_better=higher,
-        recipe=base["recipe"],
+        recipe=base.recipe,
         baseline=base_value,
         current=cur_value,
         diff=cur_value - base_value,
@@ -455,7 +401,7 @@ def _compare_metric(
         tolerance_abs=tolerance_abs,
         verdict="ok",
     )
-    base_samples, cur_samples = baseline.per_sample.get(name), current.per_sample.get(name)
+    base_samples, cur_samples = base.per_sample, cur.per_sample
     if base_samples and cur_samples:
         row.kind = "paired"
         common = [sid for sid in base_samples if sid in cur_samples]

@@ -15,9 +15,17 @@ Tables:
   presents a video regenerated after it was scored as its own;
 - ``sample_metrics`` and ``metrics``: per-sample and aggregate values of each run; a distribution
   metric's row also holds ``n_pred`` / ``n_target``, the feature vectors behind it (NULL for paired
-  metrics and for rows written before schema 3).
+  metrics and for rows written before schema 3), and every row the metric's ``title`` (schema 4).
 
-Older databases are migrated in place when opened (schema 2 → 3 adds the two columns).
+A run reads back as one :class:`~a2bench.core.record.RunRecord` (:meth:`ResultsDB.load_record`), the shape the
+export, the gate, submissions and reports share. What only the registries know is stored with the run when it
+happens: ``runs.oracle`` (the adapter uses the ground truth) and ``metrics.title``.
+
+Older databases are migrated in place when opened: schema 2 → 3 adds ``n_pred`` / ``n_target``; schema 3 → 4 adds
+``runs.oracle`` and ``metrics.title`` and fills them for the runs recorded before from what the registries say at
+migration time. A model or metric the registries do not know then (an adapter from a package no longer installed)
+stays NULL, "unknown": reports treat an unknown oracle flag as "not an oracle" and show an unknown title as the
+metric's name, as they did before schema 4.
 
 A generation row is committed only after its video was renamed into place, so a row never points
 at a half-written file; a crash loses at most the sample in flight.
@@ -28,15 +36,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from a2bench.core.paths import home
+from a2bench.core.record import MetricRecord, Run, RunRecord, SampleRecord
+from a2bench.core.registry import UnknownNameError
+from a2bench.models import MODELS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -54,7 +65,8 @@ CREATE TABLE IF NOT EXISTS runs (
     provenance TEXT NOT NULL,
     status TEXT NOT NULL,
     started TEXT NOT NULL,
-    finished TEXT
+    finished TEXT,
+    oracle INTEGER  -- 1: the adapter uses the ground truth, 0: it does not, NULL: unknown
 );
 CREATE TABLE IF NOT EXISTS generations (
     key TEXT PRIMARY KEY,
@@ -91,12 +103,49 @@ CREATE TABLE IF NOT EXISTS metrics (
     detail TEXT NOT NULL,
     n_pred INTEGER,
     n_target INTEGER,
+    title TEXT,  -- the metric's paper-style title when it was scored (NULL: unknown)
     PRIMARY KEY (run_id, metric)
 );
 """
-# Statements that bring a database of the key's schema version to the next one.
-_MIGRATIONS = {
-    2: ("ALTER TABLE metrics ADD COLUMN n_pred INTEGER", "ALTER TABLE metrics ADD COLUMN n_target INTEGER"),
+
+
+def _add_columns(db: sqlite3.Connection, table: str, *columns: str) -> None:
+    """``ALTER TABLE table ADD COLUMN`` each ``"name TYPE"`` the table lacks (a table the current schema just
+    created has them all)."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for column in columns:
+        if column.split()[0] not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+def _to_schema_4(db: sqlite3.Connection) -> None:
+    """``runs.oracle`` and ``metrics.title``, filled from the registries for the rows recorded before (module
+    docstring); names they do not know stay NULL."""
+    _add_columns(db, "runs", "oracle INTEGER")
+    _add_columns(db, "metrics", "title TEXT")
+    models = [m for (m,) in db.execute("SELECT DISTINCT model FROM runs WHERE oracle IS NULL").fetchall()]
+    for model in models:
+        try:
+            oracle = bool(MODELS.get(model).uses_ground_truth)
+        except (UnknownNameError, ImportError):  # not installed (any more): unknown
+            continue
+        db.execute("UPDATE runs SET oracle = ? WHERE model = ? AND oracle IS NULL", (oracle, model))
+    names = [m for (m,) in db.execute("SELECT DISTINCT metric FROM metrics WHERE title IS NULL").fetchall()]
+    if names:
+        from a2bench.metrics import METRICS  # lazy: torch; only this migration needs the metric registry
+
+        for name in names:
+            try:
+                title = METRICS.get(name).title
+            except (UnknownNameError, ImportError):
+                continue
+            db.execute("UPDATE metrics SET title = ? WHERE metric = ? AND title IS NULL", (title, name))
+
+
+# What brings a database of the key's schema version to the next one.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: lambda db: _add_columns(db, "metrics", "n_pred INTEGER", "n_target INTEGER"),
+    3: _to_schema_4,
 }
 
 
@@ -106,44 +155,6 @@ class ResultsError(ValueError):
 
 def default_db() -> Path:
     return home() / "results.db"
-
-
-@dataclass(frozen=True)
-class Run:
-    """A ``runs`` row; ``identity``, ``provenance`` are JSON objects and ``metric_names`` a list."""
-
-    id: str
-    model: str
-    identity: dict[str, Any]
-    benchmark: str
-    benchmark_version: str
-    manifest_sha256: str
-    protocol: str
-    seed: int
-    samples: int
-    metric_names: list[str]
-    folder: str
-    provenance: dict[str, Any]
-    status: str
-    started: str
-    finished: str | None = None
-
-    @property
-    def benchmark_samples(self) -> int | None:
-        """How many samples the benchmark has (recorded at run time; None for runs recorded before that)."""
-        total = self.provenance.get("benchmark_samples")
-        return total if isinstance(total, int) and not isinstance(total, bool) else None
-
-    @property
-    def partial(self) -> str:
-        """``"partial: N of M samples"`` for a run of part of its benchmark (``--limit``), else ``""``."""
-        total = self.benchmark_samples
-        return f"partial: {self.samples} of {total} samples" if total is not None and self.samples < total else ""
-
-    @property
-    def state(self) -> str:
-        """The status, with the partial note when there is one (``complete; partial: 4 of 16 samples``)."""
-        return f"{self.status}; {self.partial}" if self.partial else self.status
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,7 @@ class Removed:
 
 
 _JSON_FIELDS = {"identity", "provenance", "metric_names"}
-_COUNTS = ("n_pred", "n_target")  # columns of ``metrics``, not part of its ``detail`` JSON
+_COLUMNS = ("n_pred", "n_target", "title")  # columns of ``metrics`` beside the value, not part of its ``detail`` JSON
 
 
 class ResultsDB:
@@ -197,8 +208,7 @@ class ResultsDB:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 found = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
                 while found in _MIGRATIONS:
-                    for statement in _MIGRATIONS[found]:
-                        db.execute(statement)
+                    _MIGRATIONS[found](db)
                     found += 1
                     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(found),))
         except sqlite3.DatabaseError as exc:
@@ -295,7 +305,7 @@ class ResultsDB:
     def _run(self, row: tuple) -> Run:
         names = [c[0] for c in self._conn.execute("SELECT * FROM runs LIMIT 0").description]
         values = {k: json.loads(v) if k in _JSON_FIELDS else v for k, v in zip(names, row, strict=True)}
-        return Run(**values)
+        return Run(**{**values, "oracle": None if values["oracle"] is None else bool(values["oracle"])})
 
     # generations ------------------------------------------------------------------------------
     def generation(self, key: str) -> Generation | None:
@@ -368,14 +378,35 @@ class ResultsDB:
             db.execute("UPDATE runs SET metric_names = ? WHERE id = ?", (json.dumps(grown), run_id))
 
     def metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """``name → {value, recipe, higher_is_better, n_pred, n_target, ...}`` of a run."""
+        """``name → {value, recipe, higher_is_better, n_pred, n_target, title, ...}`` of a run, in name order."""
         rows = self._conn.execute(
-            "SELECT metric, value, detail, n_pred, n_target FROM metrics WHERE run_id = ? ORDER BY metric", (run_id,)
+            f"SELECT metric, value, detail, {', '.join(_COLUMNS)} FROM metrics WHERE run_id = ? ORDER BY metric",
+            (run_id,),
         ).fetchall()
         return {
-            name: {**json.loads(detail), "value": value, "n_pred": n_pred, "n_target": n_target}
-            for name, value, detail, n_pred, n_target in rows
+            name: {**json.loads(detail), "value": value, **dict(zip(_COLUMNS, columns, strict=True))}
+            for name, value, detail, *columns in rows
         }
+
+    def load_record(self, run_id: str) -> RunRecord:
+        """The whole record of run ``run_id`` (or a unique prefix) as stored: its row, its metrics with their
+        per-sample values, and every recorded sample's outcome (the stored values unchecked:
+        :meth:`RunRecord.from_export` of its export checks them)."""
+        run = self.run(run_id)
+        per_sample = self.sample_metrics(run.id)
+        metrics = {
+            name: MetricRecord(
+                value["value"], value.get("recipe"), value.get("higher_is_better"), value["title"], value["n_pred"],
+                value["n_target"], per_sample.get(name, {}),
+                {k: v for k, v in value.items() if k not in ("value", "recipe", "higher_is_better", *_COLUMNS)},
+            )
+            for name, value in self.metrics(run.id).items()
+        }  # fmt: skip
+        samples = {
+            sid: SampleRecord(g.status, g.error, g.path, g.sha256, g.num_frames, g.width, g.height, g.fps, g.seconds)
+            for sid, g in self.run_generations(run.id).items()
+        }
+        return RunRecord(run, metrics, samples, source=f"{self.path}#{run.id}")
 
     def sample_metrics(self, run_id: str) -> dict[str, dict[str, float]]:
         """``metric → {sample_id: value}`` of a run."""
@@ -390,28 +421,34 @@ class ResultsDB:
 
 def _insert_metrics(db: sqlite3.Connection, run_id: str, values: dict[str, dict[str, Any]]) -> None:
     for name, value in values.items():
-        detail = {k: v for k, v in value.items() if k not in ("per_sample", *_COUNTS)}
+        detail = {k: v for k, v in value.items() if k not in ("per_sample", *_COLUMNS)}
         db.execute(
-            "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO metrics (run_id, metric, value, detail, {', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run_id, name, float(value["value"]), json.dumps(detail, sort_keys=True))
-            + tuple(value.get(k) for k in _COUNTS),
+            + tuple(value.get(k) for k in _COLUMNS),
         )
         for sample_id, score in (value.get("per_sample") or {}).items():
             db.execute("INSERT INTO sample_metrics VALUES (?, ?, ?, ?)", (run_id, sample_id, name, float(score)))
 
 
+def read_records(db: str | Path | None, run_ids: Sequence[str] | None = None) -> list[RunRecord]:
+    """The records of ``run_ids`` (ids or unique prefixes, each run once), else of every run, from an existing
+    results database (reading never creates one); :class:`ResultsError` when there is none, or nothing in it."""
+    path = Path(db) if db is not None else default_db()
+    if not path.is_file():
+        raise ResultsError(f"{path}: no results database; make runs with `a2bench run --model NAME` (or pass --db)")
+    store = ResultsDB(path)
+    try:
+        runs = list({r.id: r for r in (store.run(i) for i in run_ids)}.values()) if run_ids else store.runs()
+        if not runs:
+            raise ResultsError(
+                f"{store.path}: no runs recorded; make one with `a2bench run --model NAME` (or pass --db)"
+            )
+        return [store.load_record(run.id) for run in runs]
+    finally:
+        store.close()
+
+
 def export_run(store: ResultsDB, run_id: str) -> dict[str, Any]:
-    """A run as plain data: its row, aggregate metrics, and per-sample status and values."""
-    run = store.run(run_id)
-    per_sample = store.sample_metrics(run.id)
-    samples = {}
-    for sample_id, generation in store.run_generations(run.id).items():
-        samples[sample_id] = {
-            "status": generation.status,
-            "error": generation.error,
-            "video": generation.path,
-            "sha256": generation.sha256,
-            "seconds": generation.seconds,
-            "metrics": {m: values[sample_id] for m, values in per_sample.items() if sample_id in values},
-        }
-    return {**asdict(run), "metrics": store.metrics(run.id), "samples": samples}
+    """Run ``run_id`` (or a unique prefix) as ``a2bench runs export`` writes it: its record's export layout."""
+    return store.load_record(run_id).to_export()

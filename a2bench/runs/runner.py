@@ -19,11 +19,9 @@ What a run guarantees (docs/runner.md):
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import platform
-import shlex
 import sys
 import time
 import traceback
@@ -42,10 +40,11 @@ from a2bench.core.data.load import load_benchmark
 from a2bench.core.fileio import hash_file
 from a2bench.core.frames import resize_frames
 from a2bench.core.paths import home
-from a2bench.core.provenance import SOURCE_TREE, VERSION, git_commit, manifest_sha256
+from a2bench.core.provenance import SOURCE_TREE, VERSION, git_commit, manifest_sha256, package_versions
+from a2bench.core.record import Run
 from a2bench.core.videoio import Video, VideoError, probe_video, read_video, write_video
 from a2bench.models import MODELS
-from a2bench.runs.results import Generation, ResultsDB, Run
+from a2bench.runs.results import Generation, ResultsDB
 
 if TYPE_CHECKING:
     from a2bench.metrics.evaluate import Evaluation
@@ -104,7 +103,7 @@ def sample_content_hash(sample: Sample, protocol: str) -> str:
 def run(options: RunOptions, progress: Progress | None = None, scoring: Progress | None = None) -> RunResult:
     """Generate, check, store and score; see the module docstring for the guarantees. ``progress`` hears of each
     generated sample, ``scoring`` of each sample as it is scored."""
-    from a2bench.metrics.evaluate import metric_names, require_weights  # metrics pulls in torch networks; import on use
+    from a2bench.metrics.evaluate import metric_names, require_weights  # lazy: torch
 
     benchmark = load_benchmark(options.bench)
     if options.protocol not in benchmark.manifest.protocols:
@@ -122,7 +121,7 @@ def run(options: RunOptions, progress: Progress | None = None, scoring: Progress
     folder = Path(options.out) if options.out else home() / "runs" / f"{adapter.name}-{run_id}"
     db = ResultsDB(options.db)
     rank, world = _distributed()
-    record = Run(
+    row = Run(
         id=run_id,
         model=adapter.name,
         identity=identity,
@@ -137,14 +136,15 @@ def run(options: RunOptions, progress: Progress | None = None, scoring: Progress
         provenance=_provenance(options, adapter, world, len(benchmark)),
         status="running",
         started=_now(),
+        oracle=bool(model.uses_ground_truth),
     )
     if rank == 0:
         (folder / "videos").mkdir(parents=True, exist_ok=True)
-        db.save_run(record)
+        db.save_run(row)
     _barrier(world)
-    result = RunResult(record, rank=rank)
+    result = RunResult(row, rank=rank)
     try:
-        _generate(adapter, benchmark, samples[rank::world], record, db, folder, result, progress)
+        _generate(adapter, benchmark, samples[rank::world], row, db, folder, result, progress)
     except KeyboardInterrupt:
         db.set_status(run_id, "interrupted", _now())
         raise
@@ -154,7 +154,7 @@ def run(options: RunOptions, progress: Progress | None = None, scoring: Progress
         return result
     metrics = db.run(run_id).metric_names  # the command's, and any `a2bench score` added since
     try:
-        result.metrics, result.failed = _score_stored(db, record, samples, benchmark, metrics, options.device, scoring)
+        result.metrics, result.failed = _score_stored(db, row, samples, benchmark, metrics, options.device, scoring)
     except BaseException:  # never leave the run "running"; re-running the command scores again
         db.set_status(run_id, "incomplete", _now())
         raise
@@ -181,40 +181,29 @@ def score_run(
     grow, so the run id stays and re-running its command scores them all. ``bench`` is where the benchmark is
     (default: the run's recorded ``--bench``, else its name); its manifest must be the run's.
     """
-    from a2bench.metrics.evaluate import metric_names, require_weights
+    from a2bench.metrics.evaluate import metric_names, require_weights  # lazy: torch
 
     store = ResultsDB(db)
-    record = store.run(run_id)
+    row = store.run(run_id)
     names = metric_names(metrics)
     require_weights(names)
-    benchmark = _recorded_benchmark(record, bench)
-    samples = list(benchmark.samples[: record.samples])
-    values, failed = _score_stored(store, record, samples, benchmark, names, device, progress)
-    result = RunResult(record, failed=failed)
-    store.add_metrics(record.id, values)
+    benchmark = _recorded_benchmark(row, bench)
+    samples = list(benchmark.samples[: row.samples])
+    values, failed = _score_stored(store, row, samples, benchmark, names, device, progress)
+    result = RunResult(row, failed=failed)
+    store.add_metrics(row.id, values)
     if failed:
-        store.set_status(record.id, "incomplete", _now())
-    result.run = store.run(record.id)
-    result.metrics = store.metrics(record.id)
+        store.set_status(row.id, "incomplete", _now())
+    result.run = store.run(row.id)
+    result.metrics = store.metrics(row.id)
     return result
-
-
-def recorded_bench_args(run: Run) -> list[str]:
-    """Where a run's benchmark was: its recorded ``bench`` (a resolved folder, or a name), then the ``--bench``
-    values on its recorded command line (``--bench X`` and ``--bench=X``; runs made before ``bench`` was kept)."""
-    command = run.provenance.get("command") or []
-    if isinstance(command, str):
-        command = shlex.split(command)
-    found = [value for flag, value in itertools.pairwise(command) if flag == "--bench"]
-    recorded = [run.provenance["bench"]] if run.provenance.get("bench") else []
-    return recorded + found + [item.split("=", 1)[1] for item in command if item.startswith("--bench=")]
 
 
 def _recorded_benchmark(run: Run, bench: str | None) -> Benchmark:
     """The benchmark ``run`` was made on: ``bench``, else its recorded ``--bench``, else its name; the manifest
     sha256 must be the run's."""
     tried = []
-    for candidate in [bench] if bench else [*recorded_bench_args(run), run.benchmark]:
+    for candidate in [bench] if bench else [*run.bench_args, run.benchmark]:
         try:
             found = load_benchmark(candidate)
         except Exception as exc:  # not there any more, or not a benchmark: try the next
@@ -419,8 +408,9 @@ def _score(
     device: str,
     progress: Progress | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Score intact videos against their targets: ``(metric values, sample id → why it could not be scored)``."""
-    from a2bench.metrics.frames import FrameError
+    """Score intact videos against their targets: ``(metric values with their titles, sample id → why it could not be
+    scored)``."""
+    from a2bench.metrics import METRICS, FrameError  # lazy: torch
 
     if not videos:
         return {}, {}
@@ -438,7 +428,8 @@ def _score(
         return {}, dict.fromkeys(videos, str(exc))
     if progress:
         progress(started[-1], len(videos), len(videos))
-    return {name: value.to_json() for name, value in evaluation.metrics.items()}, evaluation.failed
+    values = {name: {**value.to_json(), "title": METRICS.get(name).title} for name, value in evaluation.metrics.items()}
+    return values, evaluation.failed
 
 
 def score_videos(
@@ -451,7 +442,7 @@ def score_videos(
 ) -> Evaluation:
     """Score ``sample id → frames loader`` against the samples' targets, resized to the benchmark's size when
     they differ: how ``a2bench run`` scores, and what ``a2bench validate --rescore`` repeats."""
-    from a2bench.metrics.evaluate import evaluate
+    from a2bench.metrics.evaluate import evaluate  # lazy: torch
 
     size = (benchmark.manifest.width, benchmark.manifest.height)
     preds = {sid: (lambda load=load: resize_frames(load(), size)) for sid, load in videos.items()}
@@ -529,8 +520,6 @@ def _device(device: str) -> str:
 
 
 def _provenance(options: RunOptions, adapter: Adapter, world: int, samples_in_benchmark: int) -> dict[str, Any]:
-    from a2bench.core.provenance import package_versions
-
     return {
         "a2bench_version": VERSION,
         "git_commit": git_commit(SOURCE_TREE),
