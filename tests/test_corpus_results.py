@@ -276,7 +276,7 @@ BUNDLES = [
     Case("bundle: a paired metric without per-sample values", bundle_json(lambda doc: doc["per_sample"].pop("ssim")),
          1, r"per_sample\.ssim: missing; ssim is a paired metric", (ZIP,)),
     Case("bundle: metric without its recipe", bundle_json(lambda doc: doc["metrics"]["psnr"].pop("recipe")), 1,
-         r"metrics\.psnr must be an object with a number 'value', 'higher_is_better', 'recipe'", (ZIP,)),
+         r"metrics\.psnr\.recipe must be a string, not None", (ZIP,)),
     Case("bundle: sample without status", bundle_json(lambda doc: doc["samples"]["s001"].pop("status")), 1,
          r"samples\.s001 must be an object with status 'ok' or 'failed'", (ZIP,)),
     Case("bundle: file size a string", bundle_json(lambda doc: doc["files"]["videos/s000.mp4"].update(size="9")), 1,

@@ -17,9 +17,12 @@ from click.testing import CliRunner
 
 from a2bench.cli import main
 from a2bench.core.data import load_benchmark
+from a2bench.core.provenance import manifest_sha256
 from a2bench.core.videoio import read_video_bytes, write_video
 from a2bench.runs.results import Generation, ResultsDB
-from a2bench.runs.submission import Limits, manifest_sha256, member_name_problem, validate_submission
+from a2bench.runs.runner import RunOptions, run
+from a2bench.runs.submissions import Limits, validate_submission
+from a2bench.runs.submissions.archive import member_name_problem, open_archive, read_member
 
 METRICS = "psnr,ssim,l1,mae"
 
@@ -27,8 +30,6 @@ METRICS = "psnr,ssim,l1,mae"
 @pytest.fixture(scope="module")
 def scored_run(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A reference-copy run of the tiny synth, scored with pixel metrics: (database, run id)."""
-    from a2bench.runs.runner import RunOptions, run
-
     folder = tmp_path_factory.mktemp("submit-run")
     options = RunOptions(
         model="reference-copy",
@@ -396,8 +397,6 @@ def test_problems_are_all_reported(bundle: Path, benchmark, tmp_path: Path) -> N
 
 def test_zip_reads_are_bounded(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """read_member streams, and stops as soon as a member yields more than its header declares."""
-    from a2bench.runs.submission import read_member
-
     with zipfile.ZipFile(bundle) as archive:
         info = archive.getinfo("bundle.json")
         digest, size, data = read_member(archive, info, 1 << 20)
@@ -529,8 +528,6 @@ def test_zip64_end_records_are_parsed_and_checked(bundle: Path, benchmark, tmp_p
 
 def test_the_archive_is_opened_once(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replacing the file once it is checked changes nothing: zipfile reads the handle that was checked."""
-    from a2bench.runs import submission
-
     path = tmp_path / "swapped.zip"
     path.write_bytes(bundle.read_bytes())
     other = many_members(tmp_path / "other.zip", 3)
@@ -542,7 +539,7 @@ def test_the_archive_is_opened_once(bundle: Path, tmp_path: Path, monkeypatch: p
         original_init(self, *args, **kwargs)
 
     monkeypatch.setattr(zipfile.ZipFile, "__init__", swap_then_open)
-    archive, found = submission.open_archive(path)
+    archive, found = open_archive(path)
     assert archive is not None and not found
     with archive:
         assert "bundle.json" in archive.namelist()
@@ -594,10 +591,6 @@ def test_a_video_changed_after_hashing_is_not_decoded_or_scored(
 
 
 def test_a_limit_run_is_partial_in_every_output(tiny_synth: Path, tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from a2bench.cli import main
-
     db, cli = str(tmp_path / "r.db"), CliRunner()
     ran = cli.invoke(main, ["run", "--model", "reference-copy", "--bench", str(tiny_synth), "--metrics", "psnr",
                             "--limit", "2", "--db", db, "--out", str(tmp_path / "run")])  # fmt: skip

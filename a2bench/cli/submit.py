@@ -13,7 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from a2bench.cli.run import DB_OPTION
+from a2bench.core.data import BenchmarkError, load_benchmark
+from a2bench.core.registry import UnknownNameError
 from a2bench.runs.results import ResultsDB, ResultsError
+from a2bench.runs.submissions import SubmissionError, build_submission, validate_submission
 
 
 @click.command("submit")
@@ -24,8 +27,6 @@ from a2bench.runs.results import ResultsDB, ResultsError
 @click.option("--allow-partial", is_flag=True, help="Pack a run of part of its benchmark (--limit); never valid.")
 def submit_command(run_id: str, out: Path, db: Path | None, allow_incomplete: bool, allow_partial: bool) -> None:
     """Pack RUN (an id or unique prefix) into a leaderboard bundle: bundle.json and one video per sample."""
-    from a2bench.runs.submission import SubmissionError, build_submission
-
     try:
         store = ResultsDB(db)
         doc = build_submission(store, run_id, out, allow_incomplete=allow_incomplete, allow_partial=allow_partial)
@@ -59,10 +60,6 @@ def validate_command(
     and size, the benchmark (manifest, every sample once, each video's frames and size), then
     optionally --rescore.
     """
-    from a2bench.core.data import BenchmarkError, load_benchmark
-    from a2bench.core.registry import UnknownNameError
-    from a2bench.runs.submission import validate_submission
-
     try:
         benchmark = load_benchmark(bench)
     except (BenchmarkError, UnknownNameError) as exc:
@@ -92,12 +89,9 @@ def validate_command(
             match = {True: "yes", False: "[red]NO[/]", None: "—"}[row["match"]]
             table.add_row(name, stored, f"{row['rescored']:.8g}", match)
         out.print(table)
-    if report.valid:
-        run = report.bundle["run"] if report.bundle else {}
-        out.print(
-            f"[green]valid[/]: run {run.get('id')} ({run.get('model')}) on {benchmark.name} {benchmark.version}",
-            markup=True,
-        )
+    if report.valid and report.bundle is not None:
+        run = report.bundle.record.run
+        out.print(f"[green]valid[/]: run {run.id} ({run.model}) on {benchmark.name} {benchmark.version}", markup=True)
         sys.exit(0)
     out.print(f"[red]INVALID[/]: {len(report.problems)} problem(s) in {bundle}", markup=True)
     sys.exit(1)
