@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
 import a2bench.animatex.weights as registry
-from a2bench.animatex.loading import animatex_ckpt, bundle, openclip, wan
+from a2bench.animatex.loading import animatex_ckpt, bundle, lora, openclip, wan
 from a2bench.animatex.loading.keys import CheckpointKeyError
 from a2bench.animatex.testing import LORA_TARGETS, TINY_IPI, lora_state, randomized, release_ckpt, save_sharded_original
 from a2bench.cli import main
@@ -285,7 +285,7 @@ def test_release_ckpt_splits_into_lora_and_modules(official) -> None:
     keys = animatex_ckpt.addition_keys(**TINY_IPI)
     assert {g: set(v) for g, v in ckpt.groups.items()} == keys
     assert torch.equal(ckpt.groups["dwpose_embedding"]["12.bias"], official["full"]["dwpose_embedding.12.bias"])
-    adapter = animatex_ckpt.lora_adapter_state_dict(ckpt.lora)
+    adapter = lora.lora_adapter_state_dict(ckpt.lora)
     assert adapter["blocks.3.attn1.to_out.0.lora_B.weight"] is pair.up and len(adapter) == 2 * len(ckpt.lora)
     simple = animatex_ckpt.read_checkpoint(official["root"] / "animate-x++_simple.ckpt", variant=None, **_tiny())
     assert simple.variant == "simple" and set(simple.groups) == {"dwpose_embedding", "randomref_embedding_pose"}
@@ -307,7 +307,7 @@ def test_lora_merge_is_w_plus_b_at_a(models, official) -> None:
         else:
             assert torch.equal(merged[key], value), key
     model = randomized(type(models["transformer"])(**TINY_DIT), 1)
-    animatex_ckpt.merge_lora(model, ckpt.lora, scale=0.5)
+    lora.merge_lora(model, ckpt.lora, scale=0.5)
     key = "blocks.2.ffn.net.2.weight"
     torch.testing.assert_close(model.state_dict()[key], base[key] + 0.5 * ckpt.lora[key].up @ ckpt.lora[key].down)
 

@@ -24,18 +24,15 @@ listing them. Loading is safe: safetensors, or ``torch.load(weights_only=True)``
 
 from a2bench.animatex.loading.animatex_ckpt import (
     GROUPS,
-    RELEASE_LORA_SCALE,
     AnimateXCheckpoint,
-    LoraPair,
     addition_keys,
-    lora_adapter_state_dict,
-    merge_lora,
     read_checkpoint,
     split_state_dict,
     summary,
 )
 from a2bench.animatex.loading.bundle import Bundle, convert, load_bundle, read_metadata
 from a2bench.animatex.loading.keys import CheckpointKeyError, check_state_dict
+from a2bench.animatex.loading.lora import RELEASE_LORA_SCALE, LoraPair, lora_adapter_state_dict, merge_lora
 from a2bench.animatex.loading.openclip import read_open_clip
 from a2bench.animatex.loading.wan import (
     CLIP_VIT_H,

@@ -6,7 +6,7 @@ The release's checkpoint is a flat ``torch.save`` dict (read here with ``weights
   ``pipe.dit.blocks.3.self_attn.q.lora_A.default.weight`` (rank × in) and ``...lora_B.default.weight``
   (out × rank). The release (``ModelManager.load_lora_v2`` → ``GeneralLoRAFromPeft``) merges each pair as
   ``W ← W + alpha · (B @ A)`` with ``alpha = 1.0`` (``lora_alpha=1.0`` in both scripts) and **no** division by
-  the rank: :data:`RELEASE_LORA_SCALE`. Targets and rank are whatever the file holds.
+  the rank: :data:`~a2bench.animatex.loading.lora.RELEASE_LORA_SCALE`. Targets and rank are whatever the file holds.
 * the Animate-X++ modules, found by a module name anywhere in the key (the release splits on ``"<name>."``):
   :data:`GROUPS` — ``dwpose_embedding`` (pose-video Conv3d stack), ``randomref_embedding_pose`` (reference-pose
   Conv2d stack), and in the full model ``pose_embedding_before`` (IPI keypoint encoder) and
@@ -30,9 +30,9 @@ import torch
 from a2bench.animatex import weights as files
 from a2bench.animatex.loading.files import read_pickle, registered_path
 from a2bench.animatex.loading.keys import CheckpointKeyError, check_state_dict, describe, shape_of
+from a2bench.animatex.loading.lora import LoraPair
 from a2bench.animatex.loading.wan import dit_key_to_diffusers, dit_key_to_original, empty_transformer
 
-RELEASE_LORA_SCALE = 1.0  # W + 1.0 · B @ A, whatever the rank (full.py:89, simple.py:92, lora.py:246-268)
 LORA_PREFIX = "pipe.dit."
 
 POSE_VIDEO = "dwpose_embedding"
@@ -40,6 +40,13 @@ REF_POSE = "randomref_embedding_pose"
 IPI_KEYPOINTS = "pose_embedding_before"
 IPI_RESAMPLER = "pose_embedding_after"
 GROUPS = (POSE_VIDEO, REF_POSE, IPI_KEYPOINTS, IPI_RESAMPLER)
+# The AnimateXModel sub-module each group loads into (the IPI's only in the full model).
+MODULE_GROUPS = {
+    "pose_video_encoder.convs": POSE_VIDEO,
+    "ref_pose_encoder.convs": REF_POSE,
+    "ipi.keypoint_encoder": IPI_KEYPOINTS,
+    "ipi.resampler": IPI_RESAMPLER,
+}
 # Stashed by the release's loader (UniAnimate-DiT heritage) but loaded into no Animate-X++ module.
 UNUSED_GROUPS = ("inpaint_embedding", "learn_in_embedding")
 REQUIRED = {"full": GROUPS, "simple": (POSE_VIDEO, REF_POSE)}
@@ -71,23 +78,6 @@ def addition_keys(*, ipi_layers: int = 3, resampler_depth: int = 8) -> dict[str,
         | {f"{m}.{p}" for m in ("proj_in", "proj_out", "norm_out", "proj_out2", "proj_conv") for p in wb}
         | {"latents"},
     }
-
-
-@dataclass(frozen=True)
-class LoraPair:
-    """One LoRA update ``scale · up @ down`` of a DiT weight (``down`` = PEFT ``lora_A``, ``up`` = ``lora_B``)."""
-
-    down: torch.Tensor  # (rank, in)
-    up: torch.Tensor  # (out, rank)
-    original: str  # the original-layout weight it updates, e.g. blocks.3.self_attn.q.weight
-
-    @property
-    def rank(self) -> int:
-        return self.down.shape[0]
-
-    def delta(self, scale: float = RELEASE_LORA_SCALE, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """``scale · up @ down`` in ``dtype``."""
-        return scale * (self.up.to(dtype) @ self.down.to(dtype))
 
 
 @dataclass
@@ -279,53 +269,6 @@ def read_checkpoint(
         path = registered_path(VARIANT_FILES[variant])
     state = read_pickle(path, "Animate-X++ checkpoint")
     return split_state_dict(state, variant=variant, source=str(path), **kwargs)
-
-
-# ---------------------------------------------------------------------------------------------------- applying
-
-
-def merge_lora(
-    target: torch.nn.Module | dict[str, torch.Tensor],
-    lora: Mapping[str, LoraPair],
-    scale: float = RELEASE_LORA_SCALE,
-) -> None:
-    """Merge in place: ``W ← W + scale · (B @ A)`` for every pair, on a diffusers DiT model or state dict.
-
-    Computed in float32 on the weight's device and rounded once to the weight's dtype (the release computes in
-    the DiT's bfloat16). ``scale`` defaults to the release's 1.0, which ignores the rank.
-    """
-    if isinstance(target, torch.nn.Module):
-        params = dict(target.named_parameters())
-        missing = [k for k in lora if k not in params]
-        if missing:
-            raise CheckpointKeyError("LoRA targets not in the model", missing=missing)
-        with torch.no_grad():
-            for key, pair in lora.items():
-                weight = params[key]
-                delta = pair.delta(scale).to(weight.device)
-                weight.copy_((weight.float() + delta).to(weight.dtype))
-        return
-    missing = [k for k in lora if k not in target]
-    if missing:
-        raise CheckpointKeyError("LoRA targets not in the state dict", missing=missing)
-    for key, pair in lora.items():
-        weight = target[key]
-        target[key] = (weight.float() + pair.delta(scale).to(weight.device)).to(weight.dtype)
-
-
-def lora_adapter_state_dict(lora: Mapping[str, LoraPair]) -> dict[str, torch.Tensor]:
-    """The LoRA as PEFT adapter tensors in diffusers names (``blocks.3.attn1.to_q.lora_A.weight`` …).
-
-    For ``transformer.load_lora_adapter(sd, prefix=None, ...)`` (needs ``peft``). PEFT scales by
-    ``lora_alpha / r``; the release's merge equals ``lora_alpha = r`` (diffusers' default when no alphas are
-    given), i.e. scale 1.0.
-    """
-    out = {}
-    for key, pair in lora.items():
-        module = key.removesuffix(".weight")
-        out[f"{module}.lora_A.weight"] = pair.down
-        out[f"{module}.lora_B.weight"] = pair.up
-    return out
 
 
 def summary(checkpoint: AnimateXCheckpoint) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from a2bench.animatex import weights as files
-from a2bench.animatex.loading import animatex_ckpt, openclip, wan
+from a2bench.animatex.loading import animatex_ckpt, lora, openclip, wan
 from a2bench.animatex.loading.files import cast, read_tensor_file
 from a2bench.animatex.loading.keys import check_state_dict, shape_of
 
@@ -96,7 +96,7 @@ def convert(
     components: Iterable[str] | None = None,
     configs: Mapping[str, Any] | None = None,
     checkpoint_options: Mapping[str, Any] | None = None,
-    lora_scale: float = animatex_ckpt.RELEASE_LORA_SCALE,
+    lora_scale: float = lora.RELEASE_LORA_SCALE,
     keep_fp32: bool = True,
 ) -> Path:
     """Write the bundle of ``variant`` to ``out`` and return its path.
@@ -219,7 +219,7 @@ def _component_loader(
 
         state = wan.read_dit(_wan_file(wan_dir, files.DIT_INDEX), dtype)
         if ckpt is not None:
-            animatex_ckpt.merge_lora(state, ckpt.lora, lora_scale)
+            lora.merge_lora(state, ckpt.lora, lora_scale)
         return state
 
     def other(name: str, convert: Callable[[Mapping[str, Any]], dict[str, Any]], what: str):

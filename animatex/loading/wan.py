@@ -29,6 +29,7 @@ from a2bench.animatex import weights as files
 from a2bench.animatex.config import get_preset
 from a2bench.animatex.loading.files import DType, cast, read_sharded, read_tensor_file, registered_path
 from a2bench.animatex.loading.keys import CheckpointKeyError, check_state_dict
+from a2bench.animatex.loading.lora import merge_lora
 
 # ---------------------------------------------------------------------------------------------------- configs
 
@@ -523,7 +524,7 @@ def load_transformer(
 
     ``lora``: an :class:`~a2bench.animatex.loading.animatex_ckpt.AnimateXCheckpoint` or its ``.lora`` mapping, merged
     before the weights are assigned as ``W + lora_scale · B @ A`` (the release: scale 1.0, see
-    :func:`~a2bench.animatex.loading.animatex_ckpt.merge_lora`). ``keep_fp32`` keeps diffusers'
+    :func:`~a2bench.animatex.loading.lora.merge_lora`). ``keep_fp32`` keeps diffusers'
     ``_keep_in_fp32_modules`` (norms, modulation tables, time embedder) in float32 as ``from_pretrained`` does;
     the release runs everything in bfloat16.
     """
@@ -538,8 +539,6 @@ def load_transformer(
     else:
         state = convert_dit_state_dict(state)
     if lora is not None:
-        from a2bench.animatex.loading.animatex_ckpt import merge_lora
-
         state = dict(state)
         merge_lora(state, getattr(lora, "lora", lora), lora_scale)
     return materialize(model, state, "Wan DiT → WanTransformer3DModel", dtype=dtype, device=device, keep_fp32=modules)
