@@ -9,7 +9,7 @@ whatever the number of processes (each takes its own slice of the global batch).
 An item (self-driven reconstruction, as Animate-X trains):
 
 * a clip of ``num_frames`` frames of one sample's ``video.mp4`` (random start, ``stride``; shorter videos give
-  the release's :func:`~a2bench.animatex.pipeline.sample_indices` rule), squashed to ``size``;
+  the release's :func:`~a2bench.animatex.sampling.sample_indices` rule), squashed to ``size``;
 * the reference image: a random frame of the same video, and its pose (un-augmented) rendered as the reference
   pose image;
 * the driving pose of the clip's frames, changed by the Explicit Pose Indicator with probability λ
@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from a2bench.animatex.sampling import sample_indices
 from a2bench.core.data import load_benchmark
 from a2bench.core.frames import resize_frames
 from a2bench.core.pose import PoseSequence, render_poses
@@ -86,8 +87,6 @@ def clip_indices(available: int, num_frames: int, stride: int, rng: np.random.Ge
     if available >= span:
         start = int(rng.integers(available - span + 1))
         return start + np.arange(num_frames) * stride
-    from a2bench.animatex.pipeline import sample_indices
-
     return sample_indices(available, num_frames, stride)
 
 
