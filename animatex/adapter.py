@@ -28,13 +28,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from a2bench.animatex import weights as files
-from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES
+from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES, TINY_DIR
 from a2bench.core.adapter import Adapter, AdapterError, Argument, Job
+from a2bench.core.frames import resize_frames
 from a2bench.core.videoio import Video
 from a2bench.core.weights import locate, weights_dir
 
 TINY_HINT = "`--model animatex-tiny`, the small Animate-X++ trained here, runs on CPU"
-TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"  # config.json + model.safetensors (docs/animatex-tiny.md)
 
 
 def round_frames(count: int) -> int:
@@ -110,7 +110,7 @@ class _AnimateX(Adapter):
                 + "; and ".join(problems)
                 + f". Meanwhile, {TINY_HINT}."
             )
-        from a2bench.animatex.pipeline import AnimateXPipeline
+        from a2bench.animatex.pipeline import AnimateXPipeline  # lazy: diffusers is the optional model extra
 
         offload = self.args["offload"]
         self.pipe = AnimateXPipeline.from_release(self.variant, device=device if offload == "none" else "cpu")
@@ -123,9 +123,7 @@ class _AnimateX(Adapter):
 def animate(pipe: Any, job: Job, size: tuple[int, int], args: dict[str, Any]) -> Video:
     """One job through :class:`~a2bench.animatex.pipeline.AnimateXPipeline` at ``size`` (the frame rule above), resized
     back to the job's size. ``args``: ``steps``, ``cfg``, ``ref_pose`` and, full model, ``ipi_frames``."""
-    from a2bench.core.frames import resize_frames
-
-    ipi = pipe.config.ipi
+    ipi = pipe.model.config.ipi
     generated = ipi.num_frames if ipi is not None else round_frames(job.num_frames)
     poses, keep = plan_frames(job.num_frames, generated)
     driving = None
@@ -194,7 +192,7 @@ class AnimateXTiny(Adapter):
             raise AdapterError(f"model {self.name!r}: its weights {weights} are missing ({where})")
         import torch
 
-        from a2bench.animatex.pipeline import AnimateXPipeline
+        from a2bench.animatex.pipeline import AnimateXPipeline  # lazy: diffusers is the optional model extra
 
         torch.set_flush_denormal(True)  # CPU: denormal floats are many times slower (no effect on the outputs' use)
         self.pipe = AnimateXPipeline.from_pretrained(folder, device=device)
@@ -208,7 +206,7 @@ class AnimateXTiny(Adapter):
         return out
 
     def generate(self, jobs: Sequence[Job]) -> list[Video]:
-        s = self.pipe.config.sampling
+        s = self.pipe.model.config.sampling
         args = {"steps": self.args["steps"] or s.num_inference_steps, "cfg": self.args["cfg"],
                 "ref_pose": self.args["ref_pose"]}  # fmt: skip
         return [animate(self.pipe, job, (s.width, s.height), args) for job in jobs]

@@ -12,9 +12,12 @@ import click
 import numpy as np
 from PIL import Image
 
-from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES, get_preset
+from a2bench.animatex.config import OFFLOAD_MODES, REFERENCE_POSE_RULES, TINY_DIR, ConfigError, get_preset
+from a2bench.animatex.train.config import load_config, parse_yaml
 from a2bench.core.frames import parse_size
 from a2bench.core.pose import PoseError, PoseSequence, retarget
+from a2bench.core.pose.extract import DWPose, extract_frames
+from a2bench.core.pose.render import POSE_VIDEO, render_poses
 from a2bench.core.videoio import VideoError, read_video, write_video
 from a2bench.core.weights import WeightsError
 
@@ -86,7 +89,7 @@ def infer(
     """Animate the character in --image with the motion of --driving and write --out."""
     import torch
 
-    from a2bench.animatex.pipeline import AnimateXPipeline
+    from a2bench.animatex.pipeline import AnimateXPipeline  # lazy: diffusers is the optional model extra
 
     tiny = variant.startswith("tiny")
     if tiny:
@@ -102,8 +105,6 @@ def infer(
         if tiny:
             pipe = AnimateXPipeline.tiny(seed=0, variant=variant, device=load_on)
         elif variant == "animatex-tiny":
-            from a2bench.animatex.adapter import TINY_DIR
-
             torch.set_flush_denormal(True)
             pipe = AnimateXPipeline.from_pretrained(TINY_DIR, device=load_on)
         else:
@@ -138,16 +139,12 @@ def _driving_pose(
     if driving.suffix.lower() == ".json":
         pose = PoseSequence.load(driving)
     else:
-        from a2bench.core.pose.extract import DWPose, extract_frames
-
         video = read_video(driving)
         frames = video.frames
         estimator = DWPose(device="cuda" if device.startswith("cuda") else "cpu")
         pose = extract_frames(frames, video.fps, estimator).pose
         click.echo(f"{driving}: extracted the pose of {pose.num_frames} frames", err=True)
     if align or (own_pose and pose.reference is None):
-        from a2bench.core.pose.extract import DWPose, extract_frames
-
         estimator = estimator or DWPose(device="cuda" if device.startswith("cuda") else "cpu")
         target = extract_frames(image[None], Fraction(1), estimator).pose.frames[0]
         size = (image.shape[1], image.shape[0])
@@ -161,8 +158,6 @@ def _driving_pose(
 def _side_by_side(pipe: Any, image: np.ndarray, pose: PoseSequence, idx: np.ndarray, video: np.ndarray) -> np.ndarray:
     """``[reference | pose | result]`` per frame, each panel at the result's size (bilinear), the pose as the model
     sees it, as the release's script shows them."""
-    from a2bench.core.pose.render import POSE_VIDEO, render_poses
-
     height, width = video.shape[1:3]
     ref = np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
     drawn = pipe.model_colours(render_poses(PoseSequence(pose.frames[idx], pose.size, pose.fps), (width, height),
@@ -179,7 +174,7 @@ def convert(variant: str, out: Path, dtype: str) -> None:
     """Write the registered release files of VARIANT as one safetensors bundle (faster later loads)."""
     import torch
 
-    from a2bench.animatex.loading.bundle import convert as write_bundle
+    from a2bench.animatex.loading.bundle import convert as write_bundle  # lazy: it needs safetensors (model extra)
 
     dtypes = {"release": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     try:
@@ -198,8 +193,6 @@ def _config_options(fn):
 
 
 def _load_training_config(config_path: Path, settings: tuple[str, ...], benchmark: str | None, **train: Any):
-    from a2bench.animatex.train.config import load_config, parse_yaml
-
     overrides: dict = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
@@ -224,14 +217,12 @@ def train(config_path: Path, settings: tuple[str, ...], benchmark: str | None, r
           output_dir: str | None):  # fmt: skip
     """Train Animate-X++ (LoRA + pose encoders + IPI; a small preset from scratch) as --config says; run it under
     `accelerate launch` for several processes. Writes checkpoints, log.csv and loss.png to train.output_dir."""
-    from a2bench.animatex.config import ConfigError
-
     try:
         cfg = _load_training_config(config_path, settings, benchmark, steps=steps, output_dir=output_dir)
         if cfg.model.preset in ("tiny", "tiny-simple"):
             warning = f"WARNING: {cfg.model.preset!r} starts from RANDOM WEIGHTS (a check of the code, not a model)"
             click.secho(warning, fg="red", bold=True, err=True)
-        from a2bench.animatex.train.loop import train as run_training
+        from a2bench.animatex.train.loop import train as run_training  # lazy: diffusers, accelerate (model extra)
 
         result = run_training(cfg, resume=resume, echo=click.echo)
     except (ConfigError, WeightsError, FileNotFoundError, ValueError, OSError) as exc:
@@ -245,11 +236,9 @@ def train(config_path: Path, settings: tuple[str, ...], benchmark: str | None, r
 def train_vae(config_path: Path, settings: tuple[str, ...], benchmark: str | None) -> None:
     """Train a small preset's VAE from scratch (the config's `vae` section, data from its `data` section); point
     model.vae of the main training at the vae.safetensors it writes."""
-    from a2bench.animatex.config import ConfigError
-
     try:
         cfg = _load_training_config(config_path, settings, benchmark)
-        from a2bench.animatex.train.vae import train_vae as run
+        from a2bench.animatex.train.vae import train_vae as run  # lazy: diffusers (the model extra)
 
         run(cfg, echo=click.echo)
     except (ConfigError, FileNotFoundError, ValueError, OSError) as exc:
@@ -261,11 +250,9 @@ def train_vae(config_path: Path, settings: tuple[str, ...], benchmark: str | Non
 def train_decoder(config_path: Path, settings: tuple[str, ...], benchmark: str | None) -> None:
     """Fine-tune a trained small pipeline's (model.weights) VAE decoder on its DiT's one-step predictions of training
     clips (the config's `decoder` section); writes decoder.output_dir/pipeline."""
-    from a2bench.animatex.config import ConfigError
-
     try:
         cfg = _load_training_config(config_path, settings, benchmark)
-        from a2bench.animatex.train.decoder import train_decoder as run
+        from a2bench.animatex.train.decoder import train_decoder as run  # lazy: diffusers (the model extra)
 
         run(cfg, echo=click.echo)
     except (ConfigError, FileNotFoundError, ValueError, OSError) as exc:

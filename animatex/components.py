@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from a2bench.animatex.config import AnimateXConfig, ConfigError
+from a2bench.animatex.ipi import OpenCLIPFrameEncoder
 
 
 class ByteTokenizer:
@@ -126,9 +127,18 @@ def get_components(name: str) -> ComponentsConfig:
         raise ConfigError(f"no small-pipeline components named {name!r}; known: {', '.join(COMPONENTS)}") from None
 
 
+def flow_scheduler(config: AnimateXConfig) -> Any:
+    """The release's sampler: diffusers' ``FlowMatchEulerDiscreteScheduler``, 1000 training steps, the preset's shift
+    (driven with :func:`~a2bench.animatex.sampling.release_sigmas`)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift)
+
+
 def build_components(config: AnimateXConfig, components: ComponentsConfig) -> dict[str, Any]:
     """Randomly initialised ``vae``, ``text_encoder``, ``tokenizer``, ``image_encoder`` and ``open_clip`` (``None``
-    without an IPI) of ``components``, checked against the model ``config`` (widths must agree)."""
+    without an IPI) of ``components``, checked against the model ``config`` (widths must agree), in eval mode, and
+    the ``scheduler``."""
     from diffusers import AutoencoderKLWan
     from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
@@ -151,15 +161,14 @@ def build_components(config: AnimateXConfig, components: ComponentsConfig) -> di
     image_encoder = CLIPVisionModel(CLIPVisionConfig(**components.image_encoder))
     open_clip = None
     if config.has_ipi:
-        from a2bench.animatex.ipi import OpenCLIPFrameEncoder
-
         vision = dict(components.open_clip_vision or {})
         clip_config = dataclasses.replace(config.open_clip, image_size=vision.get("image_size", 224))
         open_clip = OpenCLIPFrameEncoder(clip_config, vision_overrides=vision)
     return {
-        "vae": vae,
-        "text_encoder": text_encoder,
+        "vae": vae.eval(),
+        "text_encoder": text_encoder.eval(),
         "tokenizer": ByteTokenizer(components.vocab_size),
-        "image_encoder": image_encoder,
+        "image_encoder": image_encoder.eval(),
         "open_clip": open_clip,
+        "scheduler": flow_scheduler(config),
     }

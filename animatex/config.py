@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # The release's negative prompt (examples/inference_480p.py:332, identical in inference_480p_usp.py:255): Wan's
@@ -425,6 +426,8 @@ _ANIMATEX_TINY = AnimateXConfig(
     ),
     inputs=InputsConfig(**LEGACY_SMALL_INPUTS),  # what it was trained on: pose colours as drawn, its own pose
 )
+# Where its trained weights ship (docs/animatex-tiny.md): a folder written by AnimateXPipeline.save_pretrained.
+TINY_DIR = Path(__file__).parent / "assets" / "animatex-tiny"
 
 PRESETS: dict[str, AnimateXConfig] = {
     c.name: c for c in (_ANIMATEX, _ANIMATEX_SIMPLE, _TINY, _TINY_SIMPLE, _ANIMATEX_TINY)

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from diffusers import ModelMixin
 from torch import nn
 
 from a2bench.animatex.config import CLIP_MEAN, CLIP_STD, IPIConfig, OpenCLIPConfig
@@ -207,7 +208,7 @@ class PoseResampler(nn.Module):
         return self.proj_out2(self.proj_conv(queries))
 
 
-class ImplicitPoseIndicator(nn.Module):
+class ImplicitPoseIndicator(ModelMixin):  # ModelMixin: device and dtype, as a pipeline component needs
     """The IPI: ``forward(keypoints, clip_features) -> (B, latent_frames, out_dim)``.
 
     ``keypoints``: ``(B, T, 36)`` in the release's ``[x0..x17, y0..y17]`` order, or ``(B, T, K, C)`` body
@@ -259,7 +260,7 @@ def import_open_clip() -> Any:
         ) from err
 
 
-class OpenCLIPFrameEncoder(nn.Module):
+class OpenCLIPFrameEncoder(ModelMixin):  # ModelMixin: device and dtype, as a pipeline component needs
     """Per-frame OpenCLIP image embeddings for the IPI (release ``FrozenOpenCLIPVisualEmbedder``).
 
     Builds only OpenCLIP's vision tower of ``config.model_name`` (ViT-H-14: width 1280, 32 layers, patch 14,

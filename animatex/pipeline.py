@@ -12,26 +12,28 @@ Order of operations per video (docs/animatex.md "Pipeline"; the release's order,
    ``neg + cfg · (pos − neg)``, Euler step on the release's sigmas;
 8. VAE decode → ``uint8`` frames by truncation, as the release.
 
-Everything the pipeline owns is an argument of ``__init__`` (diffusers style); :meth:`AnimateXPipeline.tiny`
-builds every component with random weights at tiny sizes (no network, CPU, seconds), and
-:meth:`AnimateXPipeline.from_release` loads the official files through :mod:`a2bench.animatex.loading`.
+The pipeline is a diffusers ``DiffusionPipeline``: its components are registered (``register_modules``) and
+diffusers' own ``to``, ``enable_model_cpu_offload`` (``model_cpu_offload_seq``), ``_execution_device`` and
+``maybe_free_model_hooks`` move them; what this class adds, diffusers has no place for (each says why).
+:meth:`AnimateXPipeline.tiny` builds every component with random weights at tiny sizes (no network, CPU, seconds),
+:meth:`AnimateXPipeline.from_pretrained` loads a small pipeline's folder and :meth:`AnimateXPipeline.from_release`
+the official files, assembled by :func:`a2bench.animatex.loading.release.release_components`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import html
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from diffusers import DiffusionPipeline
 from PIL import Image
 
 from a2bench.animatex.components import ByteTokenizer, ComponentsConfig, build_components, get_components
@@ -45,7 +47,9 @@ from a2bench.animatex.config import (
     ConfigError,
     get_preset,
 )
-from a2bench.animatex.transformer import AnimateXModel
+from a2bench.animatex.loading.release import release_components
+from a2bench.animatex.sampling import release_sigmas, sample_indices
+from a2bench.animatex.transformer import PARTS, AnimateXModel
 from a2bench.core.frames import resize_frames
 from a2bench.core.pose import PoseSequence, render_poses
 from a2bench.core.pose.render import POSE_VIDEO, as_model_input
@@ -53,38 +57,6 @@ from a2bench.core.pose.render import POSE_VIDEO, as_model_input
 __all__ = ["AnimateXOutput", "AnimateXPipeline", "ByteTokenizer", "release_sigmas", "sample_indices"]
 
 SMALL_FORMAT = "animatex-small/1"
-
-
-def sample_indices(available: int, num_frames: int, stride: int = 1) -> np.ndarray:
-    """Which of ``available`` driving frames feed a ``num_frames`` video (the release's rule, spec §4.1).
-
-    * enough frames (``available >= stride·num_frames + 1``): ``0, stride, …, stride·(num_frames − 1)``;
-    * otherwise the stride drops to ``max(available // num_frames, 1)`` and the frames ``0, stride, …`` below
-      ``min(stride·num_frames, available)`` are taken; if that is still short (fewer driving frames than
-      ``num_frames``), the last one is repeated.
-
-    Exactly ``num_frames`` indices, always starting at 0 (no random offset).
-    """
-    if available < 1 or num_frames < 1 or stride < 1:
-        raise ValueError(f"need at least one frame and a positive stride; got {available=}, {num_frames=}, {stride=}")
-    if available < stride * num_frames + 1:
-        stride = max(available // num_frames, 1)
-        end = min(stride * num_frames, available)
-        idx = list(range(0, end, stride))[:num_frames]
-        idx += [end - 1] * (num_frames - len(idx))
-        return np.asarray(idx, dtype=np.int64)
-    return np.arange(num_frames, dtype=np.int64) * stride
-
-
-def release_sigmas(steps: int) -> np.ndarray:
-    """The release's unshifted sigmas ``linspace(1, 0, steps + 1)[:-1]``; the scheduler applies shift 5 once.
-
-    diffusers' ``set_timesteps(steps)`` without them spaces the *shifted* training sigmas instead and gives a
-    different schedule (last timestep 24.4 instead of the release's 92.6 at 50 steps).
-    """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    return np.linspace(1.0, 0.0, steps + 1)[:-1]
 
 
 @dataclass(frozen=True)
@@ -120,53 +92,72 @@ def _rgb(image: Any) -> Image.Image:
     return Image.fromarray(array[..., :3])
 
 
-def _set_tensor(module: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
-    """Replace the buffer ``name`` (dotted) of ``module`` by ``tensor``, keeping its persistence."""
-    owner, _, leaf = name.rpartition(".")
-    target = module.get_submodule(owner) if owner else module
-    target._buffers[leaf] = tensor
-
-
-class AnimateXPipeline:
+class AnimateXPipeline(DiffusionPipeline):
     """Animate-X++ inference: ``pipe(image, pose, prompt) -> AnimateXOutput``.
 
-    Components: ``model`` (:class:`~a2bench.animatex.transformer.AnimateXModel`: the conditioned Wan transformer, the
-    pose encoders and the IPI), ``vae`` (``AutoencoderKLWan``), ``text_encoder`` (``UMT5EncoderModel``) and
-    ``tokenizer``, ``image_encoder`` (Wan's CLIP as ``CLIPVisionModel``; its preprocessing is the release's,
-    done here, not a ``CLIPImageProcessor``: that one crops), ``open_clip``
-    (:class:`~a2bench.animatex.ipi.OpenCLIPFrameEncoder`, full variant only) and ``scheduler``
-    (``FlowMatchEulerDiscreteScheduler``, shift 5, driven with :func:`release_sigmas`).
+    Components: the model's parts ``transformer`` (:class:`~a2bench.animatex.transformer.AnimateXTransformer`, the
+    conditioned Wan transformer), ``pose_video_encoder``, ``ref_pose_encoder`` and ``ipi`` (``None`` in the simple
+    variant), registered one by one so that model offloading moves each on its own; ``vae``
+    (``AutoencoderKLWan``), ``text_encoder`` (``UMT5EncoderModel``) and ``tokenizer``, ``image_encoder`` (Wan's CLIP
+    as ``CLIPVisionModel``; its preprocessing is the release's, done here, not a ``CLIPImageProcessor``: that one
+    crops), ``open_clip`` (:class:`~a2bench.animatex.ipi.OpenCLIPFrameEncoder`, full variant only) and ``scheduler``
+    (``FlowMatchEulerDiscreteScheduler``, shift 5, driven with :func:`release_sigmas`). :attr:`model` is the
+    :class:`~a2bench.animatex.transformer.AnimateXModel` of the four parts, and ``model.config`` the model config
+    (``model_config``, the preset: sampling defaults, inputs); ``pipe.config`` is diffusers' record of the components.
 
-    ``dtype`` is the compute dtype of the transformer's inputs (bf16 on GPU, as the release); the pose
+    ``compute_dtype`` is the compute dtype of the transformer's inputs (bf16 on GPU, as the release); the pose
     encoders, the IPI and the CLIP encoders run in the dtype of their own weights (the release: fp32).
     """
 
+    # The order __call__ uses them in, the VAE last: its decode then puts the transformer back.
+    model_cpu_offload_seq = (
+        "open_clip->ipi->text_encoder->image_encoder->pose_video_encoder->ref_pose_encoder->transformer->vae"
+    )
+    _optional_components: ClassVar[list[str]] = ["ipi", "open_clip"]  # the simple variant has neither
+
     def __init__(
         self,
-        model: AnimateXModel,
-        vae: Any,
-        text_encoder: Any,
+        transformer: torch.nn.Module,
+        pose_video_encoder: torch.nn.Module,
+        ref_pose_encoder: torch.nn.Module,
+        vae: torch.nn.Module,
+        text_encoder: torch.nn.Module,
         tokenizer: Any,
-        image_encoder: Any,
+        image_encoder: torch.nn.Module,
         scheduler: Any,
-        open_clip: Any = None,
+        ipi: torch.nn.Module | None = None,
+        open_clip: torch.nn.Module | None = None,
         *,
+        model_config: AnimateXConfig | None = None,
         max_sequence_length: int = 512,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> None:
-        if model.ipi is not None and open_clip is None:
-            raise ConfigError(f"model {model.config.name!r} has an IPI: the pipeline needs the OpenCLIP frame encoder")
-        self.model, self.vae, self.text_encoder, self.tokenizer = model, vae, text_encoder, tokenizer
-        self.image_encoder, self.scheduler, self.open_clip = image_encoder, scheduler, open_clip
-        self.max_sequence_length = max_sequence_length
-        self.components: ComponentsConfig | None = None  # set for pipelines built from_components
+        # model_config has a default only because diffusers takes every required argument for a component.
+        super().__init__()
+        if model_config is None:
+            raise ConfigError("AnimateXPipeline needs model_config: the AnimateXConfig its model parts were built from")
+        if ipi is not None and open_clip is None:
+            raise ConfigError(f"model {model_config.name!r} has an IPI: the pipeline needs the OpenCLIP frame encoder")
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, image_encoder=image_encoder,
+                              scheduler=scheduler, open_clip=open_clip)  # fmt: skip
+        parts = {"transformer": transformer, "pose_video_encoder": pose_video_encoder,
+                 "ref_pose_encoder": ref_pose_encoder, "ipi": ipi}  # fmt: skip
+        self.model = AnimateXModel(model_config, **parts)
+        self.max_sequence_length, self.compute_dtype = max_sequence_length, compute_dtype
+        self.components_config: ComponentsConfig | None = None  # set for pipelines built from_components
         self.metadata: dict[str, Any] = {}  # from_pretrained: the saved run's metadata
-        self.device, self.dtype = torch.device(device), dtype
+        self._compile_options: dict[str, Any] | None = None
 
     @property
-    def config(self) -> AnimateXConfig:
-        return self.model.config
+    def model(self) -> AnimateXModel:
+        """The Animate-X++ model: the four registered parts as one module, with the model config."""
+        return self._model
+
+    @model.setter
+    def model(self, model: AnimateXModel) -> None:
+        # Replace the model as a whole (e.g. a grown one): its parts become the registered components.
+        self._model = model
+        self.register_modules(**model.parts())
 
     # ------------------------------------------------------------------------------------------ construction
 
@@ -181,17 +172,13 @@ class AnimateXPipeline:
     ) -> AnimateXPipeline:
         """A small pipeline with random weights: the model ``config`` (preset name or config) and the other
         components of :mod:`~a2bench.animatex.components` (name or config) built after ``torch.manual_seed(seed)``."""
-        from diffusers import FlowMatchEulerDiscreteScheduler
-
         config = config if isinstance(config, AnimateXConfig) else get_preset(config)
         components = components if isinstance(components, ComponentsConfig) else get_components(components)
         torch.manual_seed(seed)
         model = AnimateXModel(config)
-        parts = build_components(config, components)
-        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift)
-        pipe = cls(model, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["image_encoder"], scheduler,
-                   parts["open_clip"], max_sequence_length=components.max_sequence_length)  # fmt: skip
-        pipe.components = components
+        pipe = cls(**model.parts(), **build_components(config, components), model_config=config,
+                   max_sequence_length=components.max_sequence_length)  # fmt: skip
+        pipe.components_config = components
         return pipe.to(device)
 
     @classmethod
@@ -209,12 +196,23 @@ class AnimateXPipeline:
                     torch.nn.init.normal_(p, std=0.02)
         return pipe.to(device)
 
-    def component_modules(self) -> dict[str, torch.nn.Module]:
-        """The pipeline's modules by component name (``model``, ``vae``, ``text_encoder``, ``image_encoder`` and,
-        full variant, ``open_clip``)."""
-        modules = {"model": self.model, "vae": self.vae, "text_encoder": self.text_encoder,
-                   "image_encoder": self.image_encoder, "open_clip": self.open_clip}  # fmt: skip
-        return {name: module for name, module in modules.items() if module is not None}
+    @classmethod
+    def from_release(
+        cls, variant: str = "animatex", device: str = "cuda", dtype: torch.dtype = torch.bfloat16, **options: Any
+    ) -> AnimateXPipeline:
+        """The pipeline with the official weights from the registry (``a2bench weights fetch --model animatex``),
+        on ``device``: :func:`~a2bench.animatex.loading.release.release_components` assembles the components
+        (``options`` are its keyword arguments)."""
+        return cls(**release_components(variant, dtype, **options)).to(device)
+
+    # Saving and loading: one safetensors file. diffusers' save_pretrained/from_pretrained save only diffusers and
+    # transformers classes, which the pose encoders, the IPI, OpenCLIP and the byte tokenizer are not.
+
+    def _saved_modules(self) -> dict[str, torch.nn.Module]:
+        """The modules of the saved file by key prefix: ``model`` (the four parts) and the other components."""
+        others = {name: module for name, module in self.components.items()
+                  if isinstance(module, torch.nn.Module) and name not in PARTS}  # fmt: skip
+        return {"model": self.model, **others}
 
     def save_pretrained(
         self, folder: str | Path, metadata: Mapping[str, Any] | None = None, dtype: torch.dtype = torch.float32
@@ -225,19 +223,19 @@ class AnimateXPipeline:
         """
         from safetensors.torch import save_file
 
-        if self.components is None:
+        if self.components_config is None:
             raise ConfigError("save_pretrained needs a pipeline built from components (from_components/tiny)")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {}
-        for name, module in self.component_modules().items():
+        for name, module in self._saved_modules().items():
             for key, tensor in module.state_dict().items():
                 if name == "text_encoder" and key == "encoder.embed_tokens.weight":
                     continue  # tied to shared.weight (stored once)
                 stored = dtype if tensor.is_floating_point() else tensor.dtype
                 tensors[f"{name}.{key}"] = tensor.detach().to("cpu", stored).contiguous()
-        doc = {"format": SMALL_FORMAT, "model": self.config.to_dict(), "components": self.components.to_dict(),
-               "metadata": dict(metadata or {})}  # fmt: skip
+        doc = {"format": SMALL_FORMAT, "model": self.model.config.to_dict(),
+               "components": self.components_config.to_dict(), "metadata": dict(metadata or {})}  # fmt: skip
         tmp = folder / "model.safetensors.tmp"
         save_file(tensors, str(tmp), metadata={"format": SMALL_FORMAT})
         tmp.replace(folder / "model.safetensors")
@@ -263,7 +261,8 @@ class AnimateXPipeline:
         config = AnimateXConfig.from_dict({"inputs": LEGACY_SMALL_INPUTS, **doc["model"]})
         pipe = cls.from_components(config, ComponentsConfig.from_dict(doc["components"]), device="cpu")
         state = load_file(str(weights_file))
-        for name, module in pipe.component_modules().items():
+        modules = pipe._saved_modules()
+        for name, module in modules.items():
             part = {k.removeprefix(name + "."): v for k, v in state.items() if k.startswith(name + ".")}
             if name == "text_encoder" and "shared.weight" in part:
                 part["encoder.embed_tokens.weight"] = part["shared.weight"]
@@ -271,158 +270,22 @@ class AnimateXPipeline:
             if missing or unexpected:
                 raise ValueError(f"{weights_file}: component {name!r} has missing keys {missing[:5]} and unexpected "
                                  f"keys {unexpected[:5]}")  # fmt: skip
-        known = tuple(n + "." for n in pipe.component_modules())
-        stray = sorted(k for k in state if not k.startswith(known))
+        stray = sorted(k for k in state if not k.startswith(tuple(n + "." for n in modules)))
         if stray:
             raise ValueError(f"{weights_file}: keys of no component: {stray[:5]}")
         pipe.metadata = dict(doc.get("metadata", {}))
         return pipe.to(device)
 
-    @classmethod
-    def from_release(
-        cls,
-        variant: str = "animatex",
-        device: str = "cuda",
-        dtype: torch.dtype = torch.bfloat16,
-        *,
-        preset: str | AnimateXConfig | None = None,
-        wan_dir: str | Path | None = None,
-        checkpoint: str | Path | None = None,
-        open_clip: str | Path | None = None,
-        tokenizer: str | Path | None = None,
-        configs: Mapping[str, Any] | None = None,
-        open_clip_vision: Mapping[str, Any] | None = None,
-    ) -> AnimateXPipeline:
-        """The pipeline with the official weights from the registry (``a2bench weights fetch --model animatex``).
-
-        The release's dtypes: DiT and umT5 in ``dtype`` (bf16), the VAE in ``dtype``, Wan's CLIP, OpenCLIP and
-        the Animate-X++ modules in fp32. Raises :class:`~a2bench.core.weights.WeightsError` naming the fetch command
-        when a file is missing.
-
-        Everything else defaults to the release and the registry; the options exist to load the official
-        *layouts* at other sizes (the tests' tiny random files, :mod:`a2bench.animatex.testing`):
-
-        * ``preset``: the model config (a preset name or :class:`~a2bench.animatex.config.AnimateXConfig`; default: the
-          preset ``variant``); its IPI decides between ``animate-x++.ckpt`` and ``animate-x++_simple.ckpt``;
-        * ``wan_dir``: a Wan2.1-I2V folder in the original layout (DiT shards + index, ``Wan2.1_VAE.pth``, umT5 and
-          CLIP ``.pth``, ``google/umt5-xxl``) instead of the registered files; ``checkpoint``: the Animate-X++
-          ckpt; ``open_clip``: ``open_clip_pytorch_model.bin``; ``tokenizer``: the umT5 tokenizer folder;
-        * ``configs``: component configs for the loaders, as :func:`a2bench.animatex.loading.convert` takes them
-          (``vae``, ``text_encoder``, ``image_encoder``: model configs; ``open_clip``: the OpenCLIP file's
-          key → shape table); the DiT's is always the preset's transformer;
-        * ``open_clip_vision``: overrides of OpenCLIP's vision config for the IPI's frame encoder (``image_size``
-          also sets the encoder's input size).
-        """
-        from diffusers import FlowMatchEulerDiscreteScheduler
-        from transformers import AutoTokenizer
-
-        from a2bench.animatex import loading
-        from a2bench.animatex import weights as files
-
-        config = preset if isinstance(preset, AnimateXConfig) else get_preset(preset or variant)
-        configs = dict(configs or {})
-        wan_dir = Path(wan_dir) if wan_dir is not None else None
-
-        def wan_file(name: str) -> Path | None:  # the registered name's file inside wan_dir
-            return wan_dir / Path(name).relative_to(files.WAN_DIR) if wan_dir is not None else None
-
-        with torch.device("meta"):
-            model = AnimateXModel(config)
-        modules = {"pose_video_encoder.convs": "dwpose_embedding", "ref_pose_encoder.convs": "randomref_embedding_pose"}
-        ipi_options = {}
-        if config.has_ipi:
-            modules |= {"ipi.keypoint_encoder": "pose_embedding_before", "ipi.resampler": "pose_embedding_after"}
-            ipi_options = {"ipi_layers": config.ipi.num_layers, "resampler_depth": config.ipi.depth}
-        checkpoint = loading.read_checkpoint(
-            checkpoint,
-            variant="full" if config.has_ipi else "simple",
-            transformer_config=config.transformer,
-            expected={group: model.get_submodule(attr).state_dict() for attr, group in modules.items()},
-            **ipi_options,
-        )
-        wan = loading.load_transformer(wan_dir, config=config.transformer, dtype=dtype, device="cpu", lora=checkpoint)
-        model.transformer.load_state_dict(wan.state_dict(), strict=True, assign=True)
-        for name, buffer in wan.named_buffers():  # non-persistent buffers (RoPE tables) are not in the state dict
-            if model.transformer.get_buffer(name).is_meta:
-                _set_tensor(model.transformer, name, buffer)
-        del wan
-        for attr, group in modules.items():
-            state = dict(checkpoint.groups[group])
-            module = model.get_submodule(attr)
-            for key, buffer in module.state_dict().items():  # buffers the checkpoint may lack (pos_table)
-                if key not in state and not buffer.is_meta:
-                    state[key] = buffer
-            if attr == "ipi.keypoint_encoder" and "pos_embed.pos_table" not in state:
-                from a2bench.animatex.ipi import sinusoid_table
-
-                state["pos_embed.pos_table"] = sinusoid_table(config.ipi.max_frames, config.ipi.d_model)
-            module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
-        still_meta = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
-        if still_meta:
-            raise RuntimeError(f"from_release left {len(still_meta)} tensors unloaded: {', '.join(still_meta[:5])}")
-        frame_encoder = None
-        if config.has_ipi:
-            from a2bench.animatex.ipi import OpenCLIPFrameEncoder
-
-            vision = dict(open_clip_vision or {})
-            clip_config = config.open_clip
-            if "image_size" in vision:
-                clip_config = dataclasses.replace(clip_config, image_size=vision.pop("image_size"))
-            frame_encoder = OpenCLIPFrameEncoder(clip_config, vision_overrides=vision or None)
-            frame_encoder.load_open_clip_state_dict(
-                loading.read_open_clip(open_clip, visual_only=True, expected=configs.get("open_clip"))
-            )
-        text_encoder = loading.load_text_encoder(
-            wan_file(files.TEXT_ENCODER), config=configs.get("text_encoder"), dtype=dtype
-        )
-        if tokenizer is None and wan_dir is not None:
-            tokenizer = wan_dir / files.TOKENIZER_SUBDIR
-        pipe = cls(
-            model.eval(),
-            loading.load_vae(wan_file(files.VAE), config=configs.get("vae"), dtype=dtype),
-            text_encoder,
-            AutoTokenizer.from_pretrained(loading.tokenizer_dir(tokenizer)),
-            loading.load_image_encoder(
-                wan_file(files.IMAGE_ENCODER), config=configs.get("image_encoder"), dtype=torch.float32
-            ),
-            FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.sampling.shift),
-            frame_encoder,
-            dtype=dtype,
-        )
-        return pipe.to(device)
-
-    def to(self, device: str | torch.device) -> AnimateXPipeline:
-        """Move every module to ``device``."""
-        if self._offload is not None:
-            raise ConfigError(
-                f"{self._offload} offloading is enabled: it decides where the modules live; call to() first"
-            )
-        self.device = torch.device(device)
-        for module in (self.model, self.vae, self.text_encoder, self.image_encoder, self.open_clip):
-            if module is not None:
-                module.to(self.device).eval()
-        return self
-
     # ------------------------------------------------------------------------------------------ efficiency
-    # docs/animatex.md "Efficiency options". Rules: one offload mode per pipeline, enabled after to() (the modules
-    # then live on OFFLOAD_DEVICE and self.device is the execution device); compile() before group/leaf offload
-    # (their hooks wrap each block's forward, compiled first); leaf offload never with compile (its hooks sit on
-    # every layer inside the compiled blocks); no CUDA-graph compile modes with group/leaf offload (the weights
-    # move every step). VAE tiling combines with everything.
+    # docs/animatex.md "Efficiency options". diffusers' own: to(), enable_model_cpu_offload() and its group-offloading
+    # hooks. The rules they do not check are checked here: one offload mode per pipeline, enabled after to();
+    # compile() before group/leaf offload (their hooks wrap each block's forward, compiled first); leaf offload never
+    # with compile (its hooks sit on every layer inside the compiled blocks); no CUDA-graph compile modes with
+    # group/leaf offload (the weights move every step). VAE tiling combines with everything.
 
-    OFFLOAD_DEVICE = torch.device("cpu")
     _CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
     _TILE_OPTIONS = ("tile_sample_min_height", "tile_sample_min_width", "tile_sample_stride_height",
                      "tile_sample_stride_width")  # fmt: skip
-    # Class defaults, so that __init__ does not need to know about them.
-    _offload: str | None = None  # None, "model", "group" (block level) or "leaf"
-    _compile_options: dict[str, Any] | None = None
-    _onload_counts: dict[int, int] | None = None
-
-    @property
-    def offload(self) -> str | None:
-        """The offloading mode: ``None``, ``"model"``, ``"group"`` (block level) or ``"leaf"``."""
-        return self._offload
 
     @property
     def compiled(self) -> bool:
@@ -432,9 +295,10 @@ class AnimateXPipeline:
         self, device: str | torch.device, offload: str = "none", vae_tiling: bool = False, compile_blocks: bool = False
     ) -> AnimateXPipeline:
         """The efficiency options by name, enabled in the order they require (tiling, compile, then offloading):
-        ``offload`` ``none``, ``model`` (:meth:`enable_model_cpu_offload`), ``group`` (block-level
-        :meth:`enable_group_offload`) or ``leaf`` (layer-level) to ``device``; ``vae_tiling`` with the default
-        tiles; ``compile_blocks`` (:meth:`compile`). With offloading, load the pipeline on the CPU first."""
+        ``offload`` ``none``, ``model`` (diffusers' ``enable_model_cpu_offload``: each component on ``device`` while
+        it runs, the transformer for the whole denoising loop), ``group`` (block-level :meth:`enable_group_offload`)
+        or ``leaf`` (layer-level) to ``device``; ``vae_tiling`` with the default tiles; ``compile_blocks``
+        (:meth:`compile`). With offloading, load the pipeline on the CPU first. The video is the same."""
         if offload not in OFFLOAD_MODES:
             raise ConfigError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}")
         if vae_tiling:
@@ -442,15 +306,16 @@ class AnimateXPipeline:
         if compile_blocks:
             self.compile()
         if offload == "model":
-            self.enable_model_cpu_offload(device)
+            self.enable_model_cpu_offload(device=self._checked_device(device, "enable_model_cpu_offload"))
         elif offload in ("group", "leaf"):
             self.enable_group_offload(device, level="block" if offload == "group" else "leaf")
         return self
 
     def enable_vae_tiling(self, **tile_options: int) -> AnimateXPipeline:
-        """Tiled VAE encode and decode (diffusers' ``AutoencoderKLWan.enable_tiling``): frames larger than a tile
-        are processed as overlapping spatial tiles (all frames of a tile at once, the causal cache per tile), and
-        the overlaps are blended linearly. Peak VAE memory then scales with the tile, not the frame.
+        """Tiled VAE encode and decode (diffusers' ``AutoencoderKLWan.enable_tiling``, its options checked here):
+        frames larger than a tile are processed as overlapping spatial tiles (all frames of a tile at once, the
+        causal cache per tile), and the overlaps are blended linearly. Peak VAE memory then scales with the tile,
+        not the frame.
 
         ``tile_options`` (pixels, multiples of the VAE's 8× spatial compression): ``tile_sample_min_height`` and
         ``tile_sample_min_width`` (tile size, default 256), ``tile_sample_stride_height`` and
@@ -482,11 +347,19 @@ class AnimateXPipeline:
     def vae_tiling(self) -> bool:
         return bool(getattr(self.vae, "use_tiling", False))
 
-    def _execution_device(self, device: str | torch.device, what: str) -> torch.device:
-        """``device`` as a ``torch.device``; a :class:`ConfigError` if torch cannot use it here."""
+    def _offload_mode(self) -> str | None:
+        """``"group"`` or ``"model"`` when diffusers' offloading hooks are on the transformer, else ``None``."""
+        if self._maybe_raise_error_if_group_offload_active(module=self.transformer):
+            return "group"
+        return "model" if hasattr(self.transformer, "_hf_hook") else None
+
+    def _checked_device(self, device: str | torch.device, what: str) -> torch.device:
+        """``device`` as a ``torch.device`` to offload to; a :class:`ConfigError` when torch cannot use it here or an
+        offload mode is already on (diffusers would fail later, or mix the modes)."""
         device = torch.device(device)
-        if self._offload is not None:
-            raise ConfigError(f"{what}: {self._offload} offloading is already enabled (one offload mode per pipeline)")
+        mode = self._offload_mode()
+        if mode is not None:
+            raise ConfigError(f"{what}: {mode} offloading is already enabled (one offload mode per pipeline)")
         if device.type == "cuda":
             if not torch.cuda.is_available():
                 raise ConfigError(f"{what}: execution device {device}, but torch sees no CUDA device here")
@@ -499,48 +372,33 @@ class AnimateXPipeline:
                 raise ConfigError(f"{what}: torch cannot use device {device} here ({exc})") from exc
         return device
 
-    def _offloadable(self) -> list[torch.nn.Module]:
-        """The units moved by model offloading: each component, and the model's parts one by one (the pose
-        encoders and the IPI are not worth moving the transformer for)."""
-        units = [self.model.transformer, self.model.pose_video_encoder, self.model.ref_pose_encoder, self.model.ipi,
-                 self.vae, self.text_encoder, self.image_encoder, self.open_clip]  # fmt: skip
-        return [m for m in units if m is not None]
-
-    def enable_model_cpu_offload(self, device: str | torch.device = "cuda") -> AnimateXPipeline:
-        """Keep every component on the CPU and move each one to ``device`` only while it runs (text encoder, Wan
-        CLIP, OpenCLIP, VAE, pose encoders, IPI; the transformer for the whole denoising loop), then back.
-
-        The GPU then holds one component at a time: the transformer (about 33 GB in bf16 at 14B) plus activations.
-        Costs one host↔device copy of each component per video (a few seconds at 14B); results are unchanged.
-        ``self.device`` stays ``device``. Call after :meth:`to` (the modules' dtype stays theirs).
-        """
-        device = self._execution_device(device, "enable_model_cpu_offload")
-        for module in self._offloadable():
-            module.to(self.OFFLOAD_DEVICE)
-        self._offload, self.device, self._onload_counts = "model", device, {}
-        return self
-
-    def enable_group_offload(
+    def enable_group_offload(  # type: ignore[override]
         self,
-        device: str | torch.device = "cuda",
+        onload_device: str | torch.device = "cuda",
         level: str = "block",
         use_stream: bool = True,
         num_blocks_per_group: int = 1,
     ) -> AnimateXPipeline:
-        """The transformer through diffusers' group offloading, the other components as in model offloading.
+        """diffusers' group offloading, by component: the transformer ``num_blocks_per_group`` blocks at a time
+        (``level="block"``) or one layer at a time (``"leaf"``: the least memory, the most transfers); every other
+        component at block level (whole, for those without block lists: on ``onload_device`` only while its forward
+        runs); the VAE stays on ``onload_device``.
 
-        ``level="block"``: ``num_blocks_per_group`` ``WanTransformerBlock`` s on ``device`` at a time (plus the
-        small non-block layers during the forward); ``level="leaf"``: one layer at a time (≈ sequential offload;
-        the least memory, the most transfers). ``use_stream`` (CUDA only, ignored elsewhere) prefetches the next
-        group on a side stream while the current one computes; it keeps a pinned CPU copy of the weights (about
-        33 GB of host memory at 14B) and diffusers then uses one block per group. Results are unchanged.
-        Call after :meth:`to`, and after :meth:`compile` if compiling (``level="leaf"`` cannot be compiled).
+        ``use_stream`` (CUDA only, ignored elsewhere) prefetches the transformer's next group on a side stream while
+        the current one computes; it keeps a pinned CPU copy of its weights (about 33 GB of host memory at 14B) and
+        diffusers then uses one block per group. Results are unchanged. Call after ``to``, and after
+        :meth:`compile` if compiling (``level="leaf"`` cannot be compiled).
         """
+        # diffusers' version gives every component one level: leaf level would break OpenCLIP's and the IPI's
+        # nn.MultiheadAttention (it reads out_proj's weight without calling it), and its hooks wrap forward, which
+        # the VAE's encode and decode do not call.
+        from diffusers.hooks import apply_group_offloading
+
         if level not in ("block", "leaf"):
             raise ConfigError(f"level must be 'block' or 'leaf', got {level!r}")
         if num_blocks_per_group < 1:
             raise ConfigError(f"num_blocks_per_group must be >= 1, got {num_blocks_per_group}")
-        device = self._execution_device(device, "enable_group_offload")
+        device = self._checked_device(onload_device, "enable_group_offload")
         options = self._compile_options
         if options is not None and level == "leaf":
             raise ConfigError("leaf offloading of a compiled pipeline: its hooks on every layer would break the "
@@ -548,16 +406,16 @@ class AnimateXPipeline:
         if options is not None and options.get("mode") in self._CUDA_GRAPH_MODES:
             raise ConfigError(f"compile mode {options['mode']!r} records CUDA graphs, which keep weight addresses "
                               "fixed; group offloading moves the weights every step")  # fmt: skip
-        for module in self._offloadable():
-            module.to(self.OFFLOAD_DEVICE)
-        self.model.transformer.enable_group_offload(
+        self.transformer.enable_group_offload(
             onload_device=device,
-            offload_device=self.OFFLOAD_DEVICE,
             offload_type=f"{level}_level",
             num_blocks_per_group=num_blocks_per_group if level == "block" else None,
             use_stream=use_stream and device.type == "cuda",
         )
-        self._offload, self.device, self._onload_counts = ("group" if level == "block" else "leaf"), device, {}
+        for name, module in self.components.items():
+            if isinstance(module, torch.nn.Module) and name not in ("transformer", "vae"):
+                apply_group_offloading(module, onload_device=device, offload_type="block_level", num_blocks_per_group=1)
+        self.vae.to(device)
         return self
 
     def compile(self, **torch_compile_kwargs: Any) -> AnimateXPipeline:
@@ -568,38 +426,12 @@ class AnimateXPipeline:
         """
         if self._compile_options is not None:
             raise ConfigError("the pipeline is already compiled")
-        if self._offload in ("group", "leaf"):
-            raise ConfigError(f"compile() after {self._offload} offloading: call compile() first (the offloading "
-                              "hooks wrap the blocks' forward and must stay outside the compiled graph)")  # fmt: skip
-        self.model.transformer.compile_repeated_blocks(**torch_compile_kwargs)
+        if self._offload_mode() == "group":
+            raise ConfigError("compile() after group offloading: call compile() first (the offloading hooks wrap "
+                              "the blocks' forward and must stay outside the compiled graph)")  # fmt: skip
+        self.transformer.compile_repeated_blocks(**torch_compile_kwargs)
         self._compile_options = dict(torch_compile_kwargs)
         return self
-
-    @contextlib.contextmanager
-    def _onloaded(self, *modules: torch.nn.Module | None) -> Iterator[None]:
-        """Under model or group offloading: ``modules`` on the execution device while the block runs, back on
-        :attr:`OFFLOAD_DEVICE` after (counted, so a nested use keeps a module there until the outer one ends). The
-        group-offloaded transformer is left to diffusers' hooks. Without offloading: nothing."""
-        if self._offload is None:
-            yield
-            return
-        moved = [
-            m
-            for m in modules
-            if m is not None and not (m is self.model.transformer and self._offload in ("group", "leaf"))
-        ]
-        counts = self._onload_counts
-        for module in moved:
-            if counts.get(id(module), 0) == 0:
-                module.to(self.device)
-            counts[id(module)] = counts.get(id(module), 0) + 1
-        try:
-            yield
-        finally:
-            for module in reversed(moved):
-                counts[id(module)] -= 1
-                if counts[id(module)] == 0:
-                    module.to(self.OFFLOAD_DEVICE)
 
     # ------------------------------------------------------------------------------------------ encoders
 
@@ -618,10 +450,10 @@ class AnimateXPipeline:
 
     def text_features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """umT5 embeddings ``(B, L, text_dim)`` of token ids, zero past each prompt's length (as the release)."""
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        with self._onloaded(self.text_encoder):
-            hidden = self.text_encoder(ids, attention_mask=mask).last_hidden_state
-        return (hidden * mask[..., None].to(hidden.dtype)).to(self.dtype)
+        device = self._execution_device
+        ids, mask = ids.to(device), mask.to(device)
+        hidden = self.text_encoder(ids, attention_mask=mask).last_hidden_state
+        return (hidden * mask[..., None].to(hidden.dtype)).to(self.compute_dtype)
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> torch.Tensor:
@@ -638,10 +470,8 @@ class AnimateXPipeline:
 
     def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """Wan CLIP tokens ``(B, 257, 1280)`` (``hidden_states[-2]``) of :meth:`image_pixels` output."""
-        weight_dtype = next(self.image_encoder.parameters()).dtype
-        with self._onloaded(self.image_encoder):
-            out = self.image_encoder(pixels.to(self.device, weight_dtype), output_hidden_states=True)
-        return out.hidden_states[-2].to(self.dtype)
+        out = self.image_encoder(pixels.to(self._execution_device, self.image_encoder.dtype), output_hidden_states=True)
+        return out.hidden_states[-2].to(self.compute_dtype)
 
     @torch.no_grad()
     def encode_image(self, reference: Image.Image) -> torch.Tensor:
@@ -658,9 +488,7 @@ class AnimateXPipeline:
     def encode_video(self, video: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The normalised VAE latent (distribution mode) of a ``(B, 3, T, H, W)`` video in [-1, 1]; normalised in
         ``dtype`` (default: the VAE's)."""
-        vae_dtype = next(self.vae.parameters()).dtype
-        with self._onloaded(self.vae):
-            latent = self.vae.encode(video.to(self.device, vae_dtype)).latent_dist.mode()
+        latent = self.vae.encode(video.to(self._execution_device, self.vae.dtype)).latent_dist.mode()
         if dtype is not None:
             latent = latent.to(dtype)
         mean, std = self._latent_stats(latent)
@@ -677,9 +505,9 @@ class AnimateXPipeline:
         for row, image in enumerate(references):
             video[row, :, 0] = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() * (2 / 255) - 1
         latent = self.encode_video(video)
-        mask = torch.zeros(latent.shape[0], 4, *latent.shape[2:], device=self.device, dtype=latent.dtype)
+        mask = torch.zeros(latent.shape[0], 4, *latent.shape[2:], device=latent.device, dtype=latent.dtype)
         mask[:, :, 0] = 1
-        return torch.cat([mask, latent], dim=1).to(self.dtype)
+        return torch.cat([mask, latent], dim=1).to(self.compute_dtype)
 
     @torch.no_grad()
     def encode_ipi(self, keypoints: np.ndarray, driving_frames: np.ndarray) -> torch.Tensor:
@@ -689,22 +517,18 @@ class AnimateXPipeline:
         As the release, when the pipeline runs in bf16 the OpenCLIP encoder's normalised *input pixels* and the
         keypoints are rounded through bf16; OpenCLIP and the IPI run in fp32 and the CLIP features stay fp32.
         """
-        rounding = torch.bfloat16 if self.dtype == torch.bfloat16 else None
-        with self._onloaded(self.open_clip):
-            clip = self.open_clip.encode_frames(driving_frames, input_dtype=rounding)[None]
-        points = torch.as_tensor(np.asarray(keypoints, np.float32))[None].to(self.device)
+        rounding = torch.bfloat16 if self.compute_dtype == torch.bfloat16 else None
+        clip = self.open_clip.encode_frames(driving_frames, input_dtype=rounding)[None]
+        points = torch.as_tensor(np.asarray(keypoints, np.float32))[None].to(self._execution_device)
         if rounding is not None:
             points = points.to(rounding).float()
-        with self._onloaded(self.model.ipi):
-            return self.model.encode_ipi(points, clip).to(self.dtype)
+        return self.model.encode_ipi(points, clip).to(self.compute_dtype)
 
     def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents → the VAE's decoded video ``(B, 3, T, H, W)`` in about [-1, 1], unclamped (and
         differentiable, for training)."""
         mean, std = self._latent_stats(latents)
-        vae_dtype = next(self.vae.parameters()).dtype
-        with self._onloaded(self.vae):
-            return self.vae.decode((latents * std + mean).to(vae_dtype)).sample
+        return self.vae.decode((latents * std + mean).to(self.vae.dtype)).sample
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
@@ -739,7 +563,7 @@ class AnimateXPipeline:
         ``sorted(os.listdir(pose_dir))[0]``, whatever frames are sampled), or ``"reference"``, the sequence's
         ``reference`` pose (the reference image's).
         """
-        rule = reference_pose or self.config.inputs.reference_pose
+        rule = reference_pose or self.model.config.inputs.reference_pose
         if rule not in REFERENCE_POSE_RULES:
             raise ValueError(f"reference_pose must be one of {', '.join(REFERENCE_POSE_RULES)}, got {rule!r}")
         available = pose.num_frames if isinstance(pose, PoseSequence) else len(pose)
@@ -776,15 +600,15 @@ class AnimateXPipeline:
         """Pose images ``(..., H, W, 3)`` in a2bench's colours (as drawn) → as the model saw them in training
         (``config.inputs``): red and blue exchanged when ``swap_rb``, through a JPEG round trip when ``jpeg_quality``
         (the release's ``cv2.imwrite`` of its canvas as ``.jpg``, read back by PIL as RGB)."""
-        inputs = self.config.inputs
+        inputs = self.model.config.inputs
         return as_model_input(images, swap_rb=inputs.swap_rb, jpeg_quality=inputs.jpeg_quality)
 
     # ------------------------------------------------------------------------------------------ sampling
 
     def _forward(self, latents, t, context, image_tokens, y, ref_pose, pose_grid, ipi) -> torch.Tensor:
-        return self.model.transformer(
-            latents.to(self.dtype),
-            t.expand(latents.shape[0]).to(self.dtype),
+        return self.transformer(
+            latents.to(self.compute_dtype),
+            t.expand(latents.shape[0]).to(self.compute_dtype),
             context,
             image_tokens,
             return_dict=False,
@@ -830,7 +654,8 @@ class AnimateXPipeline:
         (default: the config's; see :meth:`prepare_pose`). ``generator`` (a CPU generator) overrides ``seed``.
         ``output_type="latent"`` skips the decode. ``callback(step, latents)`` is called after every step.
         """
-        s = self.config.sampling
+        config = self.model.config
+        s = config.sampling
         num_frames = num_frames or s.num_frames
         width, height = size or (s.width, s.height)
         steps = steps or s.num_inference_steps
@@ -840,7 +665,7 @@ class AnimateXPipeline:
             raise ValueError(f"num_frames must be 4k + 1 (e.g. 81), got {num_frames}")
         if width % 16 or height % 16:
             raise ValueError(f"size {width}x{height} must be multiples of 16")
-        ipi_cfg = self.config.ipi
+        ipi_cfg = config.ipi
         if ipi_cfg is not None and num_frames != ipi_cfg.num_frames:
             raise ValueError(f"the full model's IPI takes exactly {ipi_cfg.num_frames} frames; got {num_frames}")
 
@@ -851,9 +676,10 @@ class AnimateXPipeline:
         )  # fmt: skip
         reference = _rgb(image).resize((width, height), Image.BICUBIC)
         # 2. noise: CPU generator, fp32, (1, 16, f, h, w)
-        latent_shape = (1, self.config.transformer.out_channels, (num_frames - 1) // 4 + 1, height // 8, width // 8)
+        latent_shape = (1, config.transformer.out_channels, (num_frames - 1) // 4 + 1, height // 8, width // 8)
         generator = generator or torch.Generator("cpu").manual_seed(int(seed))
-        latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(self.device)
+        device = self._execution_device
+        latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device)
         # 3. IPI (full model)
         ipi = None
         if self.model.ipi is not None:
@@ -868,28 +694,25 @@ class AnimateXPipeline:
         image_tokens = self.encode_image(reference)
         y = self.encode_condition(reference, num_frames)
         # 6. pose video grid, reference pose features
-        pose_video_t = torch.from_numpy(pose_video).permute(3, 0, 1, 2)[None].to(self.device)
-        with self._onloaded(self.model.pose_video_encoder):
-            pose_grid = self.model.encode_pose_video(pose_video_t).to(self.dtype)
-        ref_pose_t = torch.from_numpy(ref_pose_image).permute(2, 0, 1)[None].to(self.device)
-        with self._onloaded(self.model.ref_pose_encoder):
-            ref_features = self.model.encode_ref_pose(ref_pose_t).to(self.dtype)
+        pose_video_t = torch.from_numpy(pose_video).permute(3, 0, 1, 2)[None].to(device)
+        pose_grid = self.model.encode_pose_video(pose_video_t).to(self.compute_dtype)
+        ref_pose_t = torch.from_numpy(ref_pose_image).permute(2, 0, 1)[None].to(device)
+        ref_features = self.model.encode_ref_pose(ref_pose_t).to(self.compute_dtype)
         # 7. denoising (under model offloading the transformer is on the device for the whole loop)
-        self.scheduler.set_timesteps(sigmas=release_sigmas(steps), device=self.device)
-        with self._onloaded(self.model.transformer):
-            for step, t in enumerate(self.scheduler.timesteps):
-                noise_pred = self._forward(latents, t, context, image_tokens, y, ref_features, pose_grid, ipi)
-                if cfg != 1.0:
-                    # negative branch: the same y (with the reference pose) and IPI, no pose-video tokens
-                    uncond = self._forward(latents, t, negative, image_tokens, y, ref_features, None, ipi)
-                    noise_pred = uncond + cfg * (noise_pred - uncond)
-                latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
-                if callback is not None:
-                    callback(step, latents)
+        self.scheduler.set_timesteps(sigmas=release_sigmas(steps), device=device)
+        for step, t in enumerate(self.scheduler.timesteps):
+            noise_pred = self._forward(latents, t, context, image_tokens, y, ref_features, pose_grid, ipi)
+            if cfg != 1.0:
+                # negative branch: the same y (with the reference pose) and IPI, no pose-video tokens
+                uncond = self._forward(latents, t, negative, image_tokens, y, ref_features, None, ipi)
+                noise_pred = uncond + cfg * (noise_pred - uncond)
+            latents = self.scheduler.step(noise_pred.float(), t, latents, return_dict=False)[0]
+            if callback is not None:
+                callback(step, latents)
         rate = Fraction(fps if fps is not None else s.fps).limit_denominator(1001)
-        if output_type == "latent":
-            return AnimateXOutput(latents, rate, idx)
-        if output_type != "np":
+        if output_type not in ("np", "latent"):
             raise ValueError(f"output_type must be 'np' or 'latent', got {output_type!r}")
         # 8. decode
-        return AnimateXOutput(self.decode(latents), rate, idx)
+        frames = latents if output_type == "latent" else self.decode(latents)
+        self.maybe_free_model_hooks()  # model offloading: every component back on the CPU
+        return AnimateXOutput(frames, rate, idx)

@@ -32,6 +32,7 @@ Every conv has a ``.bias`` under the same index. The indices are the release's `
 from __future__ import annotations
 
 import torch
+from diffusers import ModelMixin
 from torch import nn
 
 from a2bench.animatex.config import PoseVideoEncoderConfig, RefPoseEncoderConfig
@@ -48,7 +49,7 @@ def _unit_range(images: torch.Tensor, dtype: torch.dtype, what: str) -> torch.Te
     return images.to(dtype)
 
 
-class PoseVideoEncoder(nn.Module):
+class PoseVideoEncoder(ModelMixin):  # ModelMixin: device and dtype, as a pipeline component needs
     """Rendered pose video ``(B, 3, F, H, W)`` → pose tokens on the DiT's latent-token grid.
 
     Input: ``F = 4k + 1`` RGB pose frames, ``uint8`` (0..255) or float in [0, 1]; ``H`` and ``W``
@@ -114,7 +115,7 @@ class PoseVideoEncoder(nn.Module):
         return grid.flatten(2).transpose(1, 2)
 
 
-class RefPoseEncoder(nn.Module):
+class RefPoseEncoder(ModelMixin):  # ModelMixin: device and dtype, as a pipeline component needs
     """Reference pose image ``(B, 3, H, W)`` → ``(B, 20, 1, H/8, W/8)``, to add to ``y``.
 
     Input: ``uint8`` (0..255) or float in [0, 1], ``H`` and ``W`` multiples of 8 (16 for the DiT). Layers

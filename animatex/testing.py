@@ -20,7 +20,10 @@ import numpy as np
 import torch
 
 from a2bench.animatex import weights as registry
+from a2bench.animatex.ipi import import_open_clip
 from a2bench.animatex.loading import animatex_ckpt, wan
+from a2bench.animatex.loading.animatex_ckpt import MODULE_GROUPS
+from a2bench.animatex.transformer import AnimateXModel
 from a2bench.core.pose import PoseSequence
 
 TINY_IPI = {"ipi_layers": 1, "resampler_depth": 2}  # addition_keys() arguments of the small release ckpts
@@ -158,8 +161,6 @@ def tiny_component_configs(config: Any) -> dict[str, dict[str, Any]]:
 
 def tiny_open_clip(embed_dim: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """The state dict of an OpenCLIP ``CLIP`` with ViT-H-14's structure at tiny sizes (vision and text tower)."""
-    from a2bench.animatex.ipi import import_open_clip
-
     open_clip = import_open_clip()
     torch.manual_seed(seed)
     model = open_clip.model.CLIP(embed_dim, dict(TINY_OPEN_CLIP_VISION), dict(TINY_OPEN_CLIP_TEXT))
@@ -174,8 +175,6 @@ def tiny_models(config: Any, seed: int = 0, configs: Mapping[str, Any] | None = 
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
-    from a2bench.animatex.transformer import AnimateXModel
-
     configs = configs or tiny_component_configs(config)
     return {
         "transformer": randomized(WanTransformer3DModel(**configs["transformer"]), seed + 1),
@@ -184,15 +183,6 @@ def tiny_models(config: Any, seed: int = 0, configs: Mapping[str, Any] | None = 
         "image_encoder": randomized(CLIPVisionModel(CLIPVisionConfig(**configs["image_encoder"])), seed + 4),
         "animatex": randomized(AnimateXModel(config), seed + 5),
     }
-
-
-# The Animate-X++ modules and the release ckpt's group each is saved under.
-MODULE_GROUPS = {
-    "pose_video_encoder.convs": animatex_ckpt.POSE_VIDEO,
-    "ref_pose_encoder.convs": animatex_ckpt.REF_POSE,
-    "ipi.keypoint_encoder": animatex_ckpt.IPI_KEYPOINTS,
-    "ipi.resampler": animatex_ckpt.IPI_RESAMPLER,
-}
 
 
 def write_release(

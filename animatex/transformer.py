@@ -230,12 +230,18 @@ class AnimateXTransformer(WanTransformer3DModel):
         return args, {**kwargs, "hidden_states": hidden_states}
 
 
+# The model's parts, by attribute name: AnimateXPipeline registers each as a component of its own.
+PARTS = ("transformer", "pose_video_encoder", "ref_pose_encoder", "ipi")
+
+
 class AnimateXModel(nn.Module):
     """An Animate-X++ model: ``transformer``, ``pose_video_encoder``, ``ref_pose_encoder`` and ``ipi``.
 
     ``ipi`` is ``None`` for a config without an IPI (``animatex-simple``), and the transformer's
     ``ipi_blocks`` is then empty. Built in eval mode (the IPI's dropout off unless ``release_dropout``).
     Build the 14B model without allocating it with ``with torch.device("meta"): AnimateXModel(cfg)``.
+    ``parts`` (all four of :data:`PARTS`, ``ipi`` possibly ``None``) groups existing modules instead, as
+    :class:`~a2bench.animatex.pipeline.AnimateXPipeline` does with its registered components.
 
     State-dict prefixes: ``transformer.`` (diffusers' Wan names), ``pose_video_encoder.convs.``
     (release ``dwpose_embedding.``), ``ref_pose_encoder.convs.`` (release ``randomref_embedding_pose.``),
@@ -243,15 +249,25 @@ class AnimateXModel(nn.Module):
     ``pose_embedding_after.``).
     """
 
-    def __init__(self, config: AnimateXConfig) -> None:
+    def __init__(self, config: AnimateXConfig, **parts: nn.Module | None) -> None:
         super().__init__()
         self.config = config
+        if parts:
+            if sorted(parts) != sorted(PARTS):
+                raise ValueError(f"AnimateXModel parts must be {', '.join(PARTS)}; got {', '.join(parts)}")
+            for name in PARTS:
+                setattr(self, name, parts[name])
+            return
         self.transformer = AnimateXTransformer(**config.transformer.kwargs())
         self.transformer.ipi_blocks = config.ipi_block_indices
         self.pose_video_encoder = PoseVideoEncoder(config.pose_video)
         self.ref_pose_encoder = RefPoseEncoder(config.ref_pose)
         self.ipi = ImplicitPoseIndicator(config.ipi) if config.ipi is not None else None
         self.eval()
+
+    def parts(self) -> dict[str, nn.Module | None]:
+        """The four parts by :data:`PARTS` name (``ipi`` may be ``None``)."""
+        return {name: getattr(self, name) for name in PARTS}
 
     @classmethod
     def from_preset(cls, name: str) -> AnimateXModel:

@@ -18,7 +18,7 @@ import statistics
 import numpy as np
 import torch
 
-from a2bench.animatex.adapter import TINY_DIR
+from a2bench.animatex.config import TINY_DIR
 from a2bench.animatex.pipeline import AnimateXPipeline
 from a2bench.core.data import load_benchmark
 from a2bench.core.frames import resize_frames
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_flush_denormal(True)
     bench = load_benchmark(args.bench or cached_synth())
     pipe = AnimateXPipeline.from_pretrained(args.weights)
-    s = pipe.config.sampling
+    s = pipe.model.config.sampling
     rows = []
     for sample in bench:
         prompt = sample.prompt()

@@ -54,8 +54,8 @@ def test_train_decoder_changes_the_decoder_only(tiny_synth: Path, tmp_path: Path
     assert trained.vae.config.latents_mean == start.vae.config.latents_mean  # the DiT's latent scale is unchanged
     assert trained.vae.config.latents_std == start.vae.config.latents_std
     for name in ("model", "text_encoder", "image_encoder", "open_clip"):
-        state = trained.component_modules()[name].state_dict()
-        assert all(torch.equal(t, state[k]) for k, t in start.component_modules()[name].state_dict().items()), name
+        state = getattr(trained, name).state_dict()
+        assert all(torch.equal(t, state[k]) for k, t in getattr(start, name).state_dict().items()), name
     with pytest.raises(ValueError, match=r"model\.weights"):
         train_decoder(cfg.replace(model={"weights": "random"}), echo=lambda _: None, plot=False)
 

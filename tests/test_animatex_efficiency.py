@@ -108,35 +108,28 @@ def test_bad_tile_options_are_refused() -> None:
 # ------------------------------------------------------------------------------------------ offloading
 
 
-class Moves:
-    """Records, in order, every ``.to(device)`` of the offloaded units and every use of them."""
+class Onloads:
+    """Records, in order, every use of the pipeline's components and every time diffusers' offloading hook of one
+    brings it onto the execution device (``hook``: accelerate's ``CpuOffload`` or diffusers' group-offloading hook).
+    On a GPU a component used without its hook would compute on the wrong device; on the CPU both are the CPU, so
+    the recorded order is what can be checked here."""
 
-    def __init__(self, pipe: AnimateXPipeline) -> None:
+    def __init__(self, pipe: AnimateXPipeline, hook: type, monkeypatch: pytest.MonkeyPatch) -> None:
         self.events: list[tuple[str, str]] = []
-        self.names = {
-            "transformer": pipe.model.transformer,
-            "pose_video_encoder": pipe.model.pose_video_encoder,
-            "ref_pose_encoder": pipe.model.ref_pose_encoder,
-            "ipi": pipe.model.ipi,
-            "vae": pipe.vae,
-            "text_encoder": pipe.text_encoder,
-            "image_encoder": pipe.image_encoder,
-            "open_clip": pipe.open_clip,
-        }
-        for name, module in self.names.items():
-            if module is None:
-                continue
-            original_to = module.to
+        self.names = {id(m): n for n, m in pipe.components.items() if isinstance(m, torch.nn.Module)}
+        original = hook.pre_forward
 
-            def to(*args, _name=name, _original=original_to, **kwargs):
-                self.events.append((_name, "to"))
-                return _original(*args, **kwargs)
+        def pre_forward(hook_self, module, *args, **kwargs):
+            if id(module) in self.names:
+                self.events.append((self.names[id(module)], "onload"))
+            return original(hook_self, module, *args, **kwargs)
 
-            module.to = to
-            if name == "vae":
+        monkeypatch.setattr(hook, "pre_forward", pre_forward)
+        for name, module in pipe.components.items():
+            if name == "vae":  # used through encode and decode, not forward
                 for method in ("encode", "decode"):
                     self._wrap_call(module, method, name)
-            else:
+            elif isinstance(module, torch.nn.Module):
                 module.register_forward_pre_hook(lambda *_, _name=name: self.events.append((_name, "use")))
 
     def _wrap_call(self, module, method: str, name: str) -> None:
@@ -148,78 +141,83 @@ class Moves:
 
         setattr(module, method, call)
 
-    def check_bracketed(self, expect_moved: set[str]) -> None:
-        """Each unit in ``expect_moved`` is used only between a move on and a move off, and ends moved off."""
-        for name in self.names:
-            kinds = [kind for who, kind in self.events if who == name]
-            if name not in expect_moved:
-                assert "to" not in kinds, name
-                continue
-            assert kinds and kinds[0] == "to" and kinds[-1] == "to", (name, kinds)
-            on = False
-            for kind in kinds:
-                if kind == "to":
-                    on = not on
-                else:
-                    assert on, f"{name} used while offloaded: {kinds}"
-            assert not on, name
+    def check_each_use_onloads(self, units: set[str]) -> list[str]:
+        """Every use of a unit in ``units`` is followed by its own hook's onload; returns the units in the order
+        they first came on."""
+        used = {name for name, kind in self.events if kind == "use"}
+        assert used >= units, used
+        for (name, kind), after in zip(self.events, [*self.events[1:], None], strict=True):
+            if kind == "use" and name in units:
+                assert after == (name, "onload"), f"{name} used without its offloading hook: {self.events}"
+        return list(dict.fromkeys(name for name, kind in self.events if kind == "onload"))
 
 
-def _on_offload_device(pipe: AnimateXPipeline) -> bool:
-    modules = [pipe.model, pipe.vae, pipe.text_encoder, pipe.image_encoder, pipe.open_clip]
-    tensors = [t for m in modules if m is not None for t in (*m.parameters(), *m.buffers())]
-    return all(t.device == pipe.OFFLOAD_DEVICE for t in tensors)
+def _on_the_cpu(pipe: AnimateXPipeline) -> bool:
+    modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+    return all(t.device.type == "cpu" for m in modules for t in (*m.parameters(), *m.buffers()))
 
 
 @pytest.mark.parametrize("variant", ["tiny", "tiny-simple"])
-def test_model_offload_gives_the_same_video(variant: str, image: np.ndarray, reference) -> None:
-    pipe = AnimateXPipeline.tiny(0, variant).enable_model_cpu_offload("cpu")
-    assert pipe.offload == "model" and pipe.device == torch.device("cpu")
-    moves = Moves(pipe)
+def test_model_offload_gives_the_same_video(variant: str, image: np.ndarray, reference, monkeypatch) -> None:
+    from accelerate.hooks import CpuOffload
+
+    pipe = AnimateXPipeline.tiny(0, variant)
+    onloads = Onloads(pipe, CpuOffload, monkeypatch)
+    pipe.enable_efficiency("cpu", "model")
+    assert pipe.device == torch.device("cpu") and pipe._execution_device.type == "cpu"
     latents, frames = generate(pipe, image)
     torch.testing.assert_close(latents, reference[variant][0], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(frames, reference[variant][1])
     units = {"transformer", "pose_video_encoder", "ref_pose_encoder", "vae", "text_encoder", "image_encoder"}
-    moves.check_bracketed(units | ({"ipi", "open_clip"} if variant == "tiny" else set()))
-    # the transformer comes on once for the whole loop (2 steps x 2 CFG forwards)
-    assert [k for who, k in moves.events if who == "transformer"] == ["to", *["use"] * 4, "to"]
-    assert _on_offload_device(pipe)
+    order = onloads.check_each_use_onloads(units | ({"ipi", "open_clip"} if variant == "tiny" else set()))
+    # model_cpu_offload_seq is the order of use, but for the VAE: it encodes the reference, and decodes last
+    sequence = pipe.model_cpu_offload_seq.split("->")
+    assert [n for n in order if n != "vae"] == [n for n in sequence if n in order and n != "vae"]
+    assert sequence[-1] == "vae"
+    # the transformer stays on for the whole loop (2 steps x 2 CFG forwards): nothing else comes on meanwhile
+    loop = [i for i, (name, _) in enumerate(onloads.events) if name == "transformer"]
+    assert len(loop) == 8 and {n for n, _ in onloads.events[loop[0] : loop[-1]]} == {"transformer"}
+    assert _on_the_cpu(pipe) and all(hasattr(pipe.components[n], "_hf_hook") for n in units)  # hooks re-armed
 
 
 @pytest.mark.parametrize("variant", ["tiny", "tiny-simple"])
 @pytest.mark.parametrize("level", ["block", "leaf"])
-def test_group_offload_gives_the_same_video(variant: str, level: str, image: np.ndarray, reference) -> None:
-    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+def test_group_offload_gives_the_same_video(
+    variant: str, level: str, image: np.ndarray, reference, monkeypatch
+) -> None:
+    from diffusers.hooks.group_offloading import GroupOffloadingHook, _is_group_offload_enabled
 
-    pipe = AnimateXPipeline.tiny(0, variant).enable_group_offload("cpu", level=level, use_stream=True)
-    assert pipe.offload == ("group" if level == "block" else "leaf")
-    assert _is_group_offload_enabled(pipe.model.transformer)
-    moves = Moves(pipe)
+    pipe = AnimateXPipeline.tiny(0, variant)
+    onloads = Onloads(pipe, GroupOffloadingHook, monkeypatch)  # before the hooks: they keep the bound pre_forward
+    pipe.enable_group_offload("cpu", level=level, use_stream=True)
+    modules = {n: m for n, m in pipe.components.items() if isinstance(m, torch.nn.Module)}
+    assert {n for n, m in modules.items() if _is_group_offload_enabled(m)} == set(modules) - {"vae"}
     latents, frames = generate(pipe, image)
     torch.testing.assert_close(latents, reference[variant][0], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(frames, reference[variant][1])
-    units = {"pose_video_encoder", "ref_pose_encoder", "vae", "text_encoder", "image_encoder"}
-    moves.check_bracketed(units | ({"ipi", "open_clip"} if variant == "tiny" else set()))  # not the transformer
-    assert _on_offload_device(pipe)
+    # the components without block lists come on whole, through their own hook (the VAE stays on the device)
+    whole = {"text_encoder", "image_encoder"} | ({"ipi", "open_clip"} if variant == "tiny" else set())
+    onloads.check_each_use_onloads(whole)
+    assert _on_the_cpu(pipe)
 
 
 def test_offloading_errors_are_clear(monkeypatch) -> None:
     pipe = AnimateXPipeline.tiny(0, "tiny-simple")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="no CUDA device"):
-        pipe.enable_model_cpu_offload("cuda")
+        pipe.enable_efficiency("cuda", "model")
     with pytest.raises(ConfigError, match="no CUDA device"):
         pipe.enable_group_offload("cuda")
     with pytest.raises(ConfigError, match="level"):
         pipe.enable_group_offload("cpu", level="layer")
     with pytest.raises(ConfigError, match="num_blocks_per_group"):
         pipe.enable_group_offload("cpu", num_blocks_per_group=0)
-    assert pipe.offload is None
-    pipe.enable_model_cpu_offload("cpu")
+    with pytest.raises(ConfigError, match="offload must be one of none, model, group, leaf"):
+        pipe.enable_efficiency("cpu", "disk")
+    assert not hasattr(pipe.transformer, "_hf_hook")
+    pipe.enable_efficiency("cpu", "model")
     with pytest.raises(ConfigError, match="model offloading is already enabled"):
         pipe.enable_group_offload("cpu")
-    with pytest.raises(ConfigError, match="call to\\(\\) first"):
-        pipe.to("cpu")
 
 
 # ------------------------------------------------------------------------------------------ compile
@@ -268,7 +266,7 @@ def test_compile_then_group_offload_and_the_order_rules(image: np.ndarray, refer
     graphs = AnimateXPipeline.tiny(0, "tiny-simple").compile(backend="eager", mode="reduce-overhead")
     with pytest.raises(ConfigError, match="CUDA graphs"):
         graphs.enable_group_offload("cpu")
-    AnimateXPipeline.tiny(0, "tiny-simple").compile(backend="eager").enable_model_cpu_offload("cpu")  # allowed
+    AnimateXPipeline.tiny(0, "tiny-simple").compile(backend="eager").enable_efficiency("cpu", "model")  # allowed
 
 
 # ------------------------------------------------------------------------------------------ command line

@@ -127,7 +127,8 @@ def test_train_vae_and_train_grow_a_trained_pipeline(tiny_synth: Path, tmp_path:
     AnimateXPipeline.tiny(seed=1).save_pretrained(tmp_path / "trained")
     on_big = cfg.replace(model={"weights": str(tmp_path / "trained"), "vae": str(big)})
     pipe = build_pipeline(on_big)
-    assert pipe.config.transformer.out_channels == 24 and pipe.config.ref_pose.out_channels == 28
+    config = pipe.model.config
+    assert config.transformer.out_channels == 24 and config.ref_pose.out_channels == 28
     reset_accelerate()
     result = train(on_big, echo=lambda _: None, plot=False)
     assert len(result.losses) == 1 and math.isfinite(result.losses[0][1])
@@ -145,6 +146,6 @@ def test_train_widens_a_trained_pipeline_and_exports_the_wide_one(tiny_synth: Pa
     result = train(cfg, echo=lambda _: None, plot=False)
     assert len(result.losses) == 1 and math.isfinite(result.losses[0][1])
     wide = AnimateXPipeline.from_pretrained(tmp_path / "pipeline")
-    assert wide.config.transformer.inner_dim == 2 * get_preset("tiny").transformer.inner_dim
+    assert wide.model.config.transformer.inner_dim == 2 * get_preset("tiny").transformer.inner_dim
     with pytest.raises(ConfigError, match=r"model\.widen 2: widens a trained small pipeline"):
         train_config(tiny_synth, tmp_path, model={"widen": 2})

@@ -68,7 +68,7 @@ def test_release_pose_images_have_red_and_blue_exchanged(pipe: AnimateXPipeline)
     assert lossless[neck].tolist() == [0, 85, 255] and lossless[limb].tolist() == [0, 0, 153]
     np.testing.assert_array_equal(lossless, as_the_release_reads_them(drawn, ".png"))
     # The release's files are JPEGs: the pipeline hands its model exactly what PIL reads from cv2.imwrite's .jpg.
-    assert pipe.config.inputs.jpeg_quality == 95
+    assert pipe.model.config.inputs.jpeg_quality == 95
     _, video, _, _ = pipe.prepare_pose(pose, 1, SIZE, indices=[0])
     np.testing.assert_array_equal(video[0], as_the_release_reads_them(drawn))
     assert np.abs(video[0][neck].astype(int) - [0, 85, 255]).max() <= 8  # JPEG moves the colours a little
@@ -84,7 +84,7 @@ def test_release_pose_images_have_red_and_blue_exchanged(pipe: AnimateXPipeline)
 def test_animatex_tiny_keeps_the_colours_it_was_trained_on() -> None:
     assert get_preset("animatex").inputs.swap_rb and get_preset("animatex-simple").inputs.swap_rb
     tiny = MODELS.get("animatex-tiny")()
-    assert tiny.pipe.config.inputs == InputsConfig(swap_rb=False, jpeg_quality=None, reference_pose="reference")
+    assert tiny.pipe.model.config.inputs == InputsConfig(swap_rb=False, jpeg_quality=None, reference_pose="reference")
     _, video, _, _ = tiny.pipe.prepare_pose(neck_and_shoulder(), 1, SIZE, indices=[0])
     assert video[0][int(0.3 * SIZE[1]), int(0.5 * SIZE[0])].tolist() == [255, 85, 0]
 
@@ -98,7 +98,7 @@ def test_a_small_pipeline_saved_without_inputs_loads_with_what_it_was_trained_on
     del doc["model"]["inputs"]  # as written before the field existed
     (folder / "config.json").write_text(json.dumps(doc))
     loaded = AnimateXPipeline.from_pretrained(folder)
-    assert loaded.config.inputs == InputsConfig(swap_rb=False, jpeg_quality=None, reference_pose="reference")
+    assert loaded.model.config.inputs == InputsConfig(swap_rb=False, jpeg_quality=None, reference_pose="reference")
 
 
 def test_reference_pose_is_the_driving_frame_zero_by_default(pipe: AnimateXPipeline) -> None:
@@ -107,7 +107,7 @@ def test_reference_pose_is_the_driving_frame_zero_by_default(pipe: AnimateXPipel
     def drawn(points: np.ndarray) -> np.ndarray:
         return pipe.model_colours(render_poses(PoseSequence(points[None], SIZE, 15), SIZE, **POSE_VIDEO)[0])
 
-    assert pipe.config.inputs.reference_pose == "driving"
+    assert pipe.model.config.inputs.reference_pose == "driving"
     _, video, _, ref = pipe.prepare_pose(poses, 9, SIZE, indices=range(3, 12))  # frame 0 is not sampled
     np.testing.assert_array_equal(ref, drawn(poses.frames[0]))
     assert not np.array_equal(ref, video[0])
@@ -152,7 +152,7 @@ def test_the_ipi_sees_the_driving_frames_as_the_release_prepares_them(pipe, monk
         return encode_ipi(points, clip)
 
     monkeypatch.setattr(pipe.model, "encode_ipi", record)
-    monkeypatch.setattr(pipe, "dtype", torch.bfloat16)  # the release's compute dtype; the IPI modules stay fp32
+    monkeypatch.setattr(pipe, "compute_dtype", torch.bfloat16)  # the release's; the IPI modules stay fp32
     driving = np.random.default_rng(3).integers(0, 256, (9, 70, 50, 3), dtype=np.uint8)  # not the output size
     try:
         pipe.encode_ipi(random_poses(9).frames, driving)

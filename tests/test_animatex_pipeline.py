@@ -104,7 +104,7 @@ def test_tiny_pipeline_makes_the_requested_video(pipe: AnimateXPipeline, image: 
     assert out.fps == 10
     assert out.indices.tolist() == list(range(FRAMES))
     assert out.frames.std() > 0
-    assert run(pipe, image).fps == pipe.config.sampling.fps
+    assert run(pipe, image).fps == pipe.model.config.sampling.fps
 
 
 def test_rendered_frames_work_as_pose_input(simple_pipe: AnimateXPipeline, image: np.ndarray) -> None:
@@ -168,7 +168,7 @@ def test_full_variant_calls_the_ipi_once(pipe: AnimateXPipeline, image: np.ndarr
     run(pipe, image, steps=2, output_type="latent")
     assert len(calls) == 1
     keypoints, clip = calls[0]
-    assert keypoints.shape == (1, FRAMES, 130, 3) and clip.shape == (1, FRAMES, pipe.config.ipi.clip_dim)
+    assert keypoints.shape == (1, FRAMES, 130, 3) and clip.shape == (1, FRAMES, pipe.model.config.ipi.clip_dim)
 
 
 def test_bad_frame_counts_and_sizes_are_refused(pipe: AnimateXPipeline, image: np.ndarray) -> None:

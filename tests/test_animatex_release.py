@@ -39,7 +39,7 @@ def load(preset: str, files: dict, **paths) -> AnimateXPipeline:
 
 
 def check_weights(pipe: AnimateXPipeline, files: dict) -> None:
-    config, models, ckpt = pipe.config, files["models"], files["ckpt"]
+    config, models, ckpt = pipe.model.config, files["models"], files["ckpt"]
     for attr, group in MODULE_GROUPS.items():
         if attr.startswith("ipi.") and not config.has_ipi:
             continue

@@ -322,8 +322,8 @@ def test_conditioned_dit_forward_matches_the_release(ours, theirs, diffsynth, in
     print(f"DiT weights after the LoRA merge: max abs diff {worst:.2e}")
     assert worst <= 1e-6
 
-    t = ours.config.transformer
-    frames = ours.config.ipi.latent_frames
+    t = ours.model.config.transformer
+    frames = ours.model.config.ipi.latent_frames
     generator = torch.Generator().manual_seed(11)
     latents = torch.randn(1, t.out_channels, frames, SIZE[1] // 8, SIZE[0] // 8, generator=generator)
     y = torch.randn(1, t.condition_channels, *latents.shape[2:], generator=generator)
@@ -378,7 +378,7 @@ def recording(pipe: AnimateXPipeline) -> Iterator[dict[str, list]]:
 
 @torch.no_grad()
 def test_cfg_sampling_loop_matches_the_release(ours, theirs, diffsynth) -> None:
-    config = ours.config
+    config = ours.model.config
     frames, (width, height) = config.ipi.num_frames, SIZE
     rng = np.random.default_rng(5)
     image = rng.integers(0, 256, (80, 60, 3), dtype=np.uint8)

@@ -25,6 +25,11 @@ def _flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
+def modules(pipe: AnimateXPipeline) -> dict[str, torch.nn.Module]:
+    """The pipeline's components that hold weights."""
+    return {name: module for name, module in pipe.components.items() if isinstance(module, torch.nn.Module)}
+
+
 def test_byte_tokenizer_and_component_checks() -> None:
     tokens = ByteTokenizer(258)(["aé"], max_length=6)
     assert tokens["input_ids"].tolist() == [[2 + 97, 2 + 0xC3, 2 + 0xA9, 1, 0, 0]]
@@ -40,9 +45,9 @@ def test_save_and_load_pretrained_round_trip(tmp_path: Path) -> None:
     pipe = AnimateXPipeline.tiny(3)
     pipe.save_pretrained(tmp_path / "p", metadata={"steps": 7})
     again = AnimateXPipeline.from_pretrained(tmp_path / "p")
-    assert again.metadata == {"steps": 7} and again.config == pipe.config
-    for name, module in pipe.component_modules().items():
-        other = again.component_modules()[name].state_dict()
+    assert again.metadata == {"steps": 7} and again.model.config == pipe.model.config
+    for name, module in modules(pipe).items():
+        other = modules(again)[name].state_dict()
         assert all(torch.equal(t, other[k]) for k, t in module.state_dict().items()), name
     rng = np.random.default_rng(0)
     pose = rng.integers(0, 255, (9, 64, 48, 3), dtype=np.uint8)
@@ -55,8 +60,8 @@ def test_save_and_load_pretrained_round_trip(tmp_path: Path) -> None:
     half = AnimateXPipeline.from_pretrained(tmp_path / "half")
     sizes = [(tmp_path / d / "model.safetensors").stat().st_size for d in ("p", "half")]
     assert sizes[1] < 0.52 * sizes[0]
-    for name, module in pipe.component_modules().items():
-        other = half.component_modules()[name].state_dict()
+    for name, module in modules(pipe).items():
+        other = modules(half)[name].state_dict()
         for key, tensor in module.state_dict().items():
             expected = tensor.half().float() if tensor.is_floating_point() else tensor
             assert other[key].dtype == tensor.dtype and torch.equal(other[key], expected), (name, key)
@@ -113,19 +118,20 @@ def test_training_the_encoders_and_export(tiny_synth: Path, tmp_path: Path) -> N
     trained = AnimateXPipeline.from_pretrained(result.output_dir / "pipeline")
     assert trained.metadata["steps"] == 2
     # It samples as trained (data.size, not the preset's 48 x 64); the rest of the config is the preset's.
-    assert (trained.config.sampling.width, trained.config.sampling.height) == (32, 48)
-    assert trained.config.replace(sampling=start.config.sampling) == start.config
+    sampling = trained.model.config.sampling
+    assert (sampling.width, sampling.height) == (32, 48)
+    assert trained.model.config.replace(sampling=start.model.config.sampling) == start.model.config
     for name in ("text_encoder", "image_encoder", "open_clip", "model"):
-        before = start.component_modules()[name].state_dict()
-        after = trained.component_modules()[name].state_dict()
+        before = getattr(start, name).state_dict()
+        after = getattr(trained, name).state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before), f"{name} did not train"
     assert all(torch.equal(t, trained.vae.state_dict()[k]) for k, t in start.vae.state_dict().items())  # frozen
     with pytest.raises(ConfigError, match="not a LoRA"):
         cfg.replace(train={"trainable": ["lora"], "export": True})
     # model.weights: the exported folder continues training from exactly its weights.
     again = build_pipeline(cfg.replace(model={"weights": str(result.output_dir / "pipeline")}))
-    for name, module in trained.component_modules().items():
-        state = again.component_modules()[name].state_dict()
+    for name, module in modules(trained).items():
+        state = modules(again)[name].state_dict()
         assert all(torch.equal(t, state[k]) for k, t in module.state_dict().items()), name
     with pytest.raises(ConfigError, match=r"'tiny' pipeline, but model\.preset is 'animatex-tiny'"):
         build_pipeline(cfg.replace(model={"weights": str(result.output_dir / "pipeline"), "preset": "animatex-tiny"}))
@@ -178,7 +184,7 @@ def test_animatex_tiny_preset_and_shipped_weights() -> None:
     cfg = get_preset("animatex-tiny")
     assert (cfg.sampling.width, cfg.sampling.height, cfg.sampling.num_frames) == (64, 64, 33)
     pipe = AnimateXPipeline.from_pretrained(TINY_DIR)
-    assert pipe.config == cfg and pipe.metadata["steps"] > 0
+    assert pipe.model.config == cfg and pipe.metadata["steps"] > 0
     size = (ROOT / "animatex" / "assets" / "animatex-tiny" / "model.safetensors").stat().st_size
     assert size < 50 * 2**20
 

@@ -63,9 +63,10 @@ def build_pipeline(cfg: TrainConfig) -> Any:
     if m.small:
         if m.weights != "random":
             pipe = AnimateXPipeline.from_pretrained(m.weights)
-            if pipe.config.name != m.preset:
-                raise ConfigError(f"model.weights {m.weights}: a {pipe.config.name!r} pipeline, but model.preset is "
-                                  f"{m.preset!r}; set the preset it was trained with")  # fmt: skip
+            name = pipe.model.config.name
+            if name != m.preset:
+                raise ConfigError(f"model.weights {m.weights}: a {name!r} pipeline, but model.preset is {m.preset!r}; "
+                                  "set the preset it was trained with")  # fmt: skip
         elif m.preset in ("tiny", "tiny-simple"):
             pipe = AnimateXPipeline.tiny(seed=m.seed, variant=m.preset)
         else:
@@ -74,8 +75,8 @@ def build_pipeline(cfg: TrainConfig) -> Any:
             from a2bench.animatex.train.vae import load_trained_vae
 
             pipe.vae, vae_config = load_trained_vae(m.vae)
-            pipe.components = pipe.components.replace(vae=vae_config)
-            z_dim, model_z = vae_config.get("z_dim", 16), pipe.config.transformer.out_channels
+            pipe.components_config = pipe.components_config.replace(vae=vae_config)
+            z_dim, model_z = vae_config.get("z_dim", 16), pipe.model.config.transformer.out_channels
             if z_dim > model_z and m.weights != "random":
                 from a2bench.animatex.train.grow import grow_model
 
@@ -278,7 +279,7 @@ def build_inputs(
     pipe: Any, items: list[ClipItem], cfg: TrainConfig, device: torch.device, cache: LatentCache | None = None
 ) -> dict[str, Any]:
     """Frozen encodings, encoder inputs, noise, σ and dropout masks of a micro-batch (see the module docstring)."""
-    shift = cfg.train.shift if cfg.train.shift is not None else pipe.config.sampling.shift
+    shift = cfg.train.shift if cfg.train.shift is not None else pipe.model.config.sampling.shift
     seed = cfg.train.seed
     rows: dict[str, list] = {k: [] for k in ("latents", "target", "sigma", "prompt_ids", "prompt_mask", "ref_pixels",
                                              "image_keep", "y", "clip_pixels", "pose_keep", "ipi_keep")}  # fmt: skip
@@ -302,7 +303,7 @@ def build_inputs(
         rows["sigma"].append(sigma)
         keep_image = float(drop_image >= cfg.dropout.image)
         drop_text = item_rng(seed, item.index, 4).random() < cfg.dropout.text
-        ids, mask = pipe.prompt_tokens(pipe.config.sampling.negative_prompt if drop_text else item.prompt)
+        ids, mask = pipe.prompt_tokens(pipe.model.config.sampling.negative_prompt if drop_text else item.prompt)
         rows["prompt_ids"].append(ids)
         rows["prompt_mask"].append(mask)
         rows["ref_pixels"].append(pipe.image_pixels(reference))
@@ -324,7 +325,7 @@ def build_inputs(
     out["ref_pose"] = torch.from_numpy(pipe.model_colours(np.stack([i.ref_pose for i in items]))).permute(0, 3, 1, 2)
     out["ref_pose"] = out["ref_pose"].to(device)
     out["keypoints"] = torch.from_numpy(np.stack([i.keypoints for i in items])).to(device)
-    out["latents"] = out["latents"].to(pipe.dtype)
+    out["latents"] = out["latents"].to(pipe.compute_dtype)
     return out
 
 
@@ -415,7 +416,8 @@ def train(
     torch.manual_seed(t.seed)  # the same initial LoRA on every process
     pipe = build_pipeline(cfg)
     rows = setup_trainable(pipe.model, cfg, pipe)
-    total = sum(p.numel() for m in pipe.component_modules().values() if m is not pipe.vae for p in m.parameters())
+    total = sum(p.numel() for name, m in pipe.components.items()
+                if isinstance(m, nn.Module) and name != "vae" for p in m.parameters())  # fmt: skip
     log(f"trainable parameters ({cfg.model.preset}):")
     for group, tensors, count in rows:
         log(f"  {group:<24} {tensors:>6} tensors {count:>14,d}")
@@ -531,7 +533,7 @@ def train(
     if main and plot and history:
         plot_losses(history, out_dir / "loss.png")
     if main and t.export:
-        pipe.model.config = trained_sampling(pipe.config, dataset)
+        pipe.model.config = trained_sampling(pipe.model.config, dataset)
         log(
             f"pipeline written to {pipe.save_pretrained(out_dir / 'pipeline', metadata=_export_metadata(cfg, history))}"
         )
