@@ -42,7 +42,7 @@ def test_config_file_and_unknown_keys(tmp_path: Path) -> None:
 
 
 def test_yaml_booleans_and_the_learning_rate_schedule(tmp_path: Path) -> None:
-    from a2bench.animatex.train.loop import lr_factor
+    from a2bench.animatex.train.trainer import lr_factor
 
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  mixed_precision: no\n  export: false\n")  # YAML 1.1 would read `no` as false

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench.animatex.config import ConfigError, get_preset
+from a2bench.core.pose.epi import EPIConfig
 
 TRAINABLE_GROUPS = ("lora", "pose_video_encoder", "ref_pose_encoder", "ipi")
 # Besides the groups above and AnimateXModel sub-module names: the pipeline's encoders (small pipelines trained
@@ -373,8 +374,6 @@ def _problems(cfg: TrainConfig) -> list[str]:
     if d.stride < 1:
         out.append("data.stride must be >= 1")
     try:
-        from a2bench.core.pose.epi import EPIConfig
-
         EPIConfig.from_dict(d.epi)
     except (ValueError, TypeError) as exc:
         out.append(f"data.epi: {exc}")

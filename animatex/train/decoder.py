@@ -17,26 +17,27 @@ Output (``decoder.output_dir``): ``pipeline/`` (the whole pipeline with the new 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from a2bench.animatex.train.config import TrainConfig
 from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
+from a2bench.animatex.train.data import ClipItem
 from a2bench.animatex.train.loop import (
+    Batch,
     LatentCache,
-    StepLog,
     TrainModule,
     build_inputs,
     build_pipeline,
-    lr_factor,
-    plot_losses,
     training_dataset,
 )
+from a2bench.animatex.train.trainer import RunSettings, Stage, Trainer, total_seconds
 
 _GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as OpenCV's BGR2GRAY
 _WINDOW = 7
@@ -68,70 +69,88 @@ def one_step_latents(pipe: Any, module: TrainModule, inputs: dict[str, Any]) -> 
         return (noise.float() - module({**inputs, "latents": noise, "timestep": timestep}).float()).to(latents.dtype)
 
 
+class DecoderStage(Stage):
+    """``animatex train-decoder`` for the :class:`~a2bench.animatex.train.trainer.Trainer` (see the module
+    docstring), on the CPU."""
+
+    section, label, ylabel = "decoder", "decoder ", "L1 + MSE (+ SSIM term)"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        if cfg.model.weights == "random" or not cfg.model.small:
+            raise ValueError("train-decoder fine-tunes a trained small pipeline: set model.weights to its folder")
+        self.cfg, dec = cfg, cfg.decoder
+        self.settings = RunSettings(output_dir=Path(dec.output_dir), steps=dec.steps, lr=dec.lr,
+                                    warmup_steps=dec.warmup_steps, log_every=dec.log_every,
+                                    max_seconds=dec.max_seconds)  # fmt: skip
+        self.bf16 = dec.mixed_precision == "bf16"
+
+    def setup(self, trainer: Trainer) -> tuple[nn.Module, list[nn.Parameter]]:
+        dec = self.cfg.decoder
+        torch.manual_seed(dec.seed)
+        self.pipe = pipe = build_pipeline(self.cfg)
+        self.dataset = dataset = training_dataset(self.cfg)
+        self.module = TrainModule(pipe).eval()
+        for p in (*self.module.parameters(), *pipe.vae.parameters()):
+            p.requires_grad_(False)
+        self.params = [p for part in (pipe.vae.post_quant_conv, pipe.vae.decoder) for p in part.parameters()]
+        for p in self.params:
+            p.requires_grad_(True)
+        pipe.vae.decoder.train()
+        vae_count = sum(p.numel() for p in pipe.vae.parameters())
+        trainer.log(f"decoder: {sum(p.numel() for p in self.params):,d} of the VAE's {vae_count:,d} parameters train; "
+                    f"{dec.steps} steps of {dec.batch_size} clips of {dataset.num_frames} frames at "
+                    f"{dataset.size[0]}x{dataset.size[1]}")  # fmt: skip
+        return pipe.vae, self.params
+
+    def batches(self, trainer: Trainer, start: int) -> Iterator[Batch]:
+        dec, cache = self.cfg.decoder, LatentCache()
+        return (self._batch([self.dataset[step * dec.batch_size + j] for j in range(dec.batch_size)], cache)
+                for step in range(start, dec.steps))  # fmt: skip
+
+    def _batch(self, items: list[ClipItem], cache: LatentCache) -> Batch:
+        """The items and their inputs as ``animatex train`` builds them (the encodings in bf16 with
+        ``mixed_precision: bf16``), in float32."""
+        with self._autocast():
+            inputs = build_inputs(self.pipe, items, self.cfg, self.device, cache)
+        return items, {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in inputs.items()}
+
+    def _autocast(self) -> AbstractContextManager:
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16)
+
+    def context(self) -> AbstractContextManager:
+        return bf16_convolutions(self.pipe.vae, self.bf16)  # the conditions' encodings too: most of a step's CPU time
+
+    def loss(self, module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """L1 + MSE + ``ssim_weight`` × (1 − SSIM) of the decoded one-step estimate; statistics MSE and SSIM."""
+        items, inputs = batch
+        latents = one_step_latents(self.pipe, self.module, inputs)  # the DiT in float32, as the pipeline runs it
+        clips = torch.stack([torch.from_numpy(i.video) for i in items]).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+        with self._autocast():
+            video = self.pipe.decode_video(latents).float()
+        l1, mse = (video - clips).abs().mean(), (video - clips).square().mean()
+        ssim = grey_ssim(video, clips)
+        return l1 + mse + self.cfg.decoder.ssim_weight * (1 - ssim), torch.stack([mse, ssim]).detach()
+
+    def row(self, step: int, loss: float, stats: torch.Tensor, lr: float, seconds: str) -> tuple[dict[str, Any], str]:
+        mse, ssim = stats
+        psnr = float(10 * torch.log10(4 / mse))
+        row = {"step": step, "loss": f"{loss:.6g}", "psnr": f"{psnr:.3f}", "ssim": f"{float(ssim):.4f}",
+               "seconds": seconds}  # fmt: skip
+        return row, f"loss {loss:.5f} psnr {psnr:.2f} dB ssim {float(ssim):.4f}"
+
+    def finish(self, trainer: Trainer, rows: list[dict[str, Any]]) -> Path:
+        """The pipeline with the new decoder, its run recorded beside the DiT's in the metadata."""
+        pipe = self.pipe
+        pipe.vae.eval()
+        for p in self.params:
+            p.requires_grad_(False)
+        run = {"steps": len(rows), "train_seconds": round(total_seconds(rows), 1),
+               **{k: self.cfg.to_dict()[k] for k in ("decoder", "data")}}  # fmt: skip
+        folder = pipe.save_pretrained(self.settings.output_dir / "pipeline", metadata={**pipe.metadata, "decoder": run})
+        trainer.log(f"pipeline with the fine-tuned decoder written to {folder}")
+        return folder
+
+
 def train_decoder(cfg: TrainConfig, echo: Callable[[str], None] = print, plot: bool = True) -> Path:
     """Fine-tune ``cfg.model.weights``' VAE decoder as the module docstring says; returns the pipeline folder."""
-    dec = cfg.decoder
-    if cfg.model.weights == "random" or not cfg.model.small:
-        raise ValueError("train-decoder fine-tunes a trained small pipeline: set model.weights to its folder")
-    torch.set_flush_denormal(True)
-    torch.manual_seed(dec.seed)
-    pipe = build_pipeline(cfg)
-    dataset = training_dataset(cfg)
-    module = TrainModule(pipe).eval()
-    for p in (*module.parameters(), *pipe.vae.parameters()):
-        p.requires_grad_(False)
-    decoder = [pipe.vae.post_quant_conv, pipe.vae.decoder]
-    params = [p for part in decoder for p in part.parameters()]
-    for p in params:
-        p.requires_grad_(True)
-    pipe.vae.decoder.train()
-    echo(f"decoder: {sum(p.numel() for p in params):,d} of the VAE's {sum(p.numel() for p in pipe.vae.parameters()):,d}"
-         f" parameters train; {dec.steps} steps of {dec.batch_size} clips of {dataset.num_frames} frames at "
-         f"{dataset.size[0]}x{dataset.size[1]}")  # fmt: skip
-    optimizer = torch.optim.AdamW(params, lr=dec.lr, weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, dec.warmup_steps))
-    bf16 = dec.mixed_precision == "bf16"
-    device = torch.device("cpu")
-    out_dir = Path(dec.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cache = LatentCache()
-    log = StepLog(out_dir, "decoder", dec.steps, dec.log_every, dec.max_seconds, echo)
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)
-    with bf16_convolutions(pipe.vae, bf16):  # the encodings of the conditions too: most of a step's time on a CPU
-        for step in range(dec.steps):
-            began = time.perf_counter()
-            items = [dataset[step * dec.batch_size + j] for j in range(dec.batch_size)]
-            with autocast:
-                inputs = build_inputs(pipe, items, cfg, device, cache)
-            inputs = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in inputs.items()}
-            latents = one_step_latents(pipe, module, inputs)  # the DiT in float32, as the pipeline runs it
-            clips = torch.stack([torch.from_numpy(i.video) for i in items]).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
-            with autocast:
-                video = pipe.decode_video(latents).float()
-            l1, mse = (video - clips).abs().mean(), (video - clips).square().mean()
-            ssim = grey_ssim(video, clips)
-            loss = l1 + mse + dec.ssim_weight * (1 - ssim)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"decoder step {step + 1}: the loss is {float(loss)}")
-            loss, mse, ssim = loss.detach(), mse.detach(), ssim.detach()
-            psnr = float(10 * torch.log10(4 / mse))
-            row = {"step": step + 1, "loss": f"{float(loss):.6g}", "psnr": f"{psnr:.3f}", "ssim": f"{float(ssim):.4f}",
-                   "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
-            if log.add(row, f"loss {float(loss):.5f} psnr {psnr:.2f} dB ssim {float(ssim):.4f}"):
-                break
-    pipe.vae.eval()
-    for p in params:
-        p.requires_grad_(False)
-    run = {"steps": len(log.rows), "train_seconds": round(log.seconds, 1),
-           **{k: cfg.to_dict()[k] for k in ("decoder", "data")}}  # fmt: skip
-    metadata = {**(pipe.metadata or {}), "decoder": run}
-    folder = pipe.save_pretrained(out_dir / "pipeline", metadata=metadata)
-    if plot and log.rows:
-        plot_losses(log.rows, out_dir / "loss.png", ylabel="L1 + MSE (+ SSIM term)")
-    echo(f"pipeline with the fine-tuned decoder written to {folder}")
-    return folder
+    return Trainer(DecoderStage(cfg), echo).run(plot=plot).output

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from a2bench.animatex.transformer import AnimateXModel
+
 
 def _grow(target: torch.Tensor, source: torch.Tensor, index: dict[int, torch.Tensor], fill: str) -> torch.Tensor:
     """``target``'s shape, ``fill``ed (``zero``, ``identity`` for a square 1 x 1 convolution, ``keep`` its
@@ -69,8 +71,6 @@ def grow_model(model: Any, z_dim: int) -> Any:
     """A new :class:`~a2bench.animatex.transformer.AnimateXModel` like ``model`` for a VAE of ``z_dim`` latent channels,
     holding ``model``'s weights: the DiT's input and output layers and the reference-pose encoder's last layer
     grow, with zero weights on the new channels (the DiT predicts no velocity for them until trained)."""
-    from a2bench.animatex.transformer import AnimateXModel
-
     config = model.config
     t = config.transformer
     old_z, mask = t.out_channels, t.in_channels - 2 * t.out_channels
@@ -175,8 +175,6 @@ def widen_model(model: Any, k: int, noise: float = 0.25, seed: int = 0) -> Any:
     times the heads, the FFN width and the image projection; the pose encoders' and the IPI's outputs follow)
     that computes what ``model`` computes. ``noise``: the spread of the split weights' differences, relative to
     the spread of the split weight."""
-    from a2bench.animatex.transformer import AnimateXModel
-
     if k < 1:
         raise ValueError(f"the width factor must be a whole number >= 1; got {k}")
     config = model.config

@@ -20,22 +20,14 @@ items and draws depend only on the step, not on the number of processes or on a 
 item of a micro-batch uses is not computed at all, so its encoder gets no gradient (``None``, which AdamW
 skips: a TI2V-only step leaves the pose encoders exactly as they were).
 
-Checkpoints (``output_dir/checkpoints/step-N/``): ``trainable.safetensors`` (the trainable parameters only),
-``optimizer.pt``, ``scheduler.pt``, ``rng-<rank>.pt`` (torch, NumPy and Python generators per process) and
-``state.json`` (step = the data position, and the config). Resuming restores all of them and continues with
-the next step: the loss curve is the uninterrupted run's.
+The run (processes, checkpoints, resume, the step log, the time limit) is the :class:`~a2bench.animatex.train.trainer.
+Trainer`'s; :class:`DiTStage` is what this training gives it. Checkpoints hold the trainable parameters only.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
-import math
-import random
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +37,23 @@ from PIL import Image
 from torch import nn
 
 from a2bench.animatex.config import AnimateXConfig, ConfigError, get_preset
+from a2bench.animatex.pipeline import AnimateXPipeline
 from a2bench.animatex.train.config import ENCODER_GROUPS, SMALL_PRESETS, TrainConfig
 from a2bench.animatex.train.cpu_bf16 import bf16_convolutions
 from a2bench.animatex.train.data import ANIMATION, TI2V, AnimationDataset, ClipItem, item_rng
+from a2bench.animatex.train.grow import grow_model, widen_model
+from a2bench.animatex.train.trainer import RunSettings, Stage, Trainer, TrainResult, total_seconds
+from a2bench.animatex.train.vae import load_trained_vae
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+Batch = tuple[list[ClipItem], dict[str, Any]]  # a micro-batch: its items and their inputs (build_inputs)
 
 
 # ------------------------------------------------------------------------------------------------ model
 
 
-def build_pipeline(cfg: TrainConfig) -> Any:
+def build_pipeline(cfg: TrainConfig) -> AnimateXPipeline:
     """The pipeline whose frozen encoders build the conditions and whose ``model`` is trained (on CPU)."""
-    from a2bench.animatex.pipeline import AnimateXPipeline
-
     m = cfg.model
     if m.small:
         if m.weights != "random":
@@ -72,21 +67,15 @@ def build_pipeline(cfg: TrainConfig) -> Any:
         else:
             pipe = AnimateXPipeline.from_components(m.preset, SMALL_PRESETS[m.preset], seed=m.seed)
         if m.vae is not None:
-            from a2bench.animatex.train.vae import load_trained_vae
-
             pipe.vae, vae_config = load_trained_vae(m.vae)
             pipe.components_config = pipe.components_config.replace(vae=vae_config)
             z_dim, model_z = vae_config.get("z_dim", 16), pipe.model.config.transformer.out_channels
             if z_dim > model_z and m.weights != "random":
-                from a2bench.animatex.train.grow import grow_model
-
                 pipe.model = grow_model(pipe.model, z_dim)  # the trained model, on more channels
             elif z_dim != model_z:
                 raise ConfigError(f"model.vae {m.vae}: {z_dim} latent channels, but the {m.preset!r} DiT takes "
                                   f"{model_z} (a trained model.weights pipeline grows to more, not fewer)")  # fmt: skip
         if m.widen > 1:
-            from a2bench.animatex.train.grow import widen_model
-
             pipe.model = widen_model(pipe.model, m.widen, seed=m.seed)  # the trained DiT, m.widen times as wide
         dtype = DTYPES.get(m.dtype, torch.float32)
         if dtype != torch.float32:
@@ -252,16 +241,6 @@ class LatentCache:
         return torch.stack([self.store[key] for key in keys])
 
 
-def lr_factor(step: int, warmup_steps: int, steps: int = 0, schedule: str = "constant") -> float:
-    """The learning rate of ``step`` (from 0) as a fraction of the configured one: linear warm-up over
-    ``warmup_steps``, then ``constant`` or ``linear`` decay to 0 at ``steps`` (training and ``train-vae``)."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "linear":
-        return max(0.0, (steps - step) / max(1, steps - warmup_steps))
-    return 1.0
-
-
 def shifted_sigma(u: float, shift: float) -> float:
     """The release's time shift ``shift·u / (1 + (shift − 1)·u)``."""
     return shift * u / (1 + (shift - 1) * u)
@@ -364,183 +343,6 @@ def decoder_channel_weights(pipe: Any, items: list[ClipItem], seed: int, probes:
 # ------------------------------------------------------------------------------------------------ loop
 
 
-@dataclass
-class TrainResult:
-    """What :func:`train` did: ``losses`` ``[(step, loss)]`` (steps from 1) and where it wrote."""
-
-    losses: list[tuple[int, float]]
-    output_dir: Path
-    checkpoints: list[Path]
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    found = [p for p in found if (p / "state.json").exists()]
-    return found[-1] if found else None
-
-
-def train(
-    cfg: TrainConfig, resume: str | Path | None = None, echo: Callable[[str], None] = print, plot: bool = True
-) -> TrainResult:
-    """Run (or resume: a checkpoint folder, or ``"latest"``) the training described by ``cfg``."""
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-    from safetensors.torch import load_file, save_file
-
-    t = cfg.train
-    accelerator = Accelerator(
-        mixed_precision=t.mixed_precision,
-        gradient_accumulation_steps=t.grad_accum,
-        step_scheduler_with_optimizer=False,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    rank, world = accelerator.process_index, accelerator.num_processes
-    main = accelerator.is_main_process
-    log = echo if main else (lambda _: None)
-    out_dir = Path(t.output_dir)
-    torch.set_flush_denormal(True)  # CPU: denormal floats in small layers are many times slower
-    torch.manual_seed(t.seed)  # the same initial LoRA on every process
-    pipe = build_pipeline(cfg)
-    rows = setup_trainable(pipe.model, cfg, pipe)
-    total = sum(p.numel() for name, m in pipe.components.items()
-                if isinstance(m, nn.Module) and name != "vae" for p in m.parameters())  # fmt: skip
-    log(f"trainable parameters ({cfg.model.preset}):")
-    for group, tensors, count in rows:
-        log(f"  {group:<24} {tensors:>6} tensors {count:>14,d}")
-    trained = sum(r[2] for r in rows)
-    log(f"  {'total':<24} {'':>6}         {trained:>14,d} of {total:,d} ({100 * trained / max(total, 1):.2f}%)")
-    if t.gradient_checkpointing:
-        pipe.model.transformer.enable_gradient_checkpointing()
-    dataset = training_dataset(cfg)
-    device = accelerator.device
-    pipe.to(device)
-    module = TrainModule(pipe).train()
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, t.warmup_steps, t.steps, t.lr_schedule)
-    )
-    module, optimizer = accelerator.prepare(module, optimizer)
-    inner = accelerator.unwrap_model(module)
-
-    start = 0
-    if resume is not None:
-        path = latest_checkpoint(out_dir) if str(resume) == "latest" else Path(resume)
-        if path is None or not (path / "state.json").exists():
-            raise FileNotFoundError(f"no checkpoint to resume at {resume} (output_dir {out_dir})")
-        state = json.loads((path / "state.json").read_text())
-        weights = load_file(str(path / "trainable.safetensors"))
-        missing = sorted(set(inner.trainable_state()) - set(weights))
-        if missing:
-            raise ValueError(f"{path}: checkpoint lacks trainable parameters {missing[:3]}… (another config?)")
-        inner.load_trainable(weights)
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-        scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-        rng_file = path / f"rng-{rank}.pt"
-        if rng_file.exists():
-            _set_rng_state(torch.load(rng_file, weights_only=False))
-        start = int(state["step"])
-        log(f"resumed from {path} at step {start}")
-
-    log_path = out_dir / "log.csv"
-    history: list[dict[str, Any]] = []
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        if start and log_path.exists():
-            with log_path.open() as fh:
-                history = [r for r in csv.DictReader(fh) if int(r["step"]) <= start]
-    per_process = t.batch_size
-    global_batch = per_process * world
-    losses: list[tuple[int, float]] = []
-    checkpoints: list[Path] = []
-    fields = ["step", "loss", "lr", "sigma", "ti2v", "epi", "seconds"]
-    batches = item_batches(dataset, range(start, t.steps), t.grad_accum, global_batch, rank * per_process,
-                           per_process, t.num_workers)  # fmt: skip
-    cache = LatentCache(enabled=t.latent_cache)
-    channel_weights = None
-    if t.channel_weights == "decoder":
-        channel_weights = decoder_channel_weights(pipe, [dataset[i] for i in range(4)], t.seed)
-        shown = ", ".join(f"{w:.3g}" for w in channel_weights.tolist())
-        log(f"loss weights of the {len(channel_weights)} latent channels (train.channel_weights: decoder): {shown}")
-        channel_weights = channel_weights.to(device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: the VAE's 3-D convolutions pick their fastest kernels
-    # On a CPU in bf16 the 3-D convolutions compute their weight gradients in fp32: oneDNN's bf16 one can be NaN.
-    with bf16_convolutions(inner, t.mixed_precision == "bf16" and device.type == "cpu"):
-        run_began = time.perf_counter()
-        for step in range(start, t.steps):
-            began = time.perf_counter()
-            loss_sum = torch.zeros((), device=device)
-            stats = torch.zeros(3, device=device)  # sigma sum, ti2v count, epi count
-            for _ in range(t.grad_accum):
-                items = next(batches)
-                inputs = build_inputs(pipe, items, cfg, device, cache)
-                with accelerator.accumulate(module), accelerator.autocast():
-                    loss = compute_loss(module, inputs, channel_weights)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and t.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(params, t.max_grad_norm)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                loss_sum += loss.detach().float()
-                stats += torch.tensor([float(inputs["sigma"].sum()), sum(i.task == TI2V for i in items),
-                                       sum(i.epi_applied for i in items)], device=device)  # fmt: skip
-            lr = scheduler.get_last_lr()[0]  # the rate this step used
-            scheduler.step()
-            mean_loss = float(accelerator.reduce(loss_sum / t.grad_accum, "mean"))
-            stats = accelerator.reduce(stats, "sum")
-            if not math.isfinite(mean_loss):
-                raise FloatingPointError(f"step {step + 1}: the loss is {mean_loss}")
-            losses.append((step + 1, mean_loss))
-            items_in_step = global_batch * t.grad_accum
-            row = {"step": step + 1, "loss": f"{mean_loss:.8g}", "lr": f"{lr:.6g}",
-                   "sigma": f"{float(stats[0]) / items_in_step:.4f}", "ti2v": int(stats[1]), "epi": int(stats[2]),
-                   "seconds": f"{time.perf_counter() - began:.3f}"}  # fmt: skip
-            history.append(row)
-            out_of_time = False
-            if t.max_seconds > 0:  # every process stops after the same step (the slowest one's clock decides)
-                late = torch.tensor(float(t.max_seconds <= time.perf_counter() - run_began), device=device)
-                out_of_time = bool(accelerator.reduce(late, "sum") > 0)
-            last = step + 1 == t.steps or out_of_time
-            logged = (step + 1) % t.log_every == 0 or last
-            if logged:
-                log(f"step {step + 1}/{t.steps} loss {mean_loss:.6f} lr {row['lr']} ({row['seconds']} s)")
-            if out_of_time and step + 1 < t.steps:
-                log(f"train.max_seconds ({t.max_seconds:g} s) reached: stopping after step {step + 1}")
-            saved = (t.checkpoint_every and (step + 1) % t.checkpoint_every == 0) or last
-            if saved:
-                checkpoints.append(_save(accelerator, out_dir, step + 1, inner, optimizer, scheduler, cfg, save_file))
-            if main and (logged or saved):
-                write_csv(log_path, fields, history)
-            if last:
-                break
-    accelerator.wait_for_everyone()
-    if main and plot and history:
-        plot_losses(history, out_dir / "loss.png")
-    if main and t.export:
-        pipe.model.config = trained_sampling(pipe.model.config, dataset)
-        log(
-            f"pipeline written to {pipe.save_pretrained(out_dir / 'pipeline', metadata=_export_metadata(cfg, history))}"
-        )
-    accelerator.end_training()
-    return TrainResult(losses, out_dir, checkpoints)
-
-
 def item_batches(
     dataset: AnimationDataset, steps: range, grad_accum: int, global_batch: int, offset: int, size: int, workers: int
 ) -> Iterator[list[ClipItem]]:
@@ -569,90 +371,93 @@ def _single_threaded(_: int) -> None:
 
 
 def _export_metadata(cfg: TrainConfig, history: list[dict[str, Any]]) -> dict[str, Any]:
-    seconds = sum(float(r["seconds"]) for r in history)
     tail = [float(r["loss"]) for r in history[-100:]]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    return {"steps": len(history), "train_seconds": round(seconds, 1), "final_loss_mean100": sum(tail) / len(tail),
-            "device": device, "config": cfg.to_dict()}  # fmt: skip
+    return {"steps": len(history), "train_seconds": round(total_seconds(history), 1),
+            "final_loss_mean100": sum(tail) / len(tail), "device": device, "config": cfg.to_dict()}  # fmt: skip
 
 
-def _save(accelerator, out_dir, step, inner, optimizer, scheduler, cfg, save_file) -> Path:
-    path = out_dir / "checkpoints" / f"step-{step}"
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        path.mkdir(parents=True, exist_ok=True)
-        save_file(inner.trainable_state(), str(path / "trainable.safetensors"))
-        torch.save(optimizer.state_dict(), path / "optimizer.pt")
-        torch.save(scheduler.state_dict(), path / "scheduler.pt")
-    accelerator.wait_for_everyone()
-    torch.save(_rng_state(), path / f"rng-{accelerator.process_index}.pt")
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:  # written last: a folder with state.json is complete
-        state = {"step": step, "processes": accelerator.num_processes, "config": cfg.to_dict()}
-        (path / "state.json").write_text(json.dumps(state, indent=2))
-    accelerator.wait_for_everyone()
-    return path
+class DiTStage(Stage):
+    """``animatex train`` for the :class:`~a2bench.animatex.train.trainer.Trainer`: the trainable groups of
+    ``cfg.train.trainable`` (LoRA, pose encoders, IPI; a small preset's transformer and encoders) under accelerate,
+    one flow-matching step per micro-batch (see the module docstring); at the end, the export (``train.export``)."""
+
+    distributed = True
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg, t = cfg, cfg.train
+        self.config = cfg.to_dict()
+        self.settings = RunSettings(
+            output_dir=Path(t.output_dir), steps=t.steps, lr=t.lr, warmup_steps=t.warmup_steps,
+            lr_schedule=t.lr_schedule, weight_decay=t.weight_decay, betas=tuple(t.betas),
+            max_grad_norm=t.max_grad_norm, grad_accum=t.grad_accum, log_every=t.log_every,
+            max_seconds=t.max_seconds, checkpoint_every=t.checkpoint_every, mixed_precision=t.mixed_precision,
+        )  # fmt: skip
+
+    def setup(self, trainer: Trainer) -> tuple[nn.Module, list[nn.Parameter]]:
+        cfg, log = self.cfg, trainer.log
+        torch.manual_seed(cfg.train.seed)  # the same initial LoRA on every process
+        pipe = build_pipeline(cfg)
+        rows = setup_trainable(pipe.model, cfg, pipe)
+        total = sum(p.numel() for name, module in pipe.components.items()
+                    if isinstance(module, nn.Module) and name != "vae" for p in module.parameters())  # fmt: skip
+        log(f"trainable parameters ({cfg.model.preset}):")
+        for group, tensors, count in rows:
+            log(f"  {group:<24} {tensors:>6} tensors {count:>14,d}")
+        trained = sum(r[2] for r in rows)
+        log(f"  {'total':<24} {'':>6}         {trained:>14,d} of {total:,d} ({100 * trained / max(total, 1):.2f}%)")
+        if cfg.train.gradient_checkpointing:
+            pipe.model.transformer.enable_gradient_checkpointing()
+        self.dataset = training_dataset(cfg)
+        self.device = trainer.device
+        self.pipe = pipe.to(self.device)
+        self.module = TrainModule(pipe).train()
+        return self.module, [p for p in self.module.parameters() if p.requires_grad]
+
+    def batches(self, trainer: Trainer, start: int) -> Iterator[Batch]:
+        t, processes = self.cfg.train, trainer.accelerator.num_processes
+        self.global_batch = t.batch_size * processes
+        items = item_batches(self.dataset, range(start, t.steps), t.grad_accum, self.global_batch,
+                             trainer.accelerator.process_index * t.batch_size, t.batch_size, t.num_workers)  # fmt: skip
+        cache = LatentCache(enabled=t.latent_cache)
+        self.channel_weights = None
+        if t.channel_weights == "decoder":
+            weights = decoder_channel_weights(self.pipe, [self.dataset[i] for i in range(4)], t.seed)
+            shown = ", ".join(f"{w:.3g}" for w in weights.tolist())
+            trainer.log(f"loss weights of the {len(weights)} latent channels (train.channel_weights: decoder): {shown}")
+            self.channel_weights = weights.to(self.device)
+        return ((batch, build_inputs(self.pipe, batch, self.cfg, self.device, cache)) for batch in items)
+
+    def context(self) -> Any:
+        # On a CPU in bf16 the 3-D convolutions compute their weight gradients in fp32: oneDNN's bf16 one can be NaN.
+        return bf16_convolutions(self.module, self.cfg.train.mixed_precision == "bf16" and self.device.type == "cpu")
+
+    def loss(self, module: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        items, inputs = batch
+        stats = [float(inputs["sigma"].sum()), sum(i.task == TI2V for i in items), sum(i.epi_applied for i in items)]
+        return compute_loss(module, inputs, self.channel_weights), torch.tensor(stats, device=self.device)
+
+    def row(self, step: int, loss: float, stats: torch.Tensor, lr: float, seconds: str) -> tuple[dict[str, Any], str]:
+        items = self.global_batch * self.cfg.train.grad_accum
+        row = {"step": step, "loss": f"{loss:.8g}", "lr": f"{lr:.6g}", "sigma": f"{float(stats[0]) / items:.4f}",
+               "ti2v": int(stats[1]), "epi": int(stats[2]), "seconds": seconds}  # fmt: skip
+        return row, f"loss {loss:.6f} lr {row['lr']} ({seconds} s)"
+
+    def finish(self, trainer: Trainer, rows: list[dict[str, Any]]) -> None:
+        if self.cfg.train.export:
+            self.pipe.model.config = trained_sampling(self.pipe.model.config, self.dataset)
+            folder = self.pipe.save_pretrained(self.settings.output_dir / "pipeline", _export_metadata(self.cfg, rows))
+            trainer.log(f"pipeline written to {folder}")
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return self.module.trainable_state()
+
+    def load_trainable(self, weights: dict[str, torch.Tensor]) -> None:
+        self.module.load_trainable(weights)
 
 
-def write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` to ``path`` atomically (a temporary sibling, then a rename)."""
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-class StepLog:
-    """The rows of a single-process training run (``train-vae``, ``train-decoder``): ``output_dir/log.csv`` rewritten
-    and a line echoed every ``log_every`` steps, at the last step and when ``max_seconds`` (0: none) is spent."""
-
-    def __init__(self, out_dir: Path, name: str, steps: int, log_every: int, max_seconds: float,
-                 echo: Callable[[str], None]) -> None:  # fmt: skip
-        self.out_dir, self.name, self.steps, self.log_every = out_dir, name, steps, log_every
-        self.max_seconds, self.echo = max_seconds, echo
-        self.rows: list[dict[str, Any]] = []
-        self.began = time.perf_counter()
-
-    def add(self, row: dict[str, Any], summary: str) -> bool:
-        """Record the row of step ``row["step"]`` (``summary``: what the echoed line says of it); returns whether the
-        run is out of time and stops after this step."""
-        self.rows.append(row)
-        step = row["step"]
-        out_of_time = 0 < self.max_seconds <= time.perf_counter() - self.began
-        if step % self.log_every == 0 or step == self.steps or out_of_time:
-            self.echo(f"{self.name} step {step}/{self.steps} {summary}")
-            write_csv(self.out_dir / "log.csv", list(self.rows[0]), self.rows)
-        if out_of_time:
-            self.echo(f"{self.name}.max_seconds ({self.max_seconds:g} s) reached: stopping after step {step}")
-        return out_of_time
-
-    @property
-    def seconds(self) -> float:
-        """The steps' summed wall time (the rows' ``seconds``)."""
-        return sum(float(r["seconds"]) for r in self.rows)
-
-
-def plot_losses(rows: list[dict[str, Any]], path: Path, ylabel: str = "flow-matching MSE") -> Path:
-    """The loss curve (and a 10-step running mean) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [int(r["step"]) for r in rows]
-    values = [float(r["loss"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(steps, values, lw=0.8, alpha=0.6, label="loss")
-    if len(values) >= 10:
-        smooth = np.convolve(values, np.ones(10) / 10, mode="valid")
-        ax.plot(steps[9:], smooth, lw=1.5, label="mean of 10")
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+def train(
+    cfg: TrainConfig, resume: str | Path | None = None, echo: Callable[[str], None] = print, plot: bool = True
+) -> TrainResult:
+    """Run (or resume: a checkpoint folder, or ``"latest"``) the training described by ``cfg``."""
+    return Trainer(DiTStage(cfg), echo).run(resume, plot)
