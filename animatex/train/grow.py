@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -67,7 +66,7 @@ def grow_vae_state(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], o
     return _apply(old, new, rules)
 
 
-def grow_model(model: Any, z_dim: int) -> Any:
+def grow_model(model: AnimateXModel, z_dim: int) -> AnimateXModel:
     """A new :class:`~a2bench.animatex.transformer.AnimateXModel` like ``model`` for a VAE of ``z_dim`` latent channels,
     holding ``model``'s weights: the DiT's input and output layers and the reference-pose encoder's last layer
     grow, with zero weights on the new channels (the DiT predicts no velocity for them until trained)."""
@@ -170,7 +169,7 @@ def _widen(
     return tensor
 
 
-def widen_model(model: Any, k: int, noise: float = 0.25, seed: int = 0) -> Any:
+def widen_model(model: AnimateXModel, k: int, noise: float = 0.25, seed: int = 0) -> AnimateXModel:
     """A new :class:`~a2bench.animatex.transformer.AnimateXModel` like ``model`` with a DiT ``k`` times as wide (``k``
     times the heads, the FFN width and the image projection; the pose encoders' and the IPI's outputs follow)
     that computes what ``model`` computes. ``noise``: the spread of the split weights' differences, relative to
