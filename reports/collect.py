@@ -33,7 +33,6 @@ from a2bench.core.data.benchmark import Benchmark
 from a2bench.core.data.errors import BenchmarkError
 from a2bench.core.data.load import load_benchmark
 from a2bench.core.paths import home
-from a2bench.core.provenance import manifest_sha256
 from a2bench.core.record import MetricRecord, Run, RunRecord
 
 
@@ -195,7 +194,7 @@ def _filter(
 ) -> list[RunRecord]:
     kept = records
     if bench_obj is not None:
-        sha = manifest_sha256(bench_obj)
+        sha = bench_obj.manifest.sha256
         kept = [r for r in kept if r.run.manifest_sha256 == sha]
         what = f"benchmark {bench_obj.name} {bench_obj.version} at {bench}"
     elif bench is not None:
@@ -363,7 +362,7 @@ class _BenchFinder:
     def __init__(self, given: Benchmark | None, runs: list[Run]) -> None:
         self._loaded: dict[str, tuple[Benchmark, str] | None] = {}
         self._given = given
-        self._given_sha = manifest_sha256(given) if given is not None else None
+        self._given_sha = given.manifest.sha256 if given is not None else None
         self._paths = self._candidates(runs)  # any run's --bench may be another group's benchmark too
 
     def find(self, sha: str) -> tuple[Benchmark | None, str]:
@@ -396,7 +395,7 @@ class _BenchFinder:
         if key not in self._loaded:
             try:
                 bench = load_benchmark(path)
-                self._loaded[key] = (bench, manifest_sha256(bench))
+                self._loaded[key] = (bench, bench.manifest.sha256)
             except Exception:  # not a benchmark folder: not a candidate
                 self._loaded[key] = None
         return self._loaded[key]

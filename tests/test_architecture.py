@@ -7,6 +7,7 @@ import-linter cannot see: first-party imports hidden inside functions, and what 
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -72,9 +73,12 @@ def test_the_compatibility_hook_is_installed_in_one_place() -> None:
 def test_the_wheel_installs_only_the_a2bench_name(tmp_path: Path) -> None:
     """``pip install a2bench`` claims no generic top-level module (``metrics``, ``reports``, ``baselines``): the
     top-level folders are installed as ``a2bench.metrics`` etc., with their package data."""
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ and *.egg-info there
+    skip = shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__", "tests", "docs", "scripts")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
-         str(ROOT)],
+         str(source)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 
 from a2bench.cli import main
 from a2bench.core.data import load_benchmark
-from a2bench.core.provenance import manifest_sha256
 from a2bench.core.videoio import read_video_bytes, write_video
 from a2bench.runs.results import Generation, ResultsDB
 from a2bench.runs.runner import RunOptions, run
@@ -132,7 +131,7 @@ def test_round_trip(bundle: Path, benchmark, scored_run: tuple[Path, str], tiny_
     assert doc["format"] == "a2bench-submission" and doc["version"] == 1 and doc["complete"] is True
     assert doc["run"]["id"] == scored_run[1] and doc["run"]["identity"]["name"] == "reference-copy"
     assert "folder" not in doc["run"] and doc["run"]["provenance"]["a2bench_version"]
-    assert doc["benchmark"]["manifest_sha256"] == manifest_sha256(benchmark)
+    assert doc["benchmark"]["manifest_sha256"] == benchmark.manifest.sha256
     assert set(doc["metrics"]) == set(METRICS.split(",")) and set(doc["per_sample"]["psnr"]) == set(doc["samples"])
     assert set(doc["files"]) == {f"videos/s00{i}.mp4" for i in range(4)}
     result = CliRunner().invoke(

@@ -1,15 +1,10 @@
-"""What a stored result records about where it came from: package versions, the git commit, the manifest hash."""
+"""What a stored result records about where it came from: the a2bench version, package versions, the git commit."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from a2bench.core.data.benchmark import Benchmark
 
 try:
     VERSION = version("a2bench")
@@ -52,7 +47,3 @@ def git_commit(folder: str | Path) -> str | None:
         return None
     return out.stdout.strip() if out.returncode == 0 else None
 
-
-def manifest_sha256(benchmark: Benchmark) -> str:
-    """The manifest hash a run records (sha256 of the canonical manifest text)."""
-    return hashlib.sha256(benchmark.manifest.dumps().encode()).hexdigest()

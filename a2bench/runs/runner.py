@@ -40,7 +40,7 @@ from a2bench.core.data.load import load_benchmark
 from a2bench.core.fileio import hash_file
 from a2bench.core.frames import resize_frames
 from a2bench.core.paths import home
-from a2bench.core.provenance import SOURCE_TREE, VERSION, git_commit, manifest_sha256, package_versions
+from a2bench.core.provenance import SOURCE_TREE, VERSION, git_commit, package_versions
 from a2bench.core.record import Run
 from a2bench.core.videoio import Video, VideoError, probe_video, read_video, write_video
 from a2bench.models import MODELS
@@ -116,7 +116,7 @@ def run(options: RunOptions, progress: Progress | None = None, scoring: Progress
     adapter = model(device=_device(options.device), **options.model_args)
     samples = list(benchmark.samples[: options.limit])
     identity = adapter.identity()
-    manifest_sha = manifest_sha256(benchmark)
+    manifest_sha = benchmark.manifest.sha256
     run_id = _hash([identity, manifest_sha, options.protocol, options.seed, [s.id for s in samples], metrics])[:12]
     folder = Path(options.out) if options.out else home() / "runs" / f"{adapter.name}-{run_id}"
     db = ResultsDB(options.db)
@@ -209,7 +209,7 @@ def _recorded_benchmark(run: Run, bench: str | None) -> Benchmark:
         except Exception as exc:  # not there any more, or not a benchmark: try the next
             tried.append(f"{candidate} ({exc})")
             continue
-        if manifest_sha256(found) == run.manifest_sha256:
+        if found.manifest.sha256 == run.manifest_sha256:
             return found
         tried.append(f"{candidate} (another manifest: {found.name} {found.version})")
     raise ValueError(f"run {run.id} was made on {run.benchmark} {run.benchmark_version} (manifest "

@@ -87,6 +87,11 @@ class Manifest:
         """Canonical text: keys in schema order, two-space indent, trailing newline (stable bytes)."""
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the canonical text: the manifest hash a run records and a submission declares."""
+        return sha256_bytes(self.dumps().encode())
+
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

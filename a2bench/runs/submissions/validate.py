@@ -26,7 +26,6 @@ import numpy as np
 from a2bench.core import videoio
 from a2bench.core.data.benchmark import Benchmark, Sample
 from a2bench.core.pose import PoseSequence
-from a2bench.core.provenance import manifest_sha256
 from a2bench.core.record import SampleRecord
 from a2bench.runs.runner import score_videos
 from a2bench.runs.submissions.archive import Limits, MemberError, check_members, open_archive, read_member
@@ -172,7 +171,7 @@ def _check_benchmark(
         report.problems.append(
             f"benchmark: the bundle is for {run.benchmark} {run.benchmark_version}, validating against {name}"
         )
-    manifest_sha = manifest_sha256(benchmark)
+    manifest_sha = benchmark.manifest.sha256
     if run.manifest_sha256 != manifest_sha:
         report.problems.append(
             f"benchmark: manifest sha256 {run.manifest_sha256[:12]}… differs from {name}'s "
