@@ -143,7 +143,6 @@ def _cuda_available() -> bool:
 
 
 class AnimateX(_AnimateX):
-    name = "animatex"
     description = "Animate-X++ full model (Wan2.1-I2V-14B + pose encoders + Implicit Pose Indicator); CUDA, 14B."
     variant = "animatex"
     fetch_group = "animatex-full"
@@ -151,7 +150,6 @@ class AnimateX(_AnimateX):
 
 
 class AnimateXSimple(_AnimateX):
-    name = "animatex-simple"
     description = "Animate-X++ simple model (no Implicit Pose Indicator); CUDA, 14B."
     variant = "animatex-simple"
     fetch_group = "animatex-simple"
@@ -169,7 +167,6 @@ class AnimateXTiny(Adapter):
     identity like the shipped one's.
     """
 
-    name = "animatex-tiny"
     description = "The small Animate-X++ trained here from scratch on synthetic characters (64 px, 33 frames); CPU."
     arguments: ClassVar[dict[str, Argument]] = {
         "steps": Argument(int, "sampling steps (default: the weights' config; the shipped model's is 1)"),

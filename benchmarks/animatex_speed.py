@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
 
         load_on = "cpu" if offloaded else str(device)
         if args.preset == "animatex-tiny":  # the trained small model (docs/animatex-tiny.md)
-            from a2bench.animatex.adapter import TINY_DIR
+            from a2bench.animatex.config import TINY_DIR
 
             pipe = AnimateXPipeline.from_pretrained(TINY_DIR, device=load_on)
         else:
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.compile:
             pipe.compile(backend=args.compile_backend)
         if args.offload == "model":
-            pipe.enable_model_cpu_offload(device)
+            pipe.enable_model_cpu_offload(device=device)
         elif offloaded:
             pipe.enable_group_offload(device, level="block" if args.offload == "group" else "leaf")
         rng = np.random.default_rng(0)
